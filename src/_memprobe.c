@@ -1,0 +1,161 @@
+/* _memprobe: memory facts read straight out of the running CPython.
+ *
+ * This file holds the method table and module init.  Each subject is one
+ * file in _memprobe/ (refcount.c, interpreter.c, layout.c); every difference
+ * between CPython versions is isolated in _memprobe/compat.h.
+ */
+#include "_memprobe/parts.h"
+
+mp_state *
+mp_get_state(PyObject *module)
+{
+    return (mp_state *)PyModule_GetState(module);
+}
+
+PyDoc_STRVAR(refcount_doc,
+"refcount(obj, /)\n--\n\n"
+"The value of obj's reference count field, read directly.\n\n"
+"Called the same way it equals sys.getrefcount(obj): the count includes\n"
+"the reference the caller's argument holds, when the caller holds one\n"
+"(3.14+ often passes a borrowed reference instead).");
+
+PyDoc_STRVAR(refinfo_doc,
+"refinfo(obj, /)\n--\n\n"
+"The reference count field of obj decoded for this interpreter, as a\n"
+"memprobe.RefInfo.");
+
+static PyMethodDef memprobe_methods[] = {
+    {"refcount", mp_refcount, METH_O, refcount_doc},
+    {"refinfo", mp_refinfo, METH_O, refinfo_doc},
+    {"_interpreter_facts", mp_interpreter_facts, METH_NOARGS,
+     "Raw facts behind memprobe.interpreter()."},
+    {"_gc_regime_for", mp_gc_regime_name, METH_VARARGS,
+     "_gc_regime_for(hexversion, free_threaded): the GC regime name."},
+    {"_version_problem", mp_version_problem, METH_VARARGS,
+     "_version_problem(compiled, runtime): why the versions mismatch, or None."},
+    {"_layout_problems", mp_layout_problems, METH_NOARGS,
+     "The import-time layout checks that failed: {part: reason}."},
+    {"_set_layout_problem", mp_set_layout_problem, METH_VARARGS,
+     "Test hook: mark a part as failed (a str reason) or passed (None)."},
+    {NULL, NULL, 0, NULL}
+};
+
+static int
+read_runtime_hexversion(mp_state *st)
+{
+    PyObject *hexversion = PySys_GetObject("hexversion");  /* borrowed */
+    unsigned long sys_hexversion = 0;
+    if (hexversion != NULL) {
+        sys_hexversion = PyLong_AsUnsignedLong(hexversion);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    st->runtime_hexversion = mp_runtime_hexversion(sys_hexversion);
+    return 0;
+}
+
+static int
+memprobe_exec(PyObject *module)
+{
+    mp_state *st = mp_get_state(module);
+
+    st->error = PyErr_NewExceptionWithDoc(
+        "memprobe.MemprobeError",
+        "Base class of every error memprobe raises.", NULL, NULL);
+    if (st->error == NULL || PyModule_AddObjectRef(module, "MemprobeError",
+                                                   st->error) < 0) {
+        return -1;
+    }
+    st->unsupported = PyErr_NewExceptionWithDoc(
+        "memprobe.UnsupportedInterpreter",
+        "The running interpreter's layout cannot be read safely by this "
+        "build of memprobe.", st->error, NULL);
+    if (st->unsupported == NULL
+        || PyModule_AddObjectRef(module, "UnsupportedInterpreter",
+                                 st->unsupported) < 0) {
+        return -1;
+    }
+    st->layout_problems = PyDict_New();
+    if (st->layout_problems == NULL) {
+        return -1;
+    }
+    PyObject *types = PyImport_ImportModule("memprobe._types");
+    if (types == NULL) {
+        return -1;
+    }
+    st->refinfo_type = PyObject_GetAttrString(types, "RefInfo");
+    Py_DECREF(types);
+    if (st->refinfo_type == NULL) {
+        return -1;
+    }
+    if (read_runtime_hexversion(st) < 0) {
+        return -1;
+    }
+    if (PyModule_AddIntConstant(module, "COMPILED_HEXVERSION",
+                                (long)PY_VERSION_HEX) < 0) {
+        return -1;
+    }
+    return mp_validate_layout(module, st);
+}
+
+static int
+memprobe_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    mp_state *st = mp_get_state(module);
+    Py_VISIT(st->error);
+    Py_VISIT(st->unsupported);
+    Py_VISIT(st->layout_problems);
+    Py_VISIT(st->refinfo_type);
+    return 0;
+}
+
+static int
+memprobe_clear(PyObject *module)
+{
+    mp_state *st = mp_get_state(module);
+    Py_CLEAR(st->error);
+    Py_CLEAR(st->unsupported);
+    Py_CLEAR(st->layout_problems);
+    Py_CLEAR(st->refinfo_type);
+    return 0;
+}
+
+static void
+memprobe_free(void *module)
+{
+    memprobe_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot memprobe_slots[] = {
+    {Py_mod_exec, memprobe_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* All state is per module object; nothing is shared between
+     * interpreters, and each probe reads only the calling interpreter. */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Probes keep no mutable shared state; reads of other threads' fields
+     * use relaxed atomic loads on free-threaded builds. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL}
+};
+
+static struct PyModuleDef memprobe_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "memprobe._memprobe",
+    .m_doc = "Memory facts read straight out of the running CPython.",
+    .m_size = sizeof(mp_state),
+    .m_methods = memprobe_methods,
+    .m_slots = memprobe_slots,
+    .m_traverse = memprobe_traverse,
+    .m_clear = memprobe_clear,
+    .m_free = memprobe_free,
+};
+
+PyMODINIT_FUNC
+PyInit__memprobe(void)
+{
+    return PyModuleDef_Init(&memprobe_module);
+}

@@ -1,0 +1,344 @@
+/* compat.h: the one place that knows how CPython versions differ.
+ *
+ * Every other part of memprobe reads interpreter internals only through the
+ * inline functions and macros declared here.  Each section names the CPython
+ * structures it touches and the versions it covers:
+ *
+ *   refcount field   PyObject header: ob_refcnt (3.9-3.11), the split union
+ *                    (3.12-3.13), {ob_refcnt, ob_overflow, ob_flags} (3.14+),
+ *                    {ob_tid, ob_gc_bits, ob_ref_local, ob_ref_shared}
+ *                    (free-threaded 3.13+)
+ *   GC state         PyInterpreterState.gc (struct _gc_runtime_state)
+ *   pymalloc         compiled constants from internal/pycore_obmalloc.h (3.12+);
+ *                    before 3.12 they live in Objects/obmalloc.c only, so the
+ *                    values are restated here and checked at import against
+ *                    _PyObject_DebugMallocStats output
+ *   debug offsets    _PyRuntime.debug_offsets (3.13+)
+ */
+#ifndef MEMPROBE_COMPAT_H
+#define MEMPROBE_COMPAT_H
+
+/* Internal headers need a core define; plain Py_BUILD_CORE breaks imports on
+ * 3.12/3.13 (_Py_tss_tstate) and dllimport on Windows. */
+#ifndef Py_BUILD_CORE_MODULE
+#  define Py_BUILD_CORE_MODULE 1
+#endif
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#if PY_VERSION_HEX < 0x03090000
+#  error "memprobe supports CPython 3.9 and later"
+#endif
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *
+Py_NewRef(PyObject *obj)
+{
+    Py_INCREF(obj);
+    return obj;
+}
+
+static inline int
+PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
+{
+    Py_INCREF(value);
+    if (PyModule_AddObject(module, name, value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+#include "internal/pycore_interp.h"   /* PyInterpreterState.gc */
+#if PY_VERSION_HEX >= 0x030C0000
+#  include "internal/pycore_obmalloc.h"
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#  include "internal/pycore_runtime.h"  /* _PyRuntime.debug_offsets */
+#endif
+
+#ifdef Py_GIL_DISABLED
+#  define MP_FREE_THREADED 1
+#else
+#  define MP_FREE_THREADED 0
+#endif
+
+#ifdef Py_DEBUG
+#  define MP_DEBUG_BUILD 1
+#else
+#  define MP_DEBUG_BUILD 0
+#endif
+
+/* ---- Runtime version --------------------------------------------------- */
+
+/* The PY_VERSION_HEX of the interpreter we were loaded into (not the one we
+ * were compiled for).  Py_Version is exported from 3.11; before that the
+ * caller passes sys.hexversion, read once at import. */
+static inline unsigned long
+mp_runtime_hexversion(unsigned long sys_hexversion)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    (void)sys_hexversion;
+    return Py_Version;
+#else
+    return sys_hexversion;
+#endif
+}
+
+/* ---- Reference count field --------------------------------------------- */
+
+typedef enum {
+    MP_REFCNT_CLASSIC = 0,      /* one Py_ssize_t: 3.9-3.11 */
+    MP_REFCNT_SPLIT = 1,        /* two 32-bit halves: 3.12-3.13 */
+    MP_REFCNT_FLAGS = 2,        /* 32-bit count, overflow, flags: 3.14+ */
+    MP_REFCNT_FREE_THREADED = 3 /* local + shared: free-threaded 3.13+ */
+} mp_refcnt_layout;
+
+/* Everything the header says about an object's reference count, copied out
+ * with plain (or, free-threaded, relaxed atomic) loads before any Python
+ * object is built. */
+typedef struct {
+    mp_refcnt_layout layout;
+    Py_ssize_t count;           /* what sys.getrefcount(obj) reports */
+    int immortal;
+    int static_immortal;        /* 3.14+: statically allocated flag */
+    int64_t word;               /* the whole field as one integer (GIL builds) */
+    uint32_t low, high;         /* 3.12+: low 32 bits, high 32 bits */
+    uint16_t overflow, flags;   /* 3.14+ */
+    /* free-threaded only */
+    uint32_t local;
+    Py_ssize_t shared_raw;      /* ob_ref_shared, undecoded */
+    uintptr_t tid;
+    uint8_t gc_bits;
+    int deferred;
+} mp_refcnt_view;
+
+/* Shared-count state bits and shift of free-threaded builds
+ * (Include/internal/pycore_object.h: _Py_REF_SHARED_SHIFT and friends). */
+#define MP_REF_SHARED_SHIFT 2
+#define MP_REF_SHARED_FLAG_MASK 0x3
+#define MP_GC_BITS_DEFERRED 64
+/* What Py_REFCNT reports for an immortal free-threaded object. */
+#if PY_VERSION_HEX >= 0x030E0000
+#  define MP_FT_IMMORTAL_REPORTED_COUNT ((Py_ssize_t)_Py_IMMORTAL_INITIAL_REFCNT)
+#else
+#  define MP_FT_IMMORTAL_REPORTED_COUNT ((Py_ssize_t)_Py_IMMORTAL_REFCNT)
+#endif
+
+static inline void
+mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
+{
+    memset(v, 0, sizeof(*v));
+#if MP_FREE_THREADED
+    v->layout = MP_REFCNT_FREE_THREADED;
+    v->local = _Py_atomic_load_uint32_relaxed(&op->ob_ref_local);
+    v->shared_raw = _Py_atomic_load_ssize_relaxed(&op->ob_ref_shared);
+    v->tid = _Py_atomic_load_uintptr_relaxed(&op->ob_tid);
+    v->gc_bits = _Py_atomic_load_uint8_relaxed(&op->ob_gc_bits);
+    v->immortal = (v->local == UINT32_MAX);
+#  if PY_VERSION_HEX >= 0x030E0000
+    v->flags = op->ob_flags;
+    v->static_immortal = (v->flags & _Py_STATICALLY_ALLOCATED_FLAG) != 0;
+#  endif
+    v->deferred = (v->gc_bits & MP_GC_BITS_DEFERRED) != 0;
+    /* Py_REFCNT's own rule, restated so the parts above are the source. */
+    v->count = v->immortal
+        ? MP_FT_IMMORTAL_REPORTED_COUNT
+        : (Py_ssize_t)v->local
+          + Py_ARITHMETIC_RIGHT_SHIFT(Py_ssize_t, v->shared_raw,
+                                      MP_REF_SHARED_SHIFT);
+#elif PY_VERSION_HEX >= 0x030E0000
+    v->layout = MP_REFCNT_FLAGS;
+    v->word = op->ob_refcnt_full;
+    v->low = op->ob_refcnt;
+    v->overflow = op->ob_overflow;
+    v->flags = op->ob_flags;
+    v->high = (uint32_t)((uint64_t)v->word >> 32);
+    v->count = (Py_ssize_t)v->low;            /* Py_REFCNT reads the 32 bits */
+    v->immortal = v->low >= (1U << 31);
+    v->static_immortal = (v->flags & _Py_STATICALLY_ALLOCATED_FLAG) != 0;
+#elif PY_VERSION_HEX >= 0x030C0000
+    v->layout = MP_REFCNT_SPLIT;
+    v->word = op->ob_refcnt;
+    v->low = (uint32_t)((uint64_t)v->word & 0xFFFFFFFFu);
+    v->high = (uint32_t)((uint64_t)v->word >> 32);
+    v->count = op->ob_refcnt;                 /* Py_REFCNT reads the word */
+    v->immortal = (int32_t)v->low < 0;
+#else
+    v->layout = MP_REFCNT_CLASSIC;
+    v->word = op->ob_refcnt;
+    v->count = op->ob_refcnt;
+#endif
+}
+
+/* ---- GC state ------------------------------------------------------------ */
+
+#define MP_NUM_GENERATIONS 3
+
+static inline struct _gc_runtime_state *
+mp_gc_state(PyInterpreterState *interp)
+{
+    return &interp->gc;
+}
+
+/* Generation thresholds as the collector stores them.  Free-threaded 3.14
+ * names the lists young/old[2]; the GIL builds keep generations[3]. */
+static inline int
+mp_gc_threshold(PyInterpreterState *interp, int generation)
+{
+#if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    return generation == 0 ? gc->young.threshold
+                           : gc->old[generation - 1].threshold;
+#else
+    return mp_gc_state(interp)->generations[generation].threshold;
+#endif
+}
+
+typedef enum {
+    MP_GC_GENERATIONAL = 0,
+    MP_GC_INCREMENTAL = 1,
+    MP_GC_FREE_THREADED = 2
+} mp_gc_regime;
+
+/* Decided from the runtime version: a wheel built against 3.14.10 headers
+ * may be loaded into 3.14.0-3.14.4, which ran the incremental collector. */
+static inline mp_gc_regime
+mp_gc_regime_for(unsigned long hexversion, int free_threaded)
+{
+    unsigned long minor = (hexversion >> 16) & 0xFF;
+    unsigned long micro = (hexversion >> 8) & 0xFF;
+    if (free_threaded) {
+        return MP_GC_FREE_THREADED;
+    }
+    if ((hexversion >> 24) == 3 && minor == 14 && micro <= 4) {
+        return MP_GC_INCREMENTAL;
+    }
+    return MP_GC_GENERATIONAL;
+}
+
+/* ---- pymalloc compiled constants ----------------------------------------- */
+
+typedef struct {
+    int compiled_in;             /* WITH_PYMALLOC */
+    long arena_size;
+    long pool_size;
+    long alignment;
+    long small_request_threshold;
+    long size_classes;
+} mp_pymalloc_constants;
+
+static inline void
+mp_pymalloc_constants_get(mp_pymalloc_constants *c)
+{
+    memset(c, 0, sizeof(*c));
+#ifdef WITH_PYMALLOC
+    c->compiled_in = 1;
+#  if PY_VERSION_HEX >= 0x030C0000
+    c->arena_size = ARENA_SIZE;
+    c->pool_size = POOL_SIZE;
+    c->alignment = ALIGNMENT;
+    c->small_request_threshold = SMALL_REQUEST_THRESHOLD;
+    c->size_classes = NB_SMALL_SIZE_CLASSES;
+#  else
+    /* Objects/obmalloc.c of 3.9-3.11 (64-bit): 3.10 turned on large arenas
+     * and pools when addresses are 64-bit. */
+    c->alignment = SIZEOF_VOID_P > 4 ? 16 : 8;
+    c->small_request_threshold = 512;
+    c->size_classes = c->small_request_threshold / c->alignment;
+#    if PY_VERSION_HEX >= 0x030A0000 && SIZEOF_VOID_P > 4
+    c->arena_size = 1L << 20;
+    c->pool_size = 1L << 14;
+#    else
+    c->arena_size = 1L << 18;
+    c->pool_size = 1L << 12;
+#    endif
+#  endif
+#endif
+}
+
+/* ---- Debug offsets (3.13+) ------------------------------------------------ */
+
+/* Compares what this extension was compiled for with the offsets the running
+ * interpreter publishes about itself.  Writes a short reason and returns 0
+ * on the first disagreement; returns 1 when everything checked agrees, and
+ * -1 when the interpreter publishes no offsets (before 3.13). */
+static inline int
+mp_check_debug_offsets(char *why, size_t why_size)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    const _Py_DebugOffsets *d = &_PyRuntime.debug_offsets;
+    if (memcmp(d->cookie, "xdebugpy", 8) != 0) {
+        snprintf(why, why_size, "debug offsets cookie is not 'xdebugpy'");
+        return 0;
+    }
+    if ((d->version >> 16) != ((unsigned long)PY_VERSION_HEX >> 16)) {
+        snprintf(why, why_size,
+                 "debug offsets describe version 0x%llx, compiled for 0x%lx",
+                 (unsigned long long)d->version,
+                 (unsigned long)PY_VERSION_HEX);
+        return 0;
+    }
+    if ((int)d->free_threaded != MP_FREE_THREADED) {
+        snprintf(why, why_size, "free-threaded flag is %d, compiled for %d",
+                 (int)d->free_threaded, MP_FREE_THREADED);
+        return 0;
+    }
+    if (d->interpreter_state.gc != offsetof(PyInterpreterState, gc)) {
+        snprintf(why, why_size,
+                 "PyInterpreterState.gc is at offset %llu, compiled for %zu",
+                 (unsigned long long)d->interpreter_state.gc,
+                 offsetof(PyInterpreterState, gc));
+        return 0;
+    }
+    if (d->pyobject.ob_type != offsetof(PyObject, ob_type)) {
+        snprintf(why, why_size,
+                 "PyObject.ob_type is at offset %llu, compiled for %zu",
+                 (unsigned long long)d->pyobject.ob_type,
+                 offsetof(PyObject, ob_type));
+        return 0;
+    }
+#  if PY_VERSION_HEX >= 0x030E0000
+    if (d->gc.collecting != offsetof(struct _gc_runtime_state, collecting)) {
+        snprintf(why, why_size,
+                 "gc.collecting is at offset %llu, compiled for %zu",
+                 (unsigned long long)d->gc.collecting,
+                 offsetof(struct _gc_runtime_state, collecting));
+        return 0;
+    }
+#  endif
+    return 1;
+#else
+    (void)why;
+    (void)why_size;
+    return -1;
+#endif
+}
+
+/* ---- Allocator ------------------------------------------------------------ */
+
+/* "pymalloc", "malloc", "mimalloc", their "_debug" forms, or NULL when hooks
+ * (tracemalloc, a user's PyMem_SetAllocator) have replaced them. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  include "internal/pycore_pymem.h"
+#endif
+static inline const char *
+mp_allocator_name(void)
+{
+    return _PyMem_GetCurrentAllocatorName();
+}
+
+/* Writes the interpreter's own allocator statistics report into out.
+ * Declared in a different header on almost every version, exported on all. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#  include "internal/pycore_pymem.h"
+#endif
+static inline int
+mp_debug_malloc_stats(FILE *out)
+{
+    return _PyObject_DebugMallocStats(out);
+}
+
+#endif /* MEMPROBE_COMPAT_H */

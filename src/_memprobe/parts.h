@@ -1,0 +1,55 @@
+/* parts.h: what the parts of _memprobe share.
+ *
+ * _memprobe.c holds the method table and module init; each subject is one
+ * file beside this header.  All version differences live in compat.h.
+ */
+#ifndef MEMPROBE_PARTS_H
+#define MEMPROBE_PARTS_H
+
+#include "compat.h"
+
+/* Per-module state: nothing memprobe keeps is process-global, so each
+ * (sub)interpreter that imports memprobe gets its own. */
+typedef struct {
+    PyObject *error;             /* memprobe.MemprobeError */
+    PyObject *unsupported;       /* memprobe.UnsupportedInterpreter */
+    PyObject *layout_problems;   /* dict: part name -> why it failed */
+    PyObject *refinfo_type;      /* memprobe._types.RefInfo */
+    unsigned long runtime_hexversion;
+    int pymalloc_constants_verified;
+} mp_state;
+
+mp_state *mp_get_state(PyObject *module);
+
+/* Parts of the interpreter a probe may depend on.  A failed import-time
+ * check of a part makes the probes that need it raise
+ * UnsupportedInterpreter; "version" failing fails every part. */
+#define MP_PART_VERSION "version"
+#define MP_PART_REFCOUNT "refcount"
+#define MP_PART_GC "gc"
+#define MP_PART_PYMALLOC "pymalloc"
+
+/* Returns 0 when part passed its checks, else sets UnsupportedInterpreter
+ * naming the interpreter and the reason, and returns -1. */
+int mp_require(mp_state *st, const char *part);
+
+/* layout.c: checks run once at import. */
+int mp_validate_layout(PyObject *module, mp_state *st);
+PyObject *mp_version_problem(PyObject *module, PyObject *args);
+PyObject *mp_set_layout_problem(PyObject *module, PyObject *args);
+PyObject *mp_layout_problems(PyObject *module, PyObject *unused);
+
+/* Writes _PyObject_DebugMallocStats output into a malloc'ed, NUL-terminated
+ * buffer without touching file descriptor 2.  Returns NULL with MemoryError
+ * or OSError set on failure. */
+char *mp_capture_malloc_stats(size_t *length);
+
+/* refcount.c */
+PyObject *mp_refcount(PyObject *module, PyObject *obj);
+PyObject *mp_refinfo(PyObject *module, PyObject *obj);
+
+/* interpreter.c */
+PyObject *mp_interpreter_facts(PyObject *module, PyObject *unused);
+PyObject *mp_gc_regime_name(PyObject *module, PyObject *args);
+
+#endif /* MEMPROBE_PARTS_H */

@@ -1,0 +1,46 @@
+"""memprobe: exact memory facts read straight out of the running CPython.
+
+>>> import memprobe
+>>> memprobe.refcount(None) == __import__("sys").getrefcount(None)
+True
+"""
+from __future__ import annotations
+
+import sys
+
+from . import _memprobe
+from ._memprobe import MemprobeError, UnsupportedInterpreter, refcount, refinfo
+from ._types import Interpreter, PymallocConstants, RefInfo
+
+__all__ = [
+    "Interpreter",
+    "MemprobeError",
+    "PymallocConstants",
+    "RefInfo",
+    "UnsupportedInterpreter",
+    "interpreter",
+    "refcount",
+    "refinfo",
+]
+
+__version__ = "0.1.0"
+
+
+def interpreter() -> Interpreter:
+    """Describe the running interpreter: version, build, allocator, GC regime."""
+    facts = _memprobe._interpreter_facts()
+    pymalloc = facts["pymalloc"]
+    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
+    hexversion = facts["runtime_hexversion"]
+    return Interpreter(
+        version=(hexversion >> 24, (hexversion >> 16) & 0xFF, (hexversion >> 8) & 0xFF),
+        hexversion=hexversion,
+        compiled_hexversion=facts["compiled_hexversion"],
+        debug_build=facts["debug_build"],
+        free_threaded=facts["free_threaded"],
+        gil_enabled=True if is_gil_enabled is None else bool(is_gil_enabled()),
+        allocator=facts["allocator"] or "hooked",
+        gc_regime=facts["gc_regime"],
+        pymalloc=None if pymalloc is None else PymallocConstants(**pymalloc),
+        layout_problems=dict(facts["layout_problems"]),
+    )

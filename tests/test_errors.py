@@ -1,0 +1,85 @@
+"""memprobe's errors: a small typed hierarchy, and clear errors on bad input.
+
+MemprobeError is the base of everything memprobe raises on purpose;
+UnsupportedInterpreter means a part of the interpreter failed its import-time
+layout check, and names the interpreter and the reason.
+"""
+import sys
+
+import pytest
+
+import memprobe
+from memprobe import _memprobe
+
+
+def test_hierarchy():
+    assert issubclass(memprobe.MemprobeError, Exception)
+    assert issubclass(memprobe.UnsupportedInterpreter, memprobe.MemprobeError)
+    assert memprobe.UnsupportedInterpreter.__module__ == "memprobe"
+
+
+@pytest.mark.parametrize("probe", [memprobe.refcount, memprobe.refinfo])
+def test_wrong_arity_is_a_type_error(probe):
+    with pytest.raises(TypeError):
+        probe()
+    with pytest.raises(TypeError):
+        probe(1, 2)
+    with pytest.raises(TypeError):
+        probe(obj=1)
+
+
+def test_interpreter_takes_no_arguments():
+    with pytest.raises(TypeError):
+        memprobe.interpreter(1)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def failed_part():
+    """Simulate a failed import-time layout check, then restore."""
+    parts = []
+
+    def fail(part, why):
+        parts.append(part)
+        _memprobe._set_layout_problem(part, why)
+
+    yield fail
+    for part in parts:
+        _memprobe._set_layout_problem(part, None)
+    assert _memprobe._layout_problems() == {}
+
+
+def test_failed_refcount_check_makes_refcount_probes_raise(failed_part):
+    failed_part("refcount", "simulated field mismatch")
+    for probe in (memprobe.refcount, memprobe.refinfo):
+        with pytest.raises(memprobe.UnsupportedInterpreter) as excinfo:
+            probe(object())
+        message = str(excinfo.value)
+        assert "simulated field mismatch" in message
+        assert sys.version.split()[0] in message
+        assert "refcount" in message
+    # Other facts stay available and say what failed.
+    assert memprobe.interpreter().layout_problems == {"refcount": "simulated field mismatch"}
+
+
+def test_unrelated_part_failing_leaves_refcount_working(failed_part):
+    failed_part("gc", "simulated threshold mismatch")
+    probe, expected = memprobe.refcount(None), sys.getrefcount(None)
+    assert probe == expected
+
+
+def test_version_mismatch_fails_every_part(failed_part):
+    failed_part("version", "compiled for CPython 3.12 but running on 3.13")
+    with pytest.raises(memprobe.UnsupportedInterpreter, match="compiled for CPython 3.12"):
+        memprobe.refcount(1)
+
+
+def test_version_check_compares_major_and_minor_only():
+    assert _memprobe._version_problem(0x030C01F0, 0x030C07F0) is None
+    assert _memprobe._version_problem(0x030E0AF0, 0x030E00F0) is None
+    problem = _memprobe._version_problem(0x030C01F0, 0x030D00F0)
+    assert problem == "compiled for CPython 3.12 but running on 3.13"
+
+
+def test_layout_problem_hook_rejects_non_strings():
+    with pytest.raises(TypeError):
+        _memprobe._set_layout_problem("refcount", 42)

@@ -1,0 +1,293 @@
+"""memprobe.refcount and memprobe.refinfo: the reference count field, read directly.
+
+What they promise: called the same way as sys.getrefcount, refcount(obj)
+returns the same number, because both read the same field.  That number is
+the field as it stands during the call: it includes the reference held by the
+caller's argument when the caller holds one (on 3.14+ the interpreter often
+passes a borrowed reference instead, so the "+1" is not guaranteed).
+"""
+import collections
+import enum
+import functools
+import sys
+import types
+import weakref
+
+import pytest
+
+import memprobe
+
+PY312 = sys.version_info >= (3, 12)
+PY314 = sys.version_info >= (3, 14)
+
+
+class Plain:
+    pass
+
+
+class Slotted:
+    __slots__ = ("a",)
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+def make_closure():
+    captured = ["captured"]
+
+    def inner():
+        return captured
+
+    return inner, captured
+
+
+def make_frame_held():
+    held = object()
+    frame = sys._getframe()
+    return frame, held
+
+
+def gen():
+    yield 1
+
+
+def corpus():
+    """At least 30 kinds of objects, each referenced in several ways."""
+    fresh_str = "".join(["not", "interned", str(id(object()))])
+    shared = Plain()
+    closure, captured = make_closure()
+    frame, frame_held = make_frame_held()
+    items = [
+        ("small int", 7),
+        ("negative small int", -5),
+        ("large int", 10**30),
+        ("int result", int("123456789")),
+        ("bool", True),
+        ("None", None),
+        ("Ellipsis", ...),
+        ("NotImplemented", NotImplemented),
+        ("float", 3.5),
+        ("complex", 2j),
+        ("interned str", "refcount"),
+        ("fresh str", fresh_str),
+        ("empty str", ""),
+        ("bytes", b"memprobe"),
+        ("bytearray", bytearray(b"xy")),
+        ("empty tuple", ()),
+        ("tuple", (1, "a", None)),
+        ("list", [1, 2, 3]),
+        ("dict", {"a": 1}),
+        ("set", {1, 2}),
+        ("frozenset", frozenset({3})),
+        ("builtin type", int),
+        ("user class", Plain),
+        ("instance", Plain()),
+        ("slotted instance", Slotted()),
+        ("enum member", Color.RED),
+        ("module", sys),
+        ("this module", sys.modules[__name__]),
+        ("builtin function", len),
+        ("python function", corpus),
+        ("lambda", lambda: None),
+        ("bound method", shared.__init__),
+        ("partial", functools.partial(print, 1)),
+        ("closure function", closure),
+        ("closure cell contents", captured),
+        ("frame", frame),
+        ("object held by a frame", frame_held),
+        ("generator", gen()),
+        ("range", range(10)),
+        ("slice", slice(1, 2)),
+        ("memoryview", memoryview(b"abc")),
+        ("code object", corpus.__code__),
+        ("weakref", weakref.ref(Plain)),
+        ("namespace", types.SimpleNamespace(a=1)),
+        ("exception", ValueError("x")),
+        ("deque", collections.deque([1])),
+    ]
+    # The same object referenced several times from one container.
+    items.append(("held 5 times by a list", shared))
+    items.append(("the list holding it", [shared] * 5))
+    return items
+
+
+CORPUS = corpus()
+
+
+def read_both(obj):
+    """refcount and sys.getrefcount, called the same way, back to back.
+
+    Kept out of assert statements: pytest's assertion rewriting stores
+    intermediate values (and None) in hidden locals between the two calls.
+    """
+    return memprobe.refcount(obj), sys.getrefcount(obj)
+
+
+def read_both_refinfo(obj):
+    return memprobe.refinfo(obj).count, sys.getrefcount(obj)
+
+
+def test_corpus_has_at_least_30_kinds():
+    assert len({type(obj) for _, obj in CORPUS}) >= 30
+
+
+@pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
+def test_refcount_equals_sys_getrefcount(name, obj):
+    probe, expected = read_both(obj)
+    assert probe == expected
+
+
+@pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
+def test_refinfo_count_equals_sys_getrefcount(name, obj):
+    probe, expected = read_both_refinfo(obj)
+    assert probe == expected
+
+
+def test_reference_from_a_local_variable_is_counted():
+    obj = object()
+    # The local `obj` and the container below are the only owners.
+    holder = [obj]
+    with_holder = read_both(obj)
+    del holder
+    without_holder = read_both(obj)
+    assert with_holder[0] == with_holder[1]
+    assert without_holder[0] == without_holder[1]
+    assert with_holder[0] == without_holder[0] + 1
+
+
+@pytest.mark.parametrize("added", [1, 2, 5, 100])
+def test_adding_and_removing_references_moves_the_count_by_exactly_that_many(added):
+    obj = object()
+    before = memprobe.refcount(obj)
+    holders = [obj] * added
+    assert memprobe.refcount(obj) == before + added
+    extra = {"key": obj}
+    assert memprobe.refcount(obj) == before + added + 1
+    del holders
+    assert memprobe.refcount(obj) == before + 1
+    del extra
+    assert memprobe.refcount(obj) == before
+
+
+def capture(value):
+    return lambda: value
+
+
+def test_attribute_and_closure_references_are_counted():
+    obj = object()
+    before = memprobe.refcount(obj)
+    ns = types.SimpleNamespace(a=obj, b=obj)
+    fn = capture(obj)
+    assert memprobe.refcount(obj) == before + 3  # two attributes and one cell
+    del ns, fn
+    assert memprobe.refcount(obj) == before
+
+
+def test_refinfo_result_is_frozen():
+    info = memprobe.refinfo(object())
+    with pytest.raises(Exception):
+        info.count = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
+def test_raw_parts_match_the_versions_layout(name, obj):
+    info = memprobe.refinfo(obj)
+    if info.layout == "classic":
+        assert sys.version_info < (3, 12)
+        assert info.word == info.count
+        assert (info.low, info.high, info.overflow, info.flags) == (None,) * 4
+    elif info.layout == "split":
+        assert (3, 12) <= sys.version_info < (3, 14)
+        assert info.word == info.low + (info.high << 32)
+        assert info.count == info.word
+        assert info.overflow is None and info.flags is None
+    elif info.layout == "flags":
+        assert sys.version_info >= (3, 14)
+        assert info.count == info.low
+        assert info.word == info.low | (info.overflow << 32) | (info.flags << 48)
+        assert info.high is None
+    else:
+        assert info.layout == "free-threaded"
+        assert sysconfig_free_threaded()
+        assert info.local is not None and info.shared is not None
+        if not info.immortal:
+            assert info.count == info.local + info.shared
+    if info.layout != "free-threaded":
+        assert (info.local, info.shared, info.shared_state, info.owner_tid, info.deferred) == (None,) * 5
+
+
+def sysconfig_free_threaded():
+    import sysconfig
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+@pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
+def test_immortal_follows_the_versions_rule(name, obj):
+    info = memprobe.refinfo(obj)
+    if not PY312:
+        assert info.immortal is False
+    elif info.layout in ("split", "flags"):
+        # 3.12/3.13: low half negative as int32; 3.14+: ob_refcnt >= 2**31.
+        assert info.immortal == (info.low >= 2**31)
+    if not PY314:
+        assert info.static_immortal is False
+
+
+@pytest.mark.skipif(not hasattr(sys, "_is_immortal"), reason="sys._is_immortal is 3.14+")
+@pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
+def test_immortal_agrees_with_sys_is_immortal(name, obj):
+    assert memprobe.refinfo(obj).immortal == sys._is_immortal(obj)
+
+
+@pytest.mark.skipif(not PY312, reason="immortal objects exist from 3.12")
+@pytest.mark.parametrize("obj", [None, True, False, ..., 0, 256, -5, int, type, ()], ids=repr)
+def test_known_immortal_objects_read_immortal(obj):
+    assert memprobe.refinfo(obj).immortal
+
+
+@pytest.mark.parametrize("obj", [object(), [1], 10**40, Plain()], ids=repr)
+def test_fresh_heap_objects_are_not_immortal(obj):
+    info = memprobe.refinfo(obj)
+    assert not info.immortal
+    assert not info.static_immortal
+
+
+@pytest.mark.skipif(not PY314, reason="the statically-allocated flag exists from 3.14")
+def test_static_objects_carry_the_static_flag():
+    for obj in (None, True, int, 0):
+        info = memprobe.refinfo(obj)
+        assert info.static_immortal and info.immortal
+    interned_at_runtime = sys.intern("".join(["memprobe", "-runtime-intern"]))
+    info = memprobe.refinfo(interned_at_runtime)
+    assert not info.static_immortal
+
+
+@pytest.mark.skipif(PY312, reason="before 3.12 nothing is immortal")
+def test_nothing_is_immortal_before_312():
+    for obj in (None, True, 0, int, "refcount"):
+        assert memprobe.refinfo(obj).immortal is False
+
+
+def test_a_fresh_local_counts_the_argument_reference_only_before_314():
+    """What the number includes, for the most common case.
+
+    The local name holds one reference.  Up to 3.13 the call's argument holds
+    a second, temporary one; from 3.14 the compiler loads locals as borrowed
+    references for calls like this one, so the count is 1.
+    """
+
+    def fresh_local():
+        x = object()
+        return memprobe.refcount(x), sys.getrefcount(x)
+
+    expected = 1 if PY314 else 2
+    assert fresh_local() == (expected, expected)
+
+
+def test_a_global_name_always_counts_the_argument_reference():
+    """Globals are loaded as strong references on every version: 2."""
+    namespace = {"memprobe": memprobe, "sys": sys}
+    exec("x = object()\nresult = memprobe.refcount(x), sys.getrefcount(x)", namespace)
+    assert namespace["result"] == (2, 2)

@@ -1,0 +1,50 @@
+"""The typed API: mypy --strict passes on the package and on a usage example,
+and the real return values match their annotations."""
+import dataclasses
+import os
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+import memprobe
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(not (REPO / "src" / "memprobe").is_dir(), reason="needs the source tree")
+def test_mypy_strict_passes_on_the_package_and_a_usage_example(tmp_path):
+    pytest.importorskip("mypy")
+    env = dict(os.environ, MYPYPATH=str(REPO / "src"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+         "--no-incremental", str(REPO / "src" / "memprobe"), str(REPO / "tests" / "typing" / "usage.py")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def check_fields(value):
+    hints = typing.get_type_hints(type(value))
+    for field in dataclasses.fields(value):
+        annotation = hints[field.name]
+        actual = getattr(value, field.name)
+        origin = typing.get_origin(annotation)
+        if origin is typing.Union:
+            allowed = tuple(typing.get_origin(a) or a for a in typing.get_args(annotation))
+        else:
+            allowed = (origin or annotation,)
+        assert isinstance(actual, allowed), (field.name, annotation, actual)
+        if dataclasses.is_dataclass(actual):
+            check_fields(actual)
+
+
+@pytest.mark.parametrize("obj", [None, object(), 10**20, "x"])
+def test_refinfo_values_match_annotations(obj):
+    check_fields(memprobe.refinfo(obj))
+
+
+def test_interpreter_values_match_annotations():
+    check_fields(memprobe.interpreter())
