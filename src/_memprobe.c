@@ -1,7 +1,7 @@
 /* _memprobe: memory facts read straight out of the running CPython.
  *
  * This file holds the method table and module init.  Each subject is one
- * file in _memprobe/ (refcount.c, interpreter.c, layout.c); every difference
+ * file in _memprobe/ (refcount.c, gc.c, interpreter.c, layout.c); every difference
  * between CPython versions is isolated in _memprobe/compat.h.
  */
 #include "_memprobe/parts.h"
@@ -10,6 +10,28 @@ mp_state *
 mp_get_state(PyObject *module)
 {
     return (mp_state *)PyModule_GetState(module);
+}
+
+static const char *result_type_names[MP_TYPE_COUNT] = {
+    [MP_TYPE_REFINFO] = "RefInfo",
+    [MP_TYPE_GENERATION] = "Generation",
+    [MP_TYPE_GCINFO] = "GCInfo",
+    [MP_TYPE_GENERATION_STATE] = "GenerationState",
+    [MP_TYPE_GC_STATE] = "GCState",
+    [MP_TYPE_CENSUS] = "Census",
+};
+
+PyObject *
+mp_build_result(mp_state *st, int which, PyObject *kw)
+{
+    if (kw == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyTuple_New(0);
+    PyObject *result = empty ? PyObject_Call(st->types[which], empty, kw) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(kw);
+    return result;
 }
 
 PyDoc_STRVAR(refcount_doc,
@@ -27,6 +49,21 @@ PyDoc_STRVAR(refinfo_doc,
 static PyMethodDef memprobe_methods[] = {
     {"refcount", mp_refcount, METH_O, refcount_doc},
     {"refinfo", mp_refinfo, METH_O, refinfo_doc},
+    {"generation", mp_generation, METH_O,
+     "generation(obj, /)\n--\n\nWhere obj is in the cyclic collector now, "
+     "as a memprobe.Generation."},
+    {"gcinfo", mp_gcinfo, METH_O,
+     "gcinfo(obj, /)\n--\n\nobj's collector facts, as a memprobe.GCInfo."},
+    {"generations", mp_generations, METH_O,
+     "generations(objs, /)\n--\n\nThe Generation of each object, in one "
+     "pass over the collector's lists."},
+    {"gc_state", mp_gc_state_probe, METH_NOARGS,
+     "gc_state()\n--\n\nOne snapshot of the collector, as a "
+     "memprobe.GCState."},
+    {"census", (PyCFunction)(void (*)(void))mp_census,
+     METH_FASTCALL | METH_KEYWORDS,
+     "census(generation=None, top=None)\n--\n\nTracked objects per type "
+     "and per generation, counted in C without listing them."},
     {"_interpreter_facts", mp_interpreter_facts, METH_NOARGS,
      "Raw facts behind memprobe.interpreter()."},
     {"_gc_regime_for", mp_gc_regime_name, METH_VARARGS,
@@ -84,11 +121,14 @@ memprobe_exec(PyObject *module)
     if (types == NULL) {
         return -1;
     }
-    st->refinfo_type = PyObject_GetAttrString(types, "RefInfo");
-    Py_DECREF(types);
-    if (st->refinfo_type == NULL) {
-        return -1;
+    for (int i = 0; i < MP_TYPE_COUNT; i++) {
+        st->types[i] = PyObject_GetAttrString(types, result_type_names[i]);
+        if (st->types[i] == NULL) {
+            Py_DECREF(types);
+            return -1;
+        }
     }
+    Py_DECREF(types);
     if (read_runtime_hexversion(st) < 0) {
         return -1;
     }
@@ -106,7 +146,9 @@ memprobe_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->error);
     Py_VISIT(st->unsupported);
     Py_VISIT(st->layout_problems);
-    Py_VISIT(st->refinfo_type);
+    for (int i = 0; i < MP_TYPE_COUNT; i++) {
+        Py_VISIT(st->types[i]);
+    }
     return 0;
 }
 
@@ -117,7 +159,9 @@ memprobe_clear(PyObject *module)
     Py_CLEAR(st->error);
     Py_CLEAR(st->unsupported);
     Py_CLEAR(st->layout_problems);
-    Py_CLEAR(st->refinfo_type);
+    for (int i = 0; i < MP_TYPE_COUNT; i++) {
+        Py_CLEAR(st->types[i]);
+    }
     return 0;
 }
 

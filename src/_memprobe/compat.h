@@ -52,6 +52,7 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 #endif
 
 #include "internal/pycore_interp.h"   /* PyInterpreterState.gc */
+#include "internal/pycore_gc.h"       /* PyGC_Head, _Py_AS_GC, GC bits */
 #if PY_VERSION_HEX >= 0x030C0000
 #  include "internal/pycore_obmalloc.h"
 #endif
@@ -194,6 +195,90 @@ mp_gc_threshold(PyInterpreterState *interp, int generation)
                            : gc->old[generation - 1].threshold;
 #else
     return mp_gc_state(interp)->generations[generation].threshold;
+#endif
+}
+
+/* The collector's lists (GIL builds).  Index 0-2 are generations[0..2]
+ * (on the incremental regime of 3.14.0-3.14.4 the same slots hold young,
+ * old[0] and old[1]); index 3 is the permanent generation. */
+#define MP_PERMANENT_LIST 3
+#define MP_NUM_LISTS 4
+
+#if !MP_FREE_THREADED
+static inline PyGC_Head *
+mp_gc_list_head(PyInterpreterState *interp, int list)
+{
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    return list == MP_PERMANENT_LIST ? &gc->permanent_generation.head
+                                     : &gc->generations[list].head;
+}
+
+/* _gc_next without its flag bits: NEXT_MASK_UNREACHABLE during a
+ * collection, and the old-space bit of the incremental collector. */
+static inline PyGC_Head *
+mp_gc_next(PyGC_Head *g)
+{
+    return (PyGC_Head *)(g->_gc_next & ~(uintptr_t)3);
+}
+
+static inline int
+mp_gc_is_tracked(PyObject *op)
+{
+    return _Py_AS_GC(op)->_gc_next != 0;
+}
+
+static inline int
+mp_gc_is_finalized(PyObject *op)
+{
+    return (_Py_AS_GC(op)->_gc_prev & _PyGC_PREV_MASK_FINALIZED) != 0;
+}
+#endif
+
+static inline int
+mp_gc_count(PyInterpreterState *interp, int generation)
+{
+#if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    return generation == 0 ? gc->young.count : gc->old[generation - 1].count;
+#else
+    return mp_gc_state(interp)->generations[generation].count;
+#endif
+}
+
+/* The incremental collector's visited space (0 or 1).  3.14.5+ headers keep
+ * the field, renamed dummy2, so the offset is the same. */
+static inline int
+mp_gc_visited_space(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX >= 0x030E0500 && PY_VERSION_HEX < 0x030F0000 \
+    && !MP_FREE_THREADED
+    return mp_gc_state(interp)->dummy2;
+#elif PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030F0000 \
+    && !MP_FREE_THREADED
+    return mp_gc_state(interp)->visited_space;
+#else
+    (void)interp;
+    return 0;
+#endif
+}
+
+/* Long-lived counters; heap_size exists from 3.14. */
+typedef struct {
+    Py_ssize_t long_lived_total;
+    Py_ssize_t long_lived_pending;
+    Py_ssize_t heap_size;          /* -1 when absent */
+} mp_gc_counters;
+
+static inline void
+mp_gc_counters_get(PyInterpreterState *interp, mp_gc_counters *c)
+{
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    c->long_lived_total = gc->long_lived_total;
+    c->long_lived_pending = gc->long_lived_pending;
+#if PY_VERSION_HEX >= 0x030E0000
+    c->heap_size = gc->heap_size;
+#else
+    c->heap_size = -1;
 #endif
 }
 

@@ -8,18 +8,34 @@
 
 #include "compat.h"
 
+/* Result types, declared once in memprobe/_types.py (names in
+ * _memprobe.c). */
+enum {
+    MP_TYPE_REFINFO,
+    MP_TYPE_GENERATION,
+    MP_TYPE_GCINFO,
+    MP_TYPE_GENERATION_STATE,
+    MP_TYPE_GC_STATE,
+    MP_TYPE_CENSUS,
+    MP_TYPE_COUNT
+};
+
 /* Per-module state: nothing memprobe keeps is process-global, so each
  * (sub)interpreter that imports memprobe gets its own. */
 typedef struct {
     PyObject *error;             /* memprobe.MemprobeError */
     PyObject *unsupported;       /* memprobe.UnsupportedInterpreter */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
-    PyObject *refinfo_type;      /* memprobe._types.RefInfo */
+    PyObject *types[MP_TYPE_COUNT];  /* result types, from memprobe._types */
     unsigned long runtime_hexversion;
     int pymalloc_constants_verified;
 } mp_state;
 
 mp_state *mp_get_state(PyObject *module);
+
+/* Calls result type `which` with keyword arguments kw (a new reference,
+ * consumed; NULL passes an error through). */
+PyObject *mp_build_result(mp_state *st, int which, PyObject *kw);
 
 /* Parts of the interpreter a probe may depend on.  A failed import-time
  * check of a part makes the probes that need it raise
@@ -47,6 +63,14 @@ char *mp_capture_malloc_stats(size_t *length);
 /* refcount.c */
 PyObject *mp_refcount(PyObject *module, PyObject *obj);
 PyObject *mp_refinfo(PyObject *module, PyObject *obj);
+
+/* gc.c */
+PyObject *mp_generation(PyObject *module, PyObject *obj);
+PyObject *mp_gcinfo(PyObject *module, PyObject *obj);
+PyObject *mp_generations(PyObject *module, PyObject *objs);
+PyObject *mp_gc_state_probe(PyObject *module, PyObject *unused);
+PyObject *mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames);
 
 /* interpreter.c */
 PyObject *mp_interpreter_facts(PyObject *module, PyObject *unused);

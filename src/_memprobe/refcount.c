@@ -117,9 +117,5 @@ mp_refinfo(PyObject *module, PyObject *obj)
         Py_DECREF(kw);
         return NULL;
     }
-    PyObject *empty = PyTuple_New(0);
-    PyObject *result = empty ? PyObject_Call(st->refinfo_type, empty, kw) : NULL;
-    Py_XDECREF(empty);
-    Py_DECREF(kw);
-    return result;
+    return mp_build_result(st, MP_TYPE_REFINFO, kw);
 }

@@ -9,15 +9,44 @@ from __future__ import annotations
 import sys
 
 from . import _memprobe
-from ._memprobe import MemprobeError, UnsupportedInterpreter, refcount, refinfo
-from ._types import Interpreter, PymallocConstants, RefInfo
+from ._memprobe import (
+    MemprobeError,
+    UnsupportedInterpreter,
+    census,
+    gc_state,
+    gcinfo,
+    generation,
+    generations,
+    refcount,
+    refinfo,
+)
+from ._types import (
+    Census,
+    GCInfo,
+    GCState,
+    Generation,
+    GenerationState,
+    Interpreter,
+    PymallocConstants,
+    RefInfo,
+)
 
 __all__ = [
+    "Census",
+    "GCInfo",
+    "GCState",
+    "Generation",
+    "GenerationState",
     "Interpreter",
     "MemprobeError",
     "PymallocConstants",
     "RefInfo",
     "UnsupportedInterpreter",
+    "census",
+    "gc_state",
+    "gcinfo",
+    "generation",
+    "generations",
     "interpreter",
     "refcount",
     "refinfo",

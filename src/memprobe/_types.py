@@ -6,6 +6,7 @@ exist on the running interpreter's layout is ``None``.
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -90,3 +91,114 @@ class Interpreter:
 
     def __hash__(self) -> int:
         return hash((self.hexversion, self.compiled_hexversion, self.allocator))
+
+
+class Generation(enum.IntEnum):
+    """Where an object is in the cyclic garbage collector.
+
+    ``GEN0``, ``GEN1`` and ``GEN2`` equal the ``gc`` module's generation
+    numbers, so ``memprobe.generation(x) == 2`` reads naturally and
+    ``gc.get_objects(generation=memprobe.generation(x))`` contains ``x``.
+    ``PERMANENT`` (3) is the frozen generation of ``gc.freeze()``.
+
+    The negative members are the states outside any generation list:
+    ``IN_COLLECTION`` (a collection running now holds the object in one of
+    its own temporary lists: asked from a finalizer, weakref callback or
+    ``gc.callbacks``), ``UNTRACKED`` (a GC type the collector is not
+    tracking, e.g. a tuple of atoms after a collection) and ``NOT_GC``
+    (a type the collector never tracks: ints, strs, ...).
+
+    On the incremental collector (3.14.0-3.14.4) tracked objects are
+    ``YOUNG``, ``OLD_VISITED`` or ``OLD_PENDING``; on free-threaded builds,
+    which have no generations, ``TRACKED`` or ``PERMANENT`` (frozen).
+    """
+
+    NOT_GC = -3
+    UNTRACKED = -2
+    IN_COLLECTION = -1
+    GEN0 = 0
+    GEN1 = 1
+    GEN2 = 2
+    PERMANENT = 3
+    YOUNG = 10
+    OLD_VISITED = 11
+    OLD_PENDING = 12
+    TRACKED = 20
+
+
+@dataclass(frozen=True)
+class GCInfo:
+    """One object's facts in the collector.
+
+    ``tracked`` agrees with ``gc.is_tracked``, ``finalized`` with
+    ``gc.is_finalized``; ``frozen`` means ``generation`` is ``PERMANENT``.
+    ``gc_bits`` is the raw ``ob_gc_bits`` byte on free-threaded builds and
+    ``None`` elsewhere.
+    """
+
+    tracked: bool
+    generation: Generation
+    finalized: bool
+    frozen: bool
+    gc_bits: Optional[int]
+
+
+@dataclass(frozen=True)
+class GenerationState:
+    """One generation: ``count`` and ``threshold`` as ``gc.get_count()`` and
+    ``gc.get_threshold()`` report them, and ``length``, the number of objects
+    in its list, found by walking it (``None`` where there is no list)."""
+
+    generation: int
+    count: int
+    threshold: int
+    length: Optional[int]
+
+
+@dataclass(frozen=True)
+class GCState:
+    """One snapshot of the calling interpreter's collector.
+
+    ``long_lived_total``/``long_lived_pending`` are the collector's own
+    counters of objects that survived full / non-full collections;
+    ``heap_size`` (3.14+) its estimate of tracked objects.
+    """
+
+    regime: str
+    enabled: bool
+    collecting: bool
+    generations: Tuple[GenerationState, GenerationState, GenerationState]
+    permanent_length: Optional[int]
+    long_lived_total: int
+    long_lived_pending: int
+    heap_size: Optional[int]
+
+
+@dataclass(frozen=True)
+class Census:
+    """Tracked objects counted per type, without listing them.
+
+    ``by_type`` covers ``generation`` (or, for ``None``, generations 0-2,
+    which is what ``gc.get_objects()`` covers), most common type first.
+    ``by_generation`` gives each generation's total (including
+    ``PERMANENT`` when ``generation`` is ``None``) and ``per_generation``
+    its own ``{type: count}``.  With ``top=N`` each mapping keeps the N most
+    common types.  ``collecting`` is True when a collection was running:
+    objects in its temporary lists are then not counted.
+    """
+
+    generation: Optional[Generation]
+    by_type: Dict[type, int]
+    by_generation: Dict[Generation, int]
+    per_generation: Dict[Generation, Dict[type, int]]
+    collecting: bool
+
+    @property
+    def total(self) -> int:
+        """Objects counted in ``by_type``'s scope."""
+        if self.generation is None:
+            return sum(n for g, n in self.by_generation.items() if g != Generation.PERMANENT)
+        return self.by_generation[self.generation]
+
+    def __hash__(self) -> int:
+        return hash((self.generation, self.total, self.collecting))
