@@ -1,7 +1,8 @@
 /* _memprobe: memory facts read straight out of the running CPython.
  *
  * This file holds the method table and module init.  Each subject is one
- * file in _memprobe/ (refcount.c, gc.c, interpreter.c, layout.c); every difference
+ * file in _memprobe/ (refcount.c, gc.c, pymalloc.c, interpreter.c,
+ * layout.c); every difference
  * between CPython versions is isolated in _memprobe/compat.h.
  */
 #include "_memprobe/parts.h"
@@ -64,6 +65,14 @@ static PyMethodDef memprobe_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "census(generation=None, top=None)\n--\n\nTracked objects per type "
      "and per generation, counted in C without listing them."},
+    {"_pymalloc_gather", mp_pymalloc_gather, METH_O,
+     "_pymalloc_gather(with_arenas): raw numbers behind pymalloc()/arenas()."},
+    {"_pymalloc_gather_with_report", mp_pymalloc_gather_with_report,
+     METH_NOARGS,
+     "Test helper: (raw snapshot, _debugmallocstats text, "
+     "getallocatedblocks) read back to back."},
+    {"_block_info", mp_block_info, METH_O,
+     "_block_info(obj): raw facts behind block_info()."},
     {"_interpreter_facts", mp_interpreter_facts, METH_NOARGS,
      "Raw facts behind memprobe.interpreter()."},
     {"_gc_regime_for", mp_gc_regime_name, METH_VARARGS,
@@ -113,6 +122,16 @@ memprobe_exec(PyObject *module)
                                  st->unsupported) < 0) {
         return -1;
     }
+    st->no_pymalloc = PyErr_NewExceptionWithDoc(
+        "memprobe.PymallocUnavailable",
+        "pymalloc is not serving allocations (PYTHONMALLOC=malloc, "
+        "mimalloc, a free-threaded build), or its statistics are hidden.",
+        st->error, NULL);
+    if (st->no_pymalloc == NULL
+        || PyModule_AddObjectRef(module, "PymallocUnavailable",
+                                 st->no_pymalloc) < 0) {
+        return -1;
+    }
     st->layout_problems = PyDict_New();
     if (st->layout_problems == NULL) {
         return -1;
@@ -129,6 +148,29 @@ memprobe_exec(PyObject *module)
         }
     }
     Py_DECREF(types);
+    /* Answers hand out the enum's own members: looked up once here. */
+    st->generation_members = PyDict_New();
+    PyObject *members = st->generation_members
+        ? PyObject_GetIter(st->types[MP_TYPE_GENERATION]) : NULL;
+    if (members == NULL) {
+        return -1;
+    }
+    PyObject *member;
+    while ((member = PyIter_Next(members)) != NULL) {
+        PyObject *value = PyObject_GetAttrString(member, "value");
+        int rc = value ? PyDict_SetItem(st->generation_members, value, member)
+                       : -1;
+        Py_XDECREF(value);
+        Py_DECREF(member);
+        if (rc < 0) {
+            Py_DECREF(members);
+            return -1;
+        }
+    }
+    Py_DECREF(members);
+    if (PyErr_Occurred()) {
+        return -1;
+    }
     if (read_runtime_hexversion(st) < 0) {
         return -1;
     }
@@ -145,7 +187,9 @@ memprobe_traverse(PyObject *module, visitproc visit, void *arg)
     mp_state *st = mp_get_state(module);
     Py_VISIT(st->error);
     Py_VISIT(st->unsupported);
+    Py_VISIT(st->no_pymalloc);
     Py_VISIT(st->layout_problems);
+    Py_VISIT(st->generation_members);
     for (int i = 0; i < MP_TYPE_COUNT; i++) {
         Py_VISIT(st->types[i]);
     }
@@ -158,7 +202,9 @@ memprobe_clear(PyObject *module)
     mp_state *st = mp_get_state(module);
     Py_CLEAR(st->error);
     Py_CLEAR(st->unsupported);
+    Py_CLEAR(st->no_pymalloc);
     Py_CLEAR(st->layout_problems);
+    Py_CLEAR(st->generation_members);
     for (int i = 0; i < MP_TYPE_COUNT; i++) {
         Py_CLEAR(st->types[i]);
     }

@@ -59,6 +59,11 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 #if PY_VERSION_HEX >= 0x030D0000
 #  include "internal/pycore_runtime.h"  /* _PyRuntime.debug_offsets */
 #endif
+#if PY_VERSION_HEX >= 0x030B0000
+/* _PyMem_GetCurrentAllocatorName (3.13+), _Py_GetAllocatedBlocks and
+ * _PyObject_DebugMallocStats (3.11) are declared here. */
+#  include "internal/pycore_pymem.h"
+#endif
 
 #ifdef Py_GIL_DISABLED
 #  define MP_FREE_THREADED 1
@@ -344,6 +349,63 @@ mp_pymalloc_constants_get(mp_pymalloc_constants *c)
 #endif
 }
 
+/* ---- pymalloc state (3.12+) ---------------------------------------------- */
+
+/* Before 3.12 the state is file-static in Objects/obmalloc.c: memprobe then
+ * reads the interpreter's own report (_PyObject_DebugMallocStats) instead. */
+#if PY_VERSION_HEX >= 0x030C0000 && defined(WITH_PYMALLOC) && !MP_FREE_THREADED
+#  define MP_HAVE_OBMALLOC_STATE 1
+typedef struct _obmalloc_state mp_obmalloc_state;
+typedef struct arena_object mp_arena;
+typedef struct pool_header mp_pool;
+
+static inline mp_obmalloc_state *
+mp_obmalloc(PyInterpreterState *interp)
+{
+#  if PY_VERSION_HEX >= 0x030D0000
+    return interp->obmalloc;        /* a pointer from 3.13 */
+#  else
+    return &interp->obmalloc;
+#  endif
+}
+#  define MP_POOL_OVERHEAD POOL_OVERHEAD
+#  define MP_MAX_SIZE_CLASSES NB_SMALL_SIZE_CLASSES
+#else
+#  define MP_HAVE_OBMALLOC_STATE 0
+#endif
+
+/* Bytes an object's memory block holds before the object itself (3.12+):
+ * the GC head, and the managed dict/weakref pointers. */
+static inline Py_ssize_t
+mp_preheader_size(PyTypeObject *tp)
+{
+    Py_ssize_t size = 0;
+#if !MP_FREE_THREADED
+    if (PyType_IS_GC(tp)) {
+        size += (Py_ssize_t)sizeof(PyGC_Head);
+    }
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    if (tp->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
+        size += 2 * (Py_ssize_t)sizeof(PyObject *);
+    }
+#endif
+    return size;
+}
+
+/* Blocks handed out by the pymalloc_debug layer start this many bytes
+ * before the pointer callers see (size and API id words). */
+#define MP_DEBUG_FRONT_BYTES (2 * (Py_ssize_t)sizeof(size_t))
+
+/* The exported count behind sys.getallocatedblocks() before 3.12. */
+#if PY_VERSION_HEX < 0x030C0000
+static inline Py_ssize_t
+mp_allocated_blocks(void)
+{
+    return _Py_GetAllocatedBlocks();
+}
+#endif
+
 /* ---- Debug offsets (3.13+) ------------------------------------------------ */
 
 /* Compares what this extension was compiled for with the offsets the running
@@ -406,9 +468,6 @@ mp_check_debug_offsets(char *why, size_t why_size)
 
 /* "pymalloc", "malloc", "mimalloc", their "_debug" forms, or NULL when hooks
  * (tracemalloc, a user's PyMem_SetAllocator) have replaced them. */
-#if PY_VERSION_HEX >= 0x030D0000
-#  include "internal/pycore_pymem.h"
-#endif
 static inline const char *
 mp_allocator_name(void)
 {
@@ -417,9 +476,6 @@ mp_allocator_name(void)
 
 /* Writes the interpreter's own allocator statistics report into out.
  * Declared in a different header on almost every version, exported on all. */
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-#  include "internal/pycore_pymem.h"
-#endif
 static inline int
 mp_debug_malloc_stats(FILE *out)
 {

@@ -36,7 +36,19 @@ enum {
 static PyObject *
 make_generation(mp_state *st, int code)
 {
-    return PyObject_CallFunction(st->types[MP_TYPE_GENERATION], "i", code);
+    PyObject *key = PyLong_FromLong(code);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *member = PyDict_GetItemWithError(st->generation_members, key);
+    Py_DECREF(key);
+    if (member == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_SystemError, "no Generation member %d", code);
+        }
+        return NULL;
+    }
+    return Py_NewRef(member);
 }
 
 static int

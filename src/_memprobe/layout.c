@@ -320,6 +320,12 @@ check_pymalloc(mp_state *st)
     if (!c.compiled_in) {
         return 0;
     }
+    /* Under mimalloc the report is mimalloc's own, with a "Small block
+     * threshold" line of different meaning: nothing of pymalloc to check. */
+    const char *allocator = mp_allocator_name();
+    if (allocator != NULL && strncmp(allocator, "pymalloc", 8) != 0) {
+        return 0;
+    }
     size_t length = 0;
     char *text = mp_capture_malloc_stats(&length);
     if (text == NULL) {

@@ -25,8 +25,10 @@ enum {
 typedef struct {
     PyObject *error;             /* memprobe.MemprobeError */
     PyObject *unsupported;       /* memprobe.UnsupportedInterpreter */
+    PyObject *no_pymalloc;       /* memprobe.PymallocUnavailable */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
     PyObject *types[MP_TYPE_COUNT];  /* result types, from memprobe._types */
+    PyObject *generation_members;    /* {code: memprobe.Generation member} */
     unsigned long runtime_hexversion;
     int pymalloc_constants_verified;
 } mp_state;
@@ -71,6 +73,11 @@ PyObject *mp_generations(PyObject *module, PyObject *objs);
 PyObject *mp_gc_state_probe(PyObject *module, PyObject *unused);
 PyObject *mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                     PyObject *kwnames);
+
+/* pymalloc.c */
+PyObject *mp_pymalloc_gather(PyObject *module, PyObject *with_arenas);
+PyObject *mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused);
+PyObject *mp_block_info(PyObject *module, PyObject *obj);
 
 /* interpreter.c */
 PyObject *mp_interpreter_facts(PyObject *module, PyObject *unused);

@@ -11,6 +11,7 @@ import sys
 from . import _memprobe
 from ._memprobe import (
     MemprobeError,
+    PymallocUnavailable,
     UnsupportedInterpreter,
     census,
     gc_state,
@@ -20,7 +21,11 @@ from ._memprobe import (
     refcount,
     refinfo,
 )
+from ._pymalloc import arenas, block_info, pymalloc
 from ._types import (
+    ArenaInfo,
+    ArenaSizeClass,
+    BlockInfo,
     Census,
     GCInfo,
     GCState,
@@ -28,10 +33,15 @@ from ._types import (
     GenerationState,
     Interpreter,
     PymallocConstants,
+    PymallocSnapshot,
     RefInfo,
+    SizeClass,
 )
 
 __all__ = [
+    "ArenaInfo",
+    "ArenaSizeClass",
+    "BlockInfo",
     "Census",
     "GCInfo",
     "GCState",
@@ -40,14 +50,20 @@ __all__ = [
     "Interpreter",
     "MemprobeError",
     "PymallocConstants",
+    "PymallocSnapshot",
+    "PymallocUnavailable",
     "RefInfo",
+    "SizeClass",
     "UnsupportedInterpreter",
+    "arenas",
+    "block_info",
     "census",
     "gc_state",
     "gcinfo",
     "generation",
     "generations",
     "interpreter",
+    "pymalloc",
     "refcount",
     "refinfo",
 ]

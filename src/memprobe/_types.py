@@ -202,3 +202,127 @@ class Census:
 
     def __hash__(self) -> int:
         return hash((self.generation, self.total, self.collecting))
+
+
+@dataclass(frozen=True)
+class SizeClass:
+    """One pymalloc size class: blocks of ``block_size`` bytes served from
+    ``pools`` pools, ``blocks_in_use`` of them allocated and ``blocks_free``
+    still available in those pools.  Only classes with pools are listed."""
+
+    index: int
+    block_size: int
+    pools: int
+    blocks_in_use: int
+    blocks_free: int
+
+
+@dataclass(frozen=True)
+class PymallocSnapshot:
+    """The calling interpreter's pymalloc state at one moment.
+
+    ``source`` is ``"obmalloc-state"`` (3.12+: read from the interpreter's
+    allocator state) or ``"debug-malloc-stats"`` (3.9-3.11: parsed from
+    ``_PyObject_DebugMallocStats`` captured in memory).  ``hooks_installed``
+    is True when hooks such as tracemalloc wrap the allocator (pymalloc
+    still serves the blocks underneath).  ``debug_padding`` is True when the
+    pymalloc_debug layer is active: every block then carries 24 extra bytes
+    of debug data, which the sizes and counts include.
+
+    ``raw_allocated_blocks`` counts requests over the small-request
+    threshold that pymalloc passed to the raw allocator; ``blocks_in_use +
+    raw_allocated_blocks`` is what ``sys.getallocatedblocks()`` reports.
+    The ``bytes_*`` fields and ``total_bytes`` are the byte accounting of
+    ``sys._debugmallocstats()``.
+    """
+
+    source: str
+    allocator: str
+    hooks_installed: bool
+    debug_padding: bool
+    arena_size: int
+    pool_size: int
+    alignment: int
+    small_request_threshold: int
+    arenas_allocated_total: int
+    arenas_reclaimed: int
+    arenas_highwater: int
+    arenas_current: int
+    raw_allocated_blocks: int
+    size_classes: Tuple[SizeClass, ...]
+    unused_pools: int
+    bytes_in_allocated_blocks: int
+    bytes_in_available_blocks: int
+    bytes_in_unused_pools: int
+    bytes_lost_to_pool_headers: int
+    bytes_lost_to_quantization: int
+    bytes_lost_to_arena_alignment: int
+    total_bytes: int
+
+    @property
+    def blocks_in_use(self) -> int:
+        """Blocks allocated from pymalloc's pools, over every size class."""
+        return sum(c.blocks_in_use for c in self.size_classes)
+
+    @property
+    def allocated_blocks(self) -> int:
+        """What ``sys.getallocatedblocks()`` reports for the same moment."""
+        return self.blocks_in_use + self.raw_allocated_blocks
+
+    def size_class(self, index: int) -> SizeClass:
+        """The class with this index (zeros when it has no pools)."""
+        for c in self.size_classes:
+            if c.index == index:
+                return c
+        return SizeClass(index, (index + 1) * self.alignment, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ArenaSizeClass:
+    """Pools and blocks in use of one size class inside one arena."""
+
+    index: int
+    block_size: int
+    pools: int
+    blocks_in_use: int
+
+
+@dataclass(frozen=True)
+class ArenaInfo:
+    """One live pymalloc arena: ``total_pools`` pools of which
+    ``free_pools`` hold nothing (including pools not carved yet)."""
+
+    address: int
+    total_pools: int
+    free_pools: int
+    size_classes: Tuple[ArenaSizeClass, ...]
+
+    @property
+    def used_pools(self) -> int:
+        return sum(c.pools for c in self.size_classes)
+
+    @property
+    def blocks_in_use(self) -> int:
+        return sum(c.blocks_in_use for c in self.size_classes)
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """Where one object's memory block sits in pymalloc.
+
+    The block starts ``preheader + debug_padding`` bytes before the object:
+    ``preheader`` is the GC head and managed dict/weakref pointers,
+    ``debug_padding`` the pymalloc_debug layer's front words.  When
+    ``pymalloc`` is False (static objects, requests over the threshold,
+    other allocators) the arena fields are ``None``.
+    """
+
+    pymalloc: bool
+    getsizeof: int
+    preheader: int
+    debug_padding: int
+    arena: Optional[int]
+    arena_index: Optional[int]
+    pool: Optional[int]
+    size_class: Optional[int]
+    block_size: Optional[int]

@@ -1,0 +1,130 @@
+"""pymalloc(), arenas() and block_info(): typed results from the raw numbers
+the extension gathers in C (3.12+), or from the interpreter's own report
+captured in memory (3.9-3.11)."""
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, Dict, Tuple
+
+from . import _memprobe
+from ._memprobe import PymallocUnavailable
+from ._types import ArenaInfo, ArenaSizeClass, BlockInfo, PymallocSnapshot, SizeClass
+
+_VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
+_CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
+
+
+def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:
+    """Parse the pymalloc part of ``sys._debugmallocstats()`` output into the
+    same raw numbers the 3.12+ walk produces."""
+    if "Small block threshold" not in text:
+        raise PymallocUnavailable(
+            "pymalloc printed no statistics: the allocator is hooked (e.g. by "
+            "tracemalloc) and before CPython 3.12 its state is reachable only "
+            "through that report"
+        )
+    values: Dict[str, int] = {}
+    classes = []
+    for line in text.splitlines():
+        if line.startswith("arena map counts"):
+            break  # 3.10+: the radix tree's own accounting follows
+        m = _CLASS_LINE.match(line)
+        if m:
+            index, size, pools, used, free = map(int, m.groups())
+            classes.append((index, size, pools, used, free))
+            continue
+        m = _VALUE_LINE.match(line)
+        if m:
+            values[m.group("label").strip()] = int(m.group("value").replace(",", ""))
+    unused = next(k for k in values if k.endswith("bytes") and "unused pools" in k)
+    return {
+        "arenas_allocated_total": values["# arenas allocated total"],
+        "arenas_highwater": values["# arenas highwater mark"],
+        "arenas_current": values["# arenas allocated current"],
+        "unused_pools": int(unused.split()[0]),
+        "bytes_in_allocated_blocks": values["# bytes in allocated blocks"],
+        "bytes_in_available_blocks": values["# bytes in available blocks"],
+        "bytes_in_unused_pools": values[unused],
+        "bytes_lost_to_pool_headers": values["# bytes lost to pool headers"],
+        "bytes_lost_to_quantization": values["# bytes lost to quantization"],
+        "bytes_lost_to_arena_alignment": values["# bytes lost to arena alignment"],
+        "size_classes": classes,
+    }
+
+
+def _allocator() -> Tuple[str, bool, bool]:
+    facts = _memprobe._interpreter_facts()
+    name = facts["allocator"]
+    hooked = name is None
+    debug = name == "pymalloc_debug" if name else bool(facts["debug_build"])
+    return name or "hooked", hooked, debug
+
+
+def snapshot_from_raw(raw: Dict[str, Any]) -> PymallocSnapshot:
+    if raw["source"] == "debug-malloc-stats":
+        text = raw["text"].decode("ascii", "replace")
+        parsed = parse_debug_malloc_stats(text)
+        blocks = sum(c[3] for c in parsed["size_classes"])
+        parsed["raw_allocated_blocks"] = raw["allocated_blocks"] - blocks
+        parsed["source"] = raw["source"]
+        raw = parsed
+    facts = _memprobe._interpreter_facts()["pymalloc"]
+    allocator, hooked, debug = _allocator()
+    bytes_fields = (
+        "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
+        "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment",
+    )
+    return PymallocSnapshot(
+        source=raw["source"],
+        allocator=allocator,
+        hooks_installed=hooked,
+        debug_padding=debug,
+        arena_size=facts["arena_size"],
+        pool_size=facts["pool_size"],
+        alignment=facts["alignment"],
+        small_request_threshold=facts["small_request_threshold"],
+        arenas_allocated_total=raw["arenas_allocated_total"],
+        arenas_reclaimed=raw["arenas_allocated_total"] - raw["arenas_current"],
+        arenas_highwater=raw["arenas_highwater"],
+        arenas_current=raw["arenas_current"],
+        raw_allocated_blocks=raw["raw_allocated_blocks"],
+        size_classes=tuple(SizeClass(*c) for c in raw["size_classes"]),
+        unused_pools=raw["unused_pools"],
+        total_bytes=sum(raw[f] for f in bytes_fields),
+        **{f: raw[f] for f in bytes_fields},
+    )
+
+
+def pymalloc() -> PymallocSnapshot:
+    """A typed snapshot of the calling interpreter's pymalloc state.
+
+    Every number is gathered in C before any Python object is built.
+    Raises PymallocUnavailable when pymalloc does not serve allocations.
+    """
+    return snapshot_from_raw(_memprobe._pymalloc_gather(False))
+
+
+def arenas() -> Tuple[ArenaInfo, ...]:
+    """One entry per live arena, in the arena table's order (3.12+)."""
+    raw = _memprobe._pymalloc_gather(True)
+    return tuple(
+        ArenaInfo(address, total, free, tuple(ArenaSizeClass(*c) for c in classes))
+        for address, total, free, classes in raw["arenas"]
+    )
+
+
+def block_info(obj: object) -> BlockInfo:
+    """Where obj's memory block sits in pymalloc (3.12+)."""
+    raw = _memprobe._block_info(obj)
+    return BlockInfo(
+        pymalloc=raw["pymalloc"],
+        getsizeof=sys.getsizeof(obj),
+        preheader=raw["preheader"],
+        debug_padding=raw["debug_padding"],
+        arena=raw.get("arena"),
+        arena_index=raw.get("arena_index"),
+        pool=raw.get("pool"),
+        size_class=raw.get("size_class"),
+        block_size=raw.get("block_size"),
+    )

@@ -1,0 +1,339 @@
+"""pymalloc probes: pymalloc(), arenas(), block_info(), compared with sys.
+
+On 3.12+ the snapshot is read from the interpreter's allocator state, so it
+is checked against the interpreter's own report and block count taken back
+to back in C.  On 3.9-3.11 the snapshot *is* that report (captured in
+memory), so it is checked against sys._debugmallocstats() and
+sys.getallocatedblocks() read separately from Python, with a tolerance.
+"""
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import textwrap
+
+import pytest
+
+import memprobe
+from memprobe import _memprobe
+from memprobe._pymalloc import parse_debug_malloc_stats, snapshot_from_raw
+
+INFO = memprobe.interpreter()
+DIRECT = sys.version_info >= (3, 12)
+DEBUG_EXTRA = 24 if INFO.allocator == "pymalloc_debug" else 0  # 3 words of the debug layer
+pytestmark = pytest.mark.skipif(
+    not INFO.allocator.startswith("pymalloc"), reason=f"pymalloc is not the allocator ({INFO.allocator})"
+)
+# Building a snapshot's Python objects allocates a few hundred blocks; a
+# reading taken from Python after it can differ from the snapshot by that.
+PYTHON_SIDE_NOISE = 2000
+
+
+def expected_class(request_size):
+    return (request_size + INFO.pymalloc.alignment - 1) // INFO.pymalloc.alignment - 1
+
+
+# ---- the snapshot against the interpreter's own numbers ------------------------
+
+@pytest.mark.skipif(not DIRECT, reason="before 3.12 the snapshot is the report itself")
+def test_blocks_in_use_plus_raw_equals_getallocatedblocks_exactly():
+    raw, _, allocated = _memprobe._pymalloc_gather_with_report()
+    snapshot = snapshot_from_raw(raw)
+    assert snapshot.blocks_in_use + snapshot.raw_allocated_blocks == allocated
+    assert snapshot.raw_allocated_blocks > 0
+
+
+@pytest.mark.skipif(not DIRECT, reason="before 3.12 the snapshot is the report itself")
+def test_size_classes_and_arena_lines_equal_the_report_taken_back_to_back():
+    raw, text, _ = _memprobe._pymalloc_gather_with_report()
+    report = parse_debug_malloc_stats(text.decode())
+    snapshot = snapshot_from_raw(raw)
+    assert [tuple(c.__dict__.values()) for c in snapshot.size_classes] == [tuple(c) for c in report["size_classes"]]
+    for field in ("arenas_allocated_total", "arenas_highwater", "arenas_current", "unused_pools",
+                  "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
+                  "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment"):
+        assert getattr(snapshot, field) == report[field], field
+    total = int(re.search(r"^Total\s+=\s+([\d,]+)", text.decode(), re.M).group(1).replace(",", ""))
+    assert snapshot.total_bytes == total == snapshot.arenas_current * snapshot.arena_size
+
+
+def test_snapshot_agrees_with_getallocatedblocks_read_from_python():
+    snapshot = memprobe.pymalloc()
+    allocated = sys.getallocatedblocks()
+    assert snapshot.raw_allocated_blocks >= 0
+    assert abs(allocated - snapshot.allocated_blocks) <= PYTHON_SIDE_NOISE
+
+
+def test_snapshot_agrees_with_debugmallocstats_printed_on_fd_2(capfd):
+    capfd.readouterr()
+    snapshot = memprobe.pymalloc()
+    sys._debugmallocstats()
+    report = parse_debug_malloc_stats(capfd.readouterr().err)
+    assert report["arenas_allocated_total"] == snapshot.arenas_allocated_total
+    assert report["arenas_current"] == snapshot.arenas_current
+    assert report["arenas_highwater"] == snapshot.arenas_highwater
+    assert {c[0] for c in report["size_classes"]} >= {c.index for c in snapshot.size_classes if c.blocks_in_use > 50}
+    for index, _, pools, used, _ in report["size_classes"]:
+        ours = snapshot.size_class(index)
+        assert abs(ours.blocks_in_use - used) <= PYTHON_SIDE_NOISE
+        assert abs(ours.pools - pools) <= 5
+
+
+def test_snapshot_is_consistent_with_itself():
+    s = memprobe.pymalloc()
+    assert (s.arena_size, s.pool_size) == (INFO.pymalloc.arena_size, INFO.pymalloc.pool_size)
+    assert s.total_bytes == s.arenas_current * s.arena_size
+    assert s.arenas_reclaimed == s.arenas_allocated_total - s.arenas_current
+    assert s.arenas_highwater >= s.arenas_current
+    assert s.bytes_in_allocated_blocks == sum(c.blocks_in_use * c.block_size for c in s.size_classes)
+    assert s.bytes_in_unused_pools == s.unused_pools * s.pool_size
+    for c in s.size_classes:
+        assert c.block_size == (c.index + 1) * s.alignment
+        assert c.pools > 0 and c.blocks_in_use >= 0
+        capacity = (s.pool_size - 48) // c.block_size  # 48: pool header rounded to the alignment
+        assert c.blocks_in_use + c.blocks_free == c.pools * capacity
+    assert s.source == ("obmalloc-state" if DIRECT else "debug-malloc-stats")
+    assert s.allocator == INFO.allocator
+    assert s.debug_padding == (INFO.allocator == "pymalloc_debug")
+
+
+# ---- allocating and freeing --------------------------------------------------------
+
+N = 100_000
+PAYLOAD = 200  # bytes(200): sys.getsizeof 233 on every version
+
+
+def test_allocating_and_freeing_100000_objects_of_one_size_class():
+    index = expected_class(sys.getsizeof(bytes(PAYLOAD)) + DEBUG_EXTRA)
+    before = memprobe.pymalloc()
+    objs = [bytes(PAYLOAD) for _ in range(N)]
+    during = memprobe.pymalloc()
+    grown = during.size_class(index).blocks_in_use - before.size_class(index).blocks_in_use
+    # Noise: whatever else of this size the loop and the snapshot allocate.
+    assert N <= grown <= N + 50
+    needed_arenas = N * during.size_class(index).block_size // during.arena_size
+    assert during.arenas_current - before.arenas_current >= needed_arenas - 2
+    assert during.arenas_highwater >= before.arenas_highwater
+    del objs
+    after = memprobe.pymalloc()
+    returned = during.size_class(index).blocks_in_use - after.size_class(index).blocks_in_use
+    assert N - 50 <= returned <= N + 50
+    assert after.arenas_highwater >= during.arenas_highwater  # never decreases
+
+
+# ---- arenas() ----------------------------------------------------------------------
+
+@pytest.mark.skipif(not DIRECT, reason="arenas() needs 3.12+")
+def test_arena_totals_equal_the_snapshot_from_the_same_walk():
+    raw, _, _ = _memprobe._pymalloc_gather_with_report()
+    snapshot = snapshot_from_raw(raw)
+    arenas = raw["arenas"]
+    assert len(arenas) == snapshot.arenas_current
+    assert sum(free for _, _, free, _ in arenas) == snapshot.unused_pools
+    pools, blocks = {}, {}
+    for _, total, free, classes in arenas:
+        assert sum(c[2] for c in classes) + free <= total
+        for index, _, p, b in classes:
+            pools[index] = pools.get(index, 0) + p
+            blocks[index] = blocks.get(index, 0) + b
+    assert pools == {c.index: c.pools for c in snapshot.size_classes}
+    assert blocks == {c.index: c.blocks_in_use for c in snapshot.size_classes}
+
+
+@pytest.mark.skipif(not DIRECT, reason="arenas() needs 3.12+")
+def test_public_arenas_agree_with_pymalloc():
+    arenas = memprobe.arenas()
+    snapshot = memprobe.pymalloc()
+    assert len(arenas) == snapshot.arenas_current
+    assert len({a.address for a in arenas}) == len(arenas)
+    assert all(a.total_pools * snapshot.pool_size <= snapshot.arena_size for a in arenas)
+    assert abs(sum(a.blocks_in_use for a in arenas) - snapshot.blocks_in_use) <= PYTHON_SIDE_NOISE
+
+
+@pytest.mark.skipif(DIRECT, reason="before 3.12 only")
+def test_arenas_and_block_info_explain_why_they_are_unavailable_before_312():
+    for probe in (memprobe.arenas, lambda: memprobe.block_info([])):
+        with pytest.raises(memprobe.UnsupportedInterpreter, match="3.12"):
+            probe()
+
+
+# ---- block_info() --------------------------------------------------------------------
+
+@pytest.mark.skipif(not DIRECT, reason="block_info() needs 3.12+")
+@pytest.mark.parametrize("length", [2, 8, 15, 16, 40, 100, 200, 300, 400, 454, 455, 470, 478, 479, 600, 5000])
+def test_block_info_size_class_is_what_getsizeof_predicts(length):
+    obj = bytes(length)
+    info = memprobe.block_info(obj)
+    request = sys.getsizeof(obj) + DEBUG_EXTRA
+    assert info.getsizeof == sys.getsizeof(obj)
+    if request > INFO.pymalloc.small_request_threshold:
+        assert not info.pymalloc
+        assert info.size_class is None and info.arena is None
+    else:
+        assert info.pymalloc
+        assert info.size_class == expected_class(request)
+        assert info.block_size == (info.size_class + 1) * INFO.pymalloc.alignment
+        assert info.arena <= info.pool < info.arena + INFO.pymalloc.arena_size
+        assert info.arena in {a.address for a in memprobe.arenas()}
+
+
+class WithDict:
+    pass
+
+
+class Slots:
+    __slots__ = ("a", "b")
+
+
+@pytest.mark.skipif(not DIRECT, reason="block_info() needs 3.12+")
+@pytest.mark.parametrize("factory", [list, dict, set, WithDict, Slots, lambda: (1, [2]), lambda: (1, 2, 3, [4])],
+                         ids=["list", "dict", "set", "instance with managed dict", "slots", "tuple", "tuple of 4"])
+def test_block_info_accounts_for_the_gc_head_and_managed_pointers(factory):
+    """Objects whose whole size is one block (a non-empty list's items live
+    in a second block, which sys.getsizeof adds in)."""
+    obj = factory()
+    info = memprobe.block_info(obj)
+    gc_head = 16 if type(obj).__flags__ & (1 << 14) else 0
+    managed = 16 if type(obj).__flags__ & ((1 << 4) | (1 << 3)) else 0  # MANAGED_DICT, MANAGED_WEAKREF
+    assert info.preheader == gc_head + managed
+    assert info.pymalloc
+    predicted = expected_class(sys.getsizeof(obj) + DEBUG_EXTRA)  # counts the pre-header from 3.12
+    if type(obj).__flags__ & (1 << 2) and sys.version_info >= (3, 13):
+        # Py_TPFLAGS_INLINE_VALUES (3.13+): the attribute values live inline
+        # after the object, in the same block, and sys.getsizeof leaves them out.
+        assert info.size_class > predicted
+    else:
+        assert info.size_class == predicted
+
+
+@pytest.mark.skipif(not DIRECT, reason="block_info() needs 3.12+")
+@pytest.mark.parametrize("obj", [None, True, int, 5, "", "a", ()], ids=repr)
+def test_static_objects_are_not_pymalloc_blocks(obj):
+    assert memprobe.block_info(obj).pymalloc is False
+
+
+# ---- allocator modes, each in a fresh interpreter ------------------------------------------
+
+MODE_SCRIPT = textwrap.dedent(
+    """
+    import sys, memprobe
+    from memprobe import _memprobe
+    from memprobe._pymalloc import snapshot_from_raw
+    results = {}
+    for name, probe in [("pymalloc", memprobe.pymalloc), ("arenas", memprobe.arenas),
+                        ("block_info", lambda: memprobe.block_info(bytes(200)))]:
+        try:
+            value = probe()
+        except memprobe.MemprobeError as exc:
+            results[name] = type(exc).__name__ + ": " + str(exc)
+        else:
+            results[name] = value
+    snap = results["pymalloc"]
+    if isinstance(snap, memprobe.PymallocSnapshot):
+        raw, _, allocated = _memprobe._pymalloc_gather_with_report()
+        print("hooks", snap.hooks_installed, "debug", snap.debug_padding, "source", snap.source)
+        print("exact", snapshot_from_raw(raw).allocated_blocks == allocated)
+        print("blocks", snap.blocks_in_use > 1000)
+    else:
+        print("pymalloc-error", snap)
+    info = results["block_info"]
+    print("block_info", info.size_class if isinstance(info, memprobe.BlockInfo) else info)
+    arenas = results["arenas"]
+    print("arenas", len(arenas) if isinstance(arenas, tuple) else arenas)
+    """
+)
+
+
+def run_mode(pythonmalloc=None, xoptions=()):
+    env = dict(os.environ)
+    env.pop("PYTHONMALLOC", None)
+    env.pop("PYTHONTRACEMALLOC", None)
+    if pythonmalloc:
+        env["PYTHONMALLOC"] = pythonmalloc
+    args = [sys.executable] + [a for opt in xoptions for a in ("-X", opt)] + ["-c", MODE_SCRIPT]
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    return dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("mode", ["malloc", "malloc_debug"])
+def test_every_probe_refuses_when_pymalloc_is_not_in_use(mode):
+    out = run_mode(mode)
+    for probe in ("pymalloc-error", "block_info", "arenas"):
+        assert out[probe].startswith("PymallocUnavailable: pymalloc is not in use: the allocator is " + mode)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="PYTHONMALLOC=mimalloc exists from 3.13")
+def test_mimalloc_is_refused_until_supported():
+    out = run_mode("mimalloc")
+    assert out["pymalloc-error"].startswith("PymallocUnavailable: pymalloc is not in use: the allocator is mimalloc")
+    assert "not supported yet" in out["pymalloc-error"]
+
+
+@pytest.mark.parametrize("mode", ["debug", "pymalloc_debug"])
+def test_debug_layer_numbers_include_the_padding_and_say_so(mode):
+    out = run_mode(mode)
+    assert out["hooks"].startswith("False debug True")
+    if DIRECT:
+        assert out["exact"] == "True"
+        # bytes(200): 233 bytes + 24 of debug data -> the 272-byte class.
+        assert out["block_info"] == str(expected_class(233 + 24))
+
+
+def test_plain_pymalloc_mode():
+    out = run_mode("pymalloc")
+    assert out["hooks"].startswith("False debug False")
+    if DIRECT:
+        assert out["exact"] == "True"
+        assert out["block_info"] == str(expected_class(233))
+
+
+def test_tracemalloc_hooks_do_not_hide_pymalloc_on_312():
+    out = run_mode(xoptions=["tracemalloc"])
+    if DIRECT:
+        assert out["hooks"] == f"True debug {INFO.debug_build} source obmalloc-state"
+        assert out["exact"] == "True"
+        assert out["blocks"] == "True"
+    elif INFO.debug_build:
+        # Debug builds still print their report under the hooks.
+        assert out["hooks"].startswith("True debug True")
+    else:
+        assert "hooks such as tracemalloc" in out["pymalloc-error"] or "hooked" in out["pymalloc-error"]
+
+
+# ---- subinterpreters ----------------------------------------------------------------------------
+
+@pytest.mark.skipif(not DIRECT, reason="per-interpreter allocator state is 3.12+")
+def test_a_subinterpreter_reads_its_own_allocator_state(tmp_path):
+    from test_subinterpreters import RUN_IN_SUBINTERPRETER
+
+    out = tmp_path / "sub.txt"
+    inside = textwrap.dedent(
+        f"""
+        import memprobe
+        s = memprobe.pymalloc()
+        addresses = sorted(a.address for a in memprobe.arenas())
+        with open({str(out)!r}, "w") as f:
+            f.write(repr((s.blocks_in_use, addresses)))
+        """
+    )
+    # The main interpreter's arenas are listed first: once the subinterpreter
+    # is destroyed its arenas' addresses may be reused.
+    outer = textwrap.dedent(
+        f"""
+        import memprobe
+        main = memprobe.pymalloc()
+        main_arenas = sorted(a.address for a in memprobe.arenas())
+        with open({str(tmp_path / 'main.txt')!r}, "w") as f:
+            f.write(repr((main.blocks_in_use, main_arenas)))
+        """
+    ) + RUN_IN_SUBINTERPRETER
+    proc = subprocess.run([sys.executable, "-c", outer, inside], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    sub_blocks, sub_arenas = eval(out.read_text())
+    main_blocks, main_arenas = eval((tmp_path / "main.txt").read_text())
+    assert sub_arenas and main_arenas
+    assert not set(sub_arenas) & set(main_arenas)  # disjoint: a separate obmalloc state
+    assert sub_blocks > 0
