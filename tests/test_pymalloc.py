@@ -49,7 +49,7 @@ def test_size_classes_and_arena_lines_equal_the_report_taken_back_to_back():
     raw, text, _ = _memprobe._pymalloc_gather_with_report()
     report = parse_debug_malloc_stats(text.decode())
     snapshot = snapshot_from_raw(raw)
-    assert [tuple(c.__dict__.values()) for c in snapshot.size_classes] == [tuple(c) for c in report["size_classes"]]
+    assert [tuple(c) for c in snapshot.size_classes] == [tuple(c) for c in report["size_classes"]]
     for field in ("arenas_allocated_total", "arenas_highwater", "arenas_current", "unused_pools",
                   "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
                   "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment"):
@@ -73,7 +73,7 @@ def test_snapshot_agrees_with_debugmallocstats_printed_on_fd_2(capfd):
     assert report["arenas_allocated_total"] == snapshot.arenas_allocated_total
     assert report["arenas_current"] == snapshot.arenas_current
     assert report["arenas_highwater"] == snapshot.arenas_highwater
-    assert {c[0] for c in report["size_classes"]} >= {c.index for c in snapshot.size_classes if c.blocks_in_use > 50}
+    assert {c[0] for c in report["size_classes"]} >= {c.class_index for c in snapshot.size_classes if c.blocks_in_use > 50}
     for index, _, pools, used, _ in report["size_classes"]:
         ours = snapshot.size_class(index)
         assert abs(ours.blocks_in_use - used) <= PYTHON_SIDE_NOISE
@@ -89,7 +89,7 @@ def test_snapshot_is_consistent_with_itself():
     assert s.bytes_in_allocated_blocks == sum(c.blocks_in_use * c.block_size for c in s.size_classes)
     assert s.bytes_in_unused_pools == s.unused_pools * s.pool_size
     for c in s.size_classes:
-        assert c.block_size == (c.index + 1) * s.alignment
+        assert c.block_size == (c.class_index + 1) * s.alignment
         assert c.pools > 0 and c.blocks_in_use >= 0
         capacity = (s.pool_size - 48) // c.block_size  # 48: pool header rounded to the alignment
         assert c.blocks_in_use + c.blocks_free == c.pools * capacity
@@ -137,8 +137,8 @@ def test_arena_totals_equal_the_snapshot_from_the_same_walk():
         for index, _, p, b in classes:
             pools[index] = pools.get(index, 0) + p
             blocks[index] = blocks.get(index, 0) + b
-    assert pools == {c.index: c.pools for c in snapshot.size_classes}
-    assert blocks == {c.index: c.blocks_in_use for c in snapshot.size_classes}
+    assert pools == {c.class_index: c.pools for c in snapshot.size_classes}
+    assert blocks == {c.class_index: c.blocks_in_use for c in snapshot.size_classes}
 
 
 @pytest.mark.skipif(not DIRECT, reason="arenas() needs 3.12+")

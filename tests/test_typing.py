@@ -48,3 +48,30 @@ def test_refinfo_values_match_annotations(obj):
 
 def test_interpreter_values_match_annotations():
     check_fields(memprobe.interpreter())
+
+
+def test_gc_results_match_annotations():
+    check_fields(memprobe.gcinfo([]))
+    check_fields(memprobe.gc_state())
+    for generation in memprobe.gc_state().generations:
+        check_fields(generation)
+    census = memprobe.census(top=3)
+    check_fields(census)
+    assert all(isinstance(k, type) and isinstance(v, int) for k, v in census.by_type.items())
+    assert all(isinstance(g, memprobe.Generation) for g in census.by_generation)
+
+
+def test_pymalloc_results_match_annotations():
+    try:
+        snapshot = memprobe.pymalloc()
+    except memprobe.PymallocUnavailable:
+        pytest.skip("pymalloc is not the allocator")
+    check_fields(snapshot)
+    for size_class in snapshot.size_classes:
+        assert isinstance(size_class, memprobe.SizeClass)
+        assert all(isinstance(v, int) for v in size_class)
+    if sys.version_info >= (3, 12):
+        check_fields(memprobe.block_info([]))
+        for arena in memprobe.arenas()[:3]:
+            check_fields(arena)
+            assert all(isinstance(c, memprobe.ArenaSizeClass) for c in arena.size_classes)

@@ -188,8 +188,9 @@ walk_to_dict(const pymalloc_walk *w)
         return NULL;
     }
     return Py_BuildValue(
-        "{ss sn sn sn sn sn sn sn sn sn sn sn sN sN}",
+        "{ss sz sn sn sn sn sn sn sn sn sn sn sn sN sN}",
         "source", MP_SOURCE_STATE,
+        "allocator", mp_allocator_name(),
         "arenas_allocated_total", (Py_ssize_t)w->ntimes_arena_allocated,
         "arenas_highwater", (Py_ssize_t)w->narenas_highwater,
         "arenas_current", (Py_ssize_t)w->narenas,
@@ -266,7 +267,8 @@ mp_pymalloc_gather(PyObject *module, PyObject *arg)
     if (pair == NULL) {
         return NULL;
     }
-    PyObject *raw = Py_BuildValue("{ss sO sO}", "source", MP_SOURCE_REPORT,
+    PyObject *raw = Py_BuildValue("{ss sz sO sO}", "source", MP_SOURCE_REPORT,
+                                  "allocator", mp_allocator_name(),
                                   "text", PyTuple_GET_ITEM(pair, 0),
                                   "allocated_blocks", PyTuple_GET_ITEM(pair, 1));
     Py_DECREF(pair);
@@ -305,7 +307,8 @@ mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused)
     if (report == NULL) {
         return NULL;
     }
-    PyObject *raw = Py_BuildValue("{ss sO sO}", "source", MP_SOURCE_REPORT,
+    PyObject *raw = Py_BuildValue("{ss sz sO sO}", "source", MP_SOURCE_REPORT,
+                                  "allocator", mp_allocator_name(),
                                   "text", PyTuple_GET_ITEM(report, 0),
                                   "allocated_blocks", PyTuple_GET_ITEM(report, 1));
     PyObject *result = raw ? Py_BuildValue("(NOO)", raw, PyTuple_GET_ITEM(report, 0),

@@ -53,46 +53,42 @@ def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:
     }
 
 
-def _allocator() -> Tuple[str, bool, bool]:
-    facts = _memprobe._interpreter_facts()
-    name = facts["allocator"]
-    hooked = name is None
-    debug = name == "pymalloc_debug" if name else bool(facts["debug_build"])
-    return name or "hooked", hooked, debug
+_BYTES_FIELDS = (
+    "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
+    "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment",
+)
+_constants: Dict[str, Any] = {}
 
 
 def snapshot_from_raw(raw: Dict[str, Any]) -> PymallocSnapshot:
+    """Build the typed snapshot from what the extension gathered."""
+    if not _constants:
+        facts = _memprobe._interpreter_facts()
+        _constants.update(facts["pymalloc"], debug_build=facts["debug_build"])
+    name = raw["allocator"]
     if raw["source"] == "debug-malloc-stats":
-        text = raw["text"].decode("ascii", "replace")
-        parsed = parse_debug_malloc_stats(text)
+        parsed = parse_debug_malloc_stats(raw["text"].decode("ascii", "replace"))
         blocks = sum(c[3] for c in parsed["size_classes"])
-        parsed["raw_allocated_blocks"] = raw["allocated_blocks"] - blocks
-        parsed["source"] = raw["source"]
+        parsed.update(source=raw["source"], raw_allocated_blocks=raw["allocated_blocks"] - blocks)
         raw = parsed
-    facts = _memprobe._interpreter_facts()["pymalloc"]
-    allocator, hooked, debug = _allocator()
-    bytes_fields = (
-        "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
-        "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment",
-    )
     return PymallocSnapshot(
         source=raw["source"],
-        allocator=allocator,
-        hooks_installed=hooked,
-        debug_padding=debug,
-        arena_size=facts["arena_size"],
-        pool_size=facts["pool_size"],
-        alignment=facts["alignment"],
-        small_request_threshold=facts["small_request_threshold"],
+        allocator=name or "hooked",
+        hooks_installed=name is None,
+        debug_padding=name == "pymalloc_debug" if name else bool(_constants["debug_build"]),
+        arena_size=_constants["arena_size"],
+        pool_size=_constants["pool_size"],
+        alignment=_constants["alignment"],
+        small_request_threshold=_constants["small_request_threshold"],
         arenas_allocated_total=raw["arenas_allocated_total"],
         arenas_reclaimed=raw["arenas_allocated_total"] - raw["arenas_current"],
         arenas_highwater=raw["arenas_highwater"],
         arenas_current=raw["arenas_current"],
         raw_allocated_blocks=raw["raw_allocated_blocks"],
-        size_classes=tuple(SizeClass(*c) for c in raw["size_classes"]),
+        size_classes=tuple(map(SizeClass._make, raw["size_classes"])),
         unused_pools=raw["unused_pools"],
-        total_bytes=sum(raw[f] for f in bytes_fields),
-        **{f: raw[f] for f in bytes_fields},
+        total_bytes=sum(raw[f] for f in _BYTES_FIELDS),
+        **{f: raw[f] for f in _BYTES_FIELDS},
     )
 
 
@@ -109,7 +105,7 @@ def arenas() -> Tuple[ArenaInfo, ...]:
     """One entry per live arena, in the arena table's order (3.12+)."""
     raw = _memprobe._pymalloc_gather(True)
     return tuple(
-        ArenaInfo(address, total, free, tuple(ArenaSizeClass(*c) for c in classes))
+        ArenaInfo(address, total, free, tuple(map(ArenaSizeClass._make, classes)))
         for address, total, free, classes in raw["arenas"]
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -204,13 +204,13 @@ class Census:
         return hash((self.generation, self.total, self.collecting))
 
 
-@dataclass(frozen=True)
-class SizeClass:
+class SizeClass(NamedTuple):
     """One pymalloc size class: blocks of ``block_size`` bytes served from
     ``pools`` pools, ``blocks_in_use`` of them allocated and ``blocks_free``
-    still available in those pools.  Only classes with pools are listed."""
+    still available in those pools.  Only classes with pools are listed.
+    (A NamedTuple: snapshots hold dozens, built on every call.)"""
 
-    index: int
+    class_index: int
     block_size: int
     pools: int
     blocks_in_use: int
@@ -272,16 +272,15 @@ class PymallocSnapshot:
     def size_class(self, index: int) -> SizeClass:
         """The class with this index (zeros when it has no pools)."""
         for c in self.size_classes:
-            if c.index == index:
+            if c.class_index == index:
                 return c
         return SizeClass(index, (index + 1) * self.alignment, 0, 0, 0)
 
 
-@dataclass(frozen=True)
-class ArenaSizeClass:
+class ArenaSizeClass(NamedTuple):
     """Pools and blocks in use of one size class inside one arena."""
 
-    index: int
+    class_index: int
     block_size: int
     pools: int
     blocks_in_use: int
