@@ -3,6 +3,8 @@ import sysconfig
 
 import memprobe
 
+pytest_plugins = ["pytester"]
+
 
 def pytest_report_header(config):
     info = memprobe.interpreter()

@@ -22,6 +22,7 @@ from ._memprobe import (
     refinfo,
 )
 from ._pymalloc import arenas, block_info, pymalloc
+from ._snapshot import SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch, measure, snapshot
 from ._types import (
     ArenaInfo,
     ArenaSizeClass,
@@ -54,6 +55,10 @@ __all__ = [
     "PymallocUnavailable",
     "RefInfo",
     "SizeClass",
+    "SizeClassDelta",
+    "Snapshot",
+    "SnapshotDiff",
+    "SnapshotMismatch",
     "UnsupportedInterpreter",
     "arenas",
     "block_info",
@@ -63,9 +68,11 @@ __all__ = [
     "generation",
     "generations",
     "interpreter",
+    "measure",
     "pymalloc",
     "refcount",
     "refinfo",
+    "snapshot",
 ]
 
 __version__ = "0.1.0"

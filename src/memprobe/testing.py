@@ -1,0 +1,90 @@
+"""Leak checks that work on release builds; importable without pytest.
+
+Each helper calls the function under test repeatedly and raises
+AssertionError, with memprobe's diff table, when memory does not come back:
+
+- assert_no_refcount_leak(func, obj): obj's reference count returns to
+  where it started after every batch of calls;
+- assert_blocks_stable(func): the regrtest -R idea with
+  sys.getallocatedblocks(): fails when every run leaves more blocks
+  allocated than ``tolerance``;
+- assert_no_new_arenas(func): pymalloc obtains no more than
+  ``max_new_arenas`` arenas while func runs.
+"""
+from __future__ import annotations
+
+import gc
+import sys
+from typing import Any, Callable, List
+
+from ._memprobe import refcount
+from ._snapshot import Snapshot, snapshot
+
+__all__ = ["assert_blocks_stable", "assert_no_new_arenas", "assert_no_refcount_leak"]
+
+
+def _call(func: Callable[[], Any], times: int) -> None:
+    for _ in range(times):
+        func()
+
+
+def _diff_table(before: Snapshot) -> str:
+    gc.collect()
+    return str(snapshot() - before)
+
+
+def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10, warmup: int = 2) -> None:
+    """Call func ``runs`` times; obj's reference count must end where it began."""
+    _call(func, warmup)
+    gc.collect()
+    before_snapshot = snapshot()
+    start = refcount(obj)
+    counts: List[int] = []
+    for _ in range(runs):
+        func()
+        counts.append(refcount(obj))
+    gc.collect()
+    end = refcount(obj)
+    if end != start:
+        raise AssertionError(
+            f"reference count of {type(obj).__name__} object grew from {start} to {end} over {runs} calls "
+            f"of {getattr(func, '__qualname__', func)!s} (after each call: {counts})\n"
+            + _diff_table(before_snapshot))
+
+
+def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3, tolerance: int = 0,
+                         calls_per_run: int = 1) -> None:
+    """Fail when every one of ``runs`` runs leaves more than ``tolerance``
+    blocks allocated (sys.getallocatedblocks(), after gc.collect())."""
+    _call(func, warmup)
+    gc.collect()
+    before_snapshot = snapshot()
+    deltas = []
+    for _ in range(runs):
+        gc.collect()
+        start = sys.getallocatedblocks()
+        _call(func, calls_per_run)
+        gc.collect()
+        deltas.append(sys.getallocatedblocks() - start)
+    if all(delta > tolerance for delta in deltas):
+        raise AssertionError(
+            f"{getattr(func, '__qualname__', func)!s} leaks blocks: every run left more than {tolerance} "
+            f"allocated (per run: {deltas})\n" + _diff_table(before_snapshot))
+
+
+def assert_no_new_arenas(func: Callable[[], Any], runs: int = 1, warmup: int = 1, max_new_arenas: int = 0) -> None:
+    """Fail when pymalloc obtains more than ``max_new_arenas`` arenas while
+    func runs ``runs`` times.  Raises PymallocUnavailable without pymalloc."""
+    from ._pymalloc import pymalloc
+
+    _call(func, warmup)
+    gc.collect()
+    before_snapshot = snapshot()
+    start = pymalloc().arenas_allocated_total
+    _call(func, runs)
+    gc.collect()
+    new = pymalloc().arenas_allocated_total - start
+    if new > max_new_arenas:
+        raise AssertionError(
+            f"{getattr(func, '__qualname__', func)!s} made pymalloc allocate {new} new arena(s) "
+            f"(allowed {max_new_arenas})\n" + _diff_table(before_snapshot))

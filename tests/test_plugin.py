@@ -1,0 +1,99 @@
+"""The pytest plugin and memprobe.testing: each helper fails on a leaking
+function and passes on a clean one; the plugin's output is checked with
+pytester."""
+import sys
+
+import pytest
+
+import memprobe
+from memprobe import testing
+
+LEAK = []
+
+
+def leaking():
+    # A C-level leak, simulated: references kept where nothing frees them.
+    LEAK.append([object() for _ in range(20)])
+
+
+def clean():
+    temp = [object() for _ in range(20)]
+    del temp
+
+
+def test_testing_module_imports_without_pytest():
+    import subprocess
+
+    code = ("import sys; sys.modules['pytest'] = None; import memprobe.testing as t; "
+            "t.assert_blocks_stable(lambda: None); print('ok')")
+    assert subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True).stdout == "ok\n"
+
+
+def test_refcount_leak_is_caught_and_clean_code_passes():
+    shared = object()
+    holder = []
+    with pytest.raises(AssertionError, match="reference count of object object grew"):
+        testing.assert_no_refcount_leak(lambda: holder.append(shared), shared, runs=5)
+    testing.assert_no_refcount_leak(lambda: [shared] * 3, shared, runs=5)
+
+
+def test_block_leak_is_caught_and_clean_code_passes():
+    with pytest.raises(AssertionError, match="leaks blocks") as excinfo:
+        testing.assert_blocks_stable(leaking, runs=4)
+    assert "memprobe diff on CPython" in str(excinfo.value)
+    testing.assert_blocks_stable(clean, runs=4, tolerance=5)
+
+
+def test_new_arenas_are_caught_and_clean_code_passes():
+    if not memprobe.interpreter().allocator.startswith("pymalloc"):
+        pytest.skip("needs pymalloc")
+    big = []
+    with pytest.raises(AssertionError, match="new arena"):
+        testing.assert_no_new_arenas(lambda: big.append([object() for _ in range(200_000)]), warmup=0)
+    testing.assert_no_new_arenas(clean, runs=3)
+
+
+PLUGIN_TESTS = '''
+import pytest
+
+LEAK = []
+
+def leaking():
+    LEAK.append([object() for _ in range(20)])
+
+def test_fixture_catches_a_leak(memprobe):
+    memprobe.assert_blocks_stable(leaking, runs=4)
+
+def test_fixture_passes_clean_code(memprobe):
+    memprobe.assert_blocks_stable(lambda: [object() for _ in range(20)], runs=4, tolerance=5)
+    memprobe.assert_no_refcount_leak(lambda: None, LEAK)
+
+@pytest.mark.memprobe(max_new_blocks=1000)
+def test_marker_catches_growth():
+    LEAK.append([[i] for i in range(50_000)])
+
+@pytest.mark.memprobe(max_new_blocks=1000, max_new_arenas=0)
+def test_marker_passes_steady_code():
+    sum(range(1000))
+'''
+
+
+def test_plugin_fixture_and_marker_with_pytester(pytester):
+    pytester.makepyfile(PLUGIN_TESTS)
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*test_fixture_catches_a_leak FAILED*",
+        "*test_fixture_passes_clean_code PASSED*",
+        "*test_marker_catches_growth FAILED*",
+        "*test_marker_passes_steady_code PASSED*",
+    ])
+    result.stdout.fnmatch_lines(["*leaks blocks: every run left more than 0 allocated*"])
+    result.stdout.fnmatch_lines(["*memprobe: allocated blocks grew by*allowed 1,000*"])
+    result.stdout.fnmatch_lines(["*memprobe diff on CPython*"])
+
+
+def test_plugin_is_registered_through_the_entry_point(pytester):
+    pytester.makepyfile("def test_x(memprobe):\n    assert memprobe.snapshot().allocated_blocks > 0\n")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
