@@ -33,6 +33,17 @@ add_problem(mp_state *st, const char *part, const char *why)
     return rc;
 }
 
+const char *
+mp_version_text(mp_state *st)
+{
+    unsigned long v = st->runtime_hexversion;
+    if (st->version_text[0] == '\0') {
+        snprintf(st->version_text, sizeof(st->version_text), "%lu.%lu.%lu",
+                 v >> 24, (v >> 16) & 0xFF, (v >> 8) & 0xFF);
+    }
+    return st->version_text;
+}
+
 int
 mp_require(mp_state *st, const char *part)
 {
@@ -48,7 +59,7 @@ mp_require(mp_state *st, const char *part)
     }
     PyErr_Format(st->unsupported,
                  "memprobe cannot read %s on CPython %s: %U",
-                 part, Py_GetVersion(), why);
+                 part, mp_version_text(st), why);
     return -1;
 }
 

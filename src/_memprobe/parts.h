@@ -30,6 +30,7 @@ typedef struct {
     PyObject *types[MP_TYPE_COUNT];  /* result types, from memprobe._types */
     PyObject *generation_members;    /* {code: memprobe.Generation member} */
     unsigned long runtime_hexversion;
+    char version_text[16];
     int pymalloc_constants_verified;
 } mp_state;
 
@@ -46,6 +47,10 @@ PyObject *mp_build_result(mp_state *st, int which, PyObject *kw);
 #define MP_PART_REFCOUNT "refcount"
 #define MP_PART_GC "gc"
 #define MP_PART_PYMALLOC "pymalloc"
+
+/* "3.12.1": the running interpreter's version, for messages (Py_GetVersion
+ * also carries the build date and compiler, on two lines before 3.10). */
+const char *mp_version_text(mp_state *st);
 
 /* Returns 0 when part passed its checks, else sets UnsupportedInterpreter
  * naming the interpreter and the reason, and returns -1. */

@@ -57,10 +57,18 @@ typedef struct {
     size_t free_blocks[MP_MAX_SIZE_CLASSES];
 } class_counts;
 
+/* Most pools an arena can hold: (ARENA_SIZE / POOL_SIZE). */
+#define MP_MAX_POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
+
 typedef struct {
     uintptr_t address;
     unsigned int total_pools, free_pools;
     class_counts counts;        /* free_blocks unused per arena */
+    /* Per pool slot, in address order: size class and blocks in use, or
+     * class -1 for a pool that is free or not carved yet. */
+    int pool_class[MP_MAX_POOLS_PER_ARENA];
+    unsigned int pool_blocks[MP_MAX_POOLS_PER_ARENA];
+    unsigned int npools;
 } arena_record;
 
 typedef struct {
@@ -113,8 +121,21 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
             mp_pool *pool = (mp_pool *)base;
             unsigned int count = pool->ref.count;
             unsigned int sz = pool->szidx;
+            int slot = rec && rec->npools < MP_MAX_POOLS_PER_ARENA;
+            if (slot) {
+                rec->pool_class[rec->npools] = -1;
+                rec->pool_blocks[rec->npools] = 0;
+            }
             if (count == 0 || sz >= MP_MAX_SIZE_CLASSES) {
+                if (slot) {
+                    rec->npools++;
+                }
                 continue;       /* free (cached) pool */
+            }
+            if (slot) {
+                rec->pool_class[rec->npools] = (int)sz;
+                rec->pool_blocks[rec->npools] = count;
+                rec->npools++;
             }
             w->counts.pools[sz]++;
             w->counts.blocks[sz] += count;
@@ -170,9 +191,25 @@ walk_to_dict(const pymalloc_walk *w)
         for (size_t i = 0; arenas != NULL && i < w->narena_records; i++) {
             const arena_record *r = &w->arenas[i];
             PyObject *classes = classes_list(&r->counts, 0);
-            PyObject *item = classes == NULL ? NULL : Py_BuildValue(
-                "(KIIN)", (unsigned long long)r->address, r->total_pools,
-                r->free_pools, classes);
+            PyObject *pools = classes ? PyTuple_New(r->total_pools) : NULL;
+            for (unsigned int j = 0; pools != NULL && j < r->total_pools; j++) {
+                /* Slots past the carved ones are pools not carved yet. */
+                int sz = j < r->npools ? r->pool_class[j] : -1;
+                unsigned int capacity = sz >= 0 ? NUMBLOCKS(sz) : 0;
+                PyObject *pool = Py_BuildValue(
+                    "(iII)", sz, j < r->npools ? r->pool_blocks[j] : 0, capacity);
+                if (pool == NULL) {
+                    Py_CLEAR(pools);
+                    break;
+                }
+                PyTuple_SET_ITEM(pools, j, pool);
+            }
+            PyObject *item = pools == NULL ? NULL : Py_BuildValue(
+                "(KIINN)", (unsigned long long)r->address, r->total_pools,
+                r->free_pools, classes, pools);
+            if (pools == NULL) {
+                Py_XDECREF(classes);
+            }
             if (item == NULL || PyList_Append(arenas, item) < 0) {
                 Py_CLEAR(arenas);
             }
@@ -259,8 +296,8 @@ mp_pymalloc_gather(PyObject *module, PyObject *arg)
         PyErr_Format(st->unsupported,
                      "per-arena data needs CPython 3.12+: before 3.12 "
                      "pymalloc's arena table is file-static in obmalloc.c "
-                     "and not reachable from an extension (running %s)",
-                     Py_GetVersion());
+                     "and not reachable from an extension (running CPython %s)",
+                     mp_version_text(st));
         return NULL;
     }
     PyObject *pair = report_and_blocks(st);
@@ -382,7 +419,7 @@ mp_block_info(PyObject *module, PyObject *obj)
     PyErr_Format(st->unsupported,
                  "block_info() needs CPython 3.12+: before 3.12 pymalloc's "
                  "arena table is file-static in obmalloc.c and not reachable "
-                 "from an extension (running %s)", Py_GetVersion());
+                 "from an extension (running CPython %s)", mp_version_text(st));
     return NULL;
 #endif
 }

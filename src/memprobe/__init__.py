@@ -21,10 +21,12 @@ from ._memprobe import (
     refcount,
     refinfo,
 )
+from ._explain import explain
 from ._pymalloc import arenas, block_info, pymalloc
 from ._snapshot import SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch, measure, snapshot
 from ._types import (
     ArenaInfo,
+    ArenaMap,
     ArenaSizeClass,
     BlockInfo,
     Census,
@@ -34,6 +36,7 @@ from ._types import (
     GenerationState,
     Interpreter,
     PymallocConstants,
+    PoolInfo,
     PymallocSnapshot,
     RefInfo,
     SizeClass,
@@ -41,6 +44,7 @@ from ._types import (
 
 __all__ = [
     "ArenaInfo",
+    "ArenaMap",
     "ArenaSizeClass",
     "BlockInfo",
     "Census",
@@ -50,6 +54,7 @@ __all__ = [
     "GenerationState",
     "Interpreter",
     "MemprobeError",
+    "PoolInfo",
     "PymallocConstants",
     "PymallocSnapshot",
     "PymallocUnavailable",
@@ -63,6 +68,7 @@ __all__ = [
     "arenas",
     "block_info",
     "census",
+    "explain",
     "gc_state",
     "gcinfo",
     "generation",

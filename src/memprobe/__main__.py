@@ -1,7 +1,10 @@
-"""python -m memprobe: the live interpreter, and running scripts under measure().
+"""python -m memprobe: the live interpreter, scripts under measure(), lessons.
 
-    python -m memprobe                       report on the live interpreter
+    python -m memprobe [--json]              report on the live interpreter
     python -m memprobe run [--json] [--collect] [-o FILE] script.py [args...]
+    python -m memprobe explain EXPR          explain one object
+    python -m memprobe lessons [NAME]        classic claims checked live
+    python -m memprobe map [-o FILE]         the arena map as SVG (3.12+)
 """
 from __future__ import annotations
 
@@ -14,53 +17,8 @@ import sys
 import types
 from typing import List, Optional
 
-from . import MemprobeError, interpreter, refcount, refinfo
+from . import MemprobeError
 from ._snapshot import measure
-
-
-def report() -> List[str]:
-    info = interpreter()
-    build = ", ".join(
-        [
-            "debug" if info.debug_build else "release",
-            "free-threaded" if info.free_threaded else "GIL build",
-            "GIL on" if info.gil_enabled else "GIL off",
-        ]
-    )
-    lines = [
-        "memprobe: the live interpreter",
-        f"  CPython        {'.'.join(map(str, info.version))} ({build})",
-        f"  allocator      {info.allocator}",
-        f"  GC regime      {info.gc_regime}",
-    ]
-    if info.pymalloc is not None:
-        c = info.pymalloc
-        checked = "checked against _debugmallocstats" if c.verified else "not checkable under this allocator"
-        lines += [
-            f"  pymalloc       arenas {c.arena_size // 1024} KiB, pools {c.pool_size // 1024} KiB, "
-            f"alignment {c.alignment}",
-            f"                 {c.size_classes} size classes up to {c.small_request_threshold} bytes ({checked})",
-        ]
-    for part, why in sorted(info.layout_problems.items()):
-        lines.append(f"  UNSUPPORTED    {part}: {why}")
-
-    lines += ["", "reference counts (the field as the call sees it; sys.getrefcount alongside):"]
-    demo = object()
-    samples = [("a new object()", demo), ("None", None), ("the int 7", 7), ("the str 'memprobe'", "memprobe")]
-    for label, obj in samples:
-        try:
-            count = refcount(obj)
-            immortal = refinfo(obj).immortal
-        except MemprobeError as exc:
-            lines.append(f"  {label:<22} unavailable: {exc}")
-            continue
-        expected = sys.getrefcount(obj)
-        lines.append(f"  {label:<22} {count:>12,}   sys.getrefcount {expected:>12,}"
-                     + ("   immortal" if immortal else ""))
-    holders = [demo] * 3
-    lines.append(f"  after [obj] * 3        {refcount(demo):>12,}   (three more references)")
-    del holders
-    return lines
 
 
 def run_script(args: argparse.Namespace) -> int:
@@ -118,8 +76,52 @@ def _print_run(args: argparse.Namespace, measurement: measure, exit_code: object
         print(text)
 
 
+def explain_expression(args: argparse.Namespace) -> int:
+    from ._explain import explain
+
+    try:
+        value = eval(args.expression, {"__builtins__": builtins, "sys": sys})
+    except Exception as exc:
+        print(f"memprobe explain: cannot evaluate {args.expression!r}: {exc!r}", file=sys.stderr)
+        return 2
+    print(explain(value))
+    return 0
+
+
+def show_lessons(args: argparse.Namespace) -> int:
+    from .lessons import LESSONS
+
+    names = args.names or list(LESSONS)
+    unknown = [n for n in names if n not in LESSONS]
+    if unknown:
+        print(f"memprobe lessons: no lesson {', '.join(unknown)}; there are: {', '.join(LESSONS)}",
+              file=sys.stderr)
+        return 2
+    for index, name in enumerate(names):
+        print(("\n" if index else "") + str(LESSONS[name]()))
+    return 0
+
+
+def draw_map(args: argparse.Namespace) -> int:
+    from ._pymalloc import arenas
+
+    try:
+        svg = arenas().to_svg()
+    except MemprobeError as exc:
+        print(f"memprobe map: {exc}", file=sys.stderr)
+        return 1
+    if args.output == "-":
+        print(svg)
+    else:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(svg + "\n")
+        print(f"memprobe map: wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memprobe", description="Memory facts of the live CPython.")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run a script and print the allocator diff of the run")
     run.add_argument("--json", action="store_true", help="print the diff as JSON only")
@@ -127,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="write the diff to this file instead of stdout")
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
+    explain = commands.add_parser("explain", help="explain one object: python -m memprobe explain '[1, 2]'")
+    explain.add_argument("expression")
+    lessons = commands.add_parser("lessons", help="run the lessons (all, or those named)")
+    lessons.add_argument("names", nargs="*")
+    arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
+    arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
     return parser
 
 
@@ -134,7 +142,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "run":
         return run_script(args)
-    print("\n".join(report()))
+    if args.command == "explain":
+        return explain_expression(args)
+    if args.command == "lessons":
+        return show_lessons(args)
+    if args.command == "map":
+        return draw_map(args)
+    from ._report import gather, report_text
+
+    if args.json:
+        print(json.dumps(gather(), indent=2))
+    else:
+        print(report_text(sys.stdout))
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, Tuple
 
 from . import _memprobe
 from ._memprobe import PymallocUnavailable
-from ._types import ArenaInfo, ArenaSizeClass, BlockInfo, PymallocSnapshot, SizeClass
+from ._types import ArenaInfo, ArenaMap, ArenaSizeClass, BlockInfo, PoolInfo, PymallocSnapshot, SizeClass
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
@@ -101,12 +101,15 @@ def pymalloc() -> PymallocSnapshot:
     return snapshot_from_raw(_memprobe._pymalloc_gather(False))
 
 
-def arenas() -> Tuple[ArenaInfo, ...]:
+def arenas() -> ArenaMap:
     """One entry per live arena, in the arena table's order (3.12+)."""
-    raw = _memprobe._pymalloc_gather(True)
-    return tuple(
-        ArenaInfo(address, total, free, tuple(map(ArenaSizeClass._make, classes)))
-        for address, total, free, classes in raw["arenas"]
+    return arena_map_from_raw(_memprobe._pymalloc_gather(True))
+
+
+def arena_map_from_raw(raw: Dict[str, Any]) -> ArenaMap:
+    return ArenaMap(
+        ArenaInfo(address, total, free, tuple(map(ArenaSizeClass._make, classes)), tuple(map(PoolInfo._make, pools)))
+        for address, total, free, classes, pools in raw["arenas"]
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import html
 import json
 import sys
 from dataclasses import dataclass
@@ -121,6 +122,10 @@ class Snapshot:
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
         return cls.from_dict(_load_json(text))
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the table, preformatted."""
+        return "<pre>" + html.escape(str(self)) + "</pre>"
 
     def __str__(self) -> str:
         lines = [f"memprobe snapshot of {self.interpreter}",
@@ -246,6 +251,9 @@ class SnapshotDiff:
     @classmethod
     def from_json(cls, text: str) -> "SnapshotDiff":
         return cls.from_dict(_load_json(text))
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
 
     def __str__(self) -> str:
         lines = [f"memprobe diff on {self.interpreter}",

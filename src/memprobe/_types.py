@@ -286,15 +286,31 @@ class ArenaSizeClass(NamedTuple):
     blocks_in_use: int
 
 
+class PoolInfo(NamedTuple):
+    """One pool slot of an arena, in address order: ``class_index`` -1 is a
+    pool that holds nothing (free, or not carved out of the arena yet)."""
+
+    class_index: int
+    blocks_in_use: int
+    capacity: int
+
+    @property
+    def fill(self) -> float:
+        """Fraction of the pool's blocks in use (0.0 for an empty pool)."""
+        return self.blocks_in_use / self.capacity if self.capacity else 0.0
+
+
 @dataclass(frozen=True)
 class ArenaInfo:
     """One live pymalloc arena: ``total_pools`` pools of which
-    ``free_pools`` hold nothing (including pools not carved yet)."""
+    ``free_pools`` hold nothing (including pools not carved yet);
+    ``pools`` lists every pool slot in address order."""
 
     address: int
     total_pools: int
     free_pools: int
     size_classes: Tuple[ArenaSizeClass, ...]
+    pools: Tuple[PoolInfo, ...]
 
     @property
     def used_pools(self) -> int:
@@ -303,6 +319,33 @@ class ArenaInfo:
     @property
     def blocks_in_use(self) -> int:
         return sum(c.blocks_in_use for c in self.size_classes)
+
+
+class ArenaMap(Tuple[ArenaInfo, ...]):
+    """The live arenas returned by ``arenas()``: a tuple of ``ArenaInfo``
+    that also draws itself (``to_svg()``, and ``_repr_svg_`` for notebooks)."""
+
+    def to_svg(self, title: Optional[str] = None) -> str:
+        """An SVG picture: one cell per pool, coloured by how full it is,
+        one row per arena, with a legend of totals."""
+        from ._svg import arena_map_svg
+
+        return arena_map_svg(self, title)
+
+    def _repr_svg_(self) -> str:
+        return self.to_svg()
+
+    @property
+    def total_pools(self) -> int:
+        return sum(a.total_pools for a in self)
+
+    @property
+    def used_pools(self) -> int:
+        return sum(a.used_pools for a in self)
+
+    @property
+    def blocks_in_use(self) -> int:
+        return sum(a.blocks_in_use for a in self)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""explain(obj): one object's memory facts in plain English."""
+from __future__ import annotations
+
+import sys
+from typing import List
+
+from ._memprobe import MemprobeError, gcinfo, refinfo
+from ._pymalloc import block_info
+from ._types import Generation
+
+_GENERATION_WORDS = {
+    Generation.GEN0: "in generation 0, the youngest: it has not survived a collection yet",
+    Generation.GEN1: "in generation 1: it survived one collection",
+    Generation.GEN2: "in generation 2, the oldest: it survived at least two collections",
+    Generation.PERMANENT: "in the permanent generation: gc.freeze() moved it there and collections skip it",
+    Generation.IN_COLLECTION: "held by the collection running right now",
+    Generation.UNTRACKED: "of a type the collector can track, but it is not tracked "
+                          "(it cannot be part of a cycle, e.g. a tuple or dict of atoms)",
+    Generation.NOT_GC: "of a type the cyclic collector never tracks: reference counting alone frees it",
+    Generation.YOUNG: "in the young generation (incremental collector)",
+    Generation.OLD_VISITED: "in the old space the incremental collector has visited",
+    Generation.OLD_PENDING: "in the old space the incremental collector has yet to visit",
+    Generation.TRACKED: "tracked by the collector (free-threaded builds have no generations)",
+}
+
+
+def explain(obj: object) -> str:
+    """A short plain-English account of obj: reference count, immortality,
+    collector state and where its memory block sits."""
+    lines: List[str] = []
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    lines.append(f"A {kind} object at {id(obj):#x}, {sys.getsizeof(obj)} bytes by sys.getsizeof.")
+
+    try:
+        info = refinfo(obj)
+    except MemprobeError as exc:
+        lines.append(f"Reference count: unavailable ({exc}).")
+    else:
+        if info.immortal:
+            static = " and statically allocated" if info.static_immortal else ""
+            lines.append(f"It is immortal{static}: its reference count field holds the sentinel {info.count:,}, "
+                         "which Py_INCREF and Py_DECREF leave alone.")
+        else:
+            lines.append(f"Its reference count field reads {info.count}. That counts every strong reference, "
+                         "including the ones this explain() call holds while it runs (its argument); "
+                         "sys.getrefcount reports the same field.")
+        if sys.version_info < (3, 12):
+            lines.append("Immortality does not exist before CPython 3.12.")
+
+    try:
+        gc_facts = gcinfo(obj)
+    except MemprobeError as exc:
+        lines.append(f"Collector: unavailable ({exc}).")
+    else:
+        lines.append(f"Collector: it is {_GENERATION_WORDS[gc_facts.generation]}"
+                     + (" Its finalizer has already run." if gc_facts.finalized else "") + ".")
+
+    try:
+        block = block_info(obj)
+    except MemprobeError as exc:
+        lines.append(f"Allocator: {exc}")
+    else:
+        before = f"{block.preheader} bytes of pre-header (GC head, managed dict/weakref pointers)"
+        if block.debug_padding:
+            before += f" and {block.debug_padding} bytes of debug padding"
+        if block.pymalloc and block.block_size is not None:
+            lines.append(
+                f"Allocator: pymalloc serves it from a {block.block_size}-byte block (size class {block.size_class}) "
+                f"in the pool at {block.pool:#x} of arena {block.arena_index} ({block.arena:#x}); "
+                f"the block starts with {before}.")
+            if block.block_size < block.getsizeof:
+                lines.append("sys.getsizeof is larger than the block: it also counts memory held in other "
+                             "blocks (a list's items, a dict's table).")
+        else:
+            lines.append("Allocator: not a pymalloc block: statically allocated, larger than pymalloc's "
+                         f"small-request threshold, or from another allocator ({before} before the object).")
+    return "\n".join(lines)

@@ -1,0 +1,299 @@
+"""Lessons: classic claims about CPython's memory management, checked live.
+
+Each lesson is a function that measures something on the running
+interpreter with memprobe and sys/gc and returns a ``LessonResult``: the
+claim, what the claim predicts, what was measured, and whether the claim
+holds here, with the reason.  ``python -m memprobe lessons [NAME]`` prints
+them; ``LESSONS`` maps each name to its function.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import tempfile
+import tracemalloc
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List
+
+from ._memprobe import MemprobeError, generation, refcount, refinfo
+from ._pymalloc import block_info, pymalloc
+from ._types import Generation
+
+VERSION = ".".join(map(str, sys.version_info[:3]))
+
+
+@dataclass(frozen=True)
+class LessonResult:
+    name: str
+    claim: str
+    expected: str
+    measured: str
+    holds: bool
+    why: str
+
+    def __str__(self) -> str:
+        verdict = "HOLDS" if self.holds else "DOES NOT HOLD"
+        return (f"[{self.name}] {self.claim}\n  expected: {self.expected}\n  measured: {self.measured}\n"
+                f"  verdict on CPython {VERSION}: {verdict}. {self.why}")
+
+
+class _paused_collector:
+    """Automatic collections off while a lesson measures."""
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()
+
+
+def refcount_temporary() -> LessonResult:
+    def fresh_local() -> int:
+        x = object()
+        return refcount(x)
+
+    count = fresh_local()
+    holds = count == 2
+    why = ("the local name holds one reference and the call's argument a second, temporary one"
+           if holds else
+           "from 3.14 the compiler passes locals to calls as borrowed references, so the argument adds nothing")
+    return LessonResult("refcount", "sys.getrefcount(x) is always one higher than the references you hold, "
+                        "because the call's argument holds a temporary reference",
+                        "2 for a fresh object held by one local variable", f"{count}", holds, why)
+
+
+def cycle() -> LessonResult:
+    class Node:
+        other: "Node"
+
+    with _paused_collector():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        alive = weakref.ref(a)
+        del a, b
+        after_del = alive() is not None
+        freed = gc.collect()
+        after_collect = alive() is not None
+    holds = after_del and not after_collect
+    return LessonResult(
+        "cycle", "a two-node reference cycle survives `del` and is freed only by the cyclic collector",
+        "alive after del, gone after gc.collect()",
+        f"alive after del: {after_del}; alive after gc.collect(): {after_collect} ({freed} objects collected)",
+        holds, "each node keeps the other's count above zero; only the collector's traversal finds them unreachable")
+
+
+def promotion() -> LessonResult:
+    class Thing:
+        pass
+
+    with _paused_collector():
+        x = Thing()
+        seen = [generation(x)]
+        gc.collect(0)
+        seen.append(generation(x))
+        gc.collect(1)
+        seen.append(generation(x))
+    expected = [Generation.GEN0, Generation.GEN1, Generation.GEN2]
+    holds = seen == expected
+    why = ("survivors of a collection of generation n move to n+1" if holds else
+           "this collector does not promote one generation per collection (incremental or free-threaded regime)")
+    return LessonResult("promotion", "an object that survives a collection moves up one generation",
+                        "0 when new, 1 after gc.collect(0), 2 after gc.collect(1)",
+                        ", ".join(str(int(g)) for g in seen), holds, why)
+
+
+def thresholds() -> LessonResult:
+    with _paused_collector():
+        before = gc.get_count()[0]
+        made: List[List[object]] = [[] for _ in range(100)]
+        after = gc.get_count()[0]
+        del made
+    threshold = gc.get_threshold()[0]
+    counted = after - before
+    # Deallocations count down, so the few temporaries the loop frees make
+    # the count land near, not exactly on, 100.
+    holds = threshold == 700 and 90 <= counted <= 110
+    why = (f"generation 0 is collected after {threshold} net container allocations, and "
+           f"gc.get_count()[0] moved by {counted} for 100 new lists (allocations minus deallocations)")
+    if threshold != 700:
+        why += "; CPython 3.13 raised the threshold from 700 to 2000"
+    return LessonResult("thresholds", "generation 0's threshold is 700 allocations, counted by gc.get_count()[0]",
+                        "gc.get_threshold()[0] == 700; get_count()[0] grows by about 100 for 100 new lists",
+                        f"threshold {threshold}; count grew by {counted}", holds, why)
+
+
+def freeze() -> LessonResult:
+    class Thing:
+        pass
+
+    x = Thing()
+    with _paused_collector():
+        gc.freeze()
+        try:
+            frozen_generation = generation(x)
+            count = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()
+        after = generation(x)
+    holds = frozen_generation == Generation.PERMANENT and count > 0 and after != Generation.PERMANENT
+    return LessonResult("freeze", "gc.freeze() moves every tracked object into a permanent generation that "
+                        "collections ignore; gc.unfreeze() puts them back in the oldest generation",
+                        "PERMANENT after freeze(), generation 2 after unfreeze()",
+                        f"{frozen_generation.name} after freeze() ({count:,} objects frozen), {after.name} after unfreeze()",
+                        holds, "used before fork() so children do not touch (and copy) the parent's old objects")
+
+
+def arena_sizes() -> LessonResult:
+    from . import interpreter
+
+    constants = interpreter().pymalloc
+    if constants is None:
+        return LessonResult("arenas", "pymalloc arenas are 256 KiB made of 4 KiB pools; requests up to 512 "
+                            "bytes are served by pymalloc", "256 KiB / 4 KiB / 512", "pymalloc is not compiled in",
+                            False, "this build has no pymalloc")
+    measured = (f"arenas {constants.arena_size // 1024} KiB, pools {constants.pool_size // 1024} KiB, "
+                f"threshold {constants.small_request_threshold} bytes")
+    small_served = None
+    try:
+        pad = 24 if interpreter().allocator == "pymalloc_debug" else 0
+        at_limit = bytes(512 - 33 - pad)  # sys.getsizeof == 512 with the debug words
+        over = bytes(513 - 33 - pad)
+        small_served = block_info(at_limit).pymalloc and not block_info(over).pymalloc
+        measured += f"; a {512 - pad}-byte bytes object is a pymalloc block, a {513 - pad}-byte one is not"
+    except MemprobeError as exc:
+        measured += f" (block check unavailable: {exc})"
+    holds = (constants.arena_size, constants.pool_size, constants.small_request_threshold) == (256 * 1024, 4096, 512)
+    why = ("3.10 switched 64-bit builds to 1 MiB arenas and 16 KiB pools (radix-tree arena map); "
+           "the 512-byte threshold is unchanged" if not holds else "this is the layout of CPython 3.9 and earlier")
+    if small_served is False:
+        holds = False
+    return LessonResult("arenas", "pymalloc arenas are 256 KiB made of 4 KiB pools; requests up to 512 bytes "
+                        "are served by pymalloc", "256 KiB / 4 KiB / 512 bytes", measured, holds, why)
+
+
+def interning() -> LessonResult:
+    text = "".join(["mem", "probe"])
+    seven = 7
+    small_shared = int("7") is seven
+    interned = sys.intern(text) is sys.intern("".join(["mem", "probe"]))
+    small_immortal = refinfo(7).immortal
+    str_immortal = refinfo(sys.intern(text)).immortal
+    holds = small_shared and small_immortal
+    measured = (f"int('7') is 7: {small_shared}; 7 immortal: {small_immortal}; "
+                f"sys.intern shares strings: {interned}; an interned string immortal: {str_immortal}")
+    why = ("small ints are preallocated singletons, immortal since 3.12" if holds else
+           "small ints are cached singletons, but immortality only arrived in 3.12: their counts still move")
+    return LessonResult("interning", "small ints (-5 to 256) are cached singletons and immortal",
+                        "int('7') is 7, and 7 is immortal", measured, holds, why)
+
+
+def slots() -> LessonResult:
+    class WithDict:
+        def __init__(self) -> None:
+            self.a, self.b = 1, 2
+
+    class WithSlots:
+        __slots__ = ("a", "b")
+
+        def __init__(self) -> None:
+            self.a, self.b = 1, 2
+
+    d, s = WithDict(), WithSlots()
+
+    def footprint(obj: object) -> int:
+        try:
+            info = block_info(obj)
+            size = info.block_size if info.block_size else info.getsizeof
+        except MemprobeError:
+            size = sys.getsizeof(obj)
+        # A materialised __dict__ is a separate object (before 3.13 it always is).
+        if sys.version_info < (3, 13) and hasattr(obj, "__dict__"):
+            size += sys.getsizeof(obj.__dict__)
+        return size
+
+    dict_size, slots_size = footprint(d), footprint(s)
+    holds = slots_size < dict_size
+    return LessonResult("slots", "__slots__ instances are smaller than instances with a __dict__",
+                        "slots footprint < dict footprint", f"__slots__: {slots_size} bytes; __dict__: {dict_size} "
+                        "bytes (pymalloc block size where known, plus a separate __dict__ before 3.13)",
+                        holds, "slots are fixed fields in the object; a __dict__ needs a table (3.13+: inline values "
+                        "in a larger block)")
+
+
+def weak_reference() -> LessonResult:
+    class Thing:
+        pass
+
+    x = Thing()
+    before = refcount(x)
+    r = weakref.ref(x)
+    after = refcount(x)
+    holds = after == before and r() is x
+    return LessonResult("weakref", "a weak reference does not add to the reference count",
+                        f"the count stays at {before}", f"{before} before weakref.ref(x), {after} after",
+                        holds, "weak references are tracked in a separate list, not counted")
+
+
+def tracemalloc_hides_arenas() -> LessonResult:
+    def report() -> str:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile(mode="w+b") as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            tmp.seek(0)
+            return tmp.read().decode()
+
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        hidden = "arenas allocated" not in report()
+        before = sys.getallocatedblocks()
+        keep: List[List[object]] = [[] for _ in range(5000)]
+        grew = sys.getallocatedblocks() - before
+        try:
+            still_reads = f"; memprobe still reads {pymalloc().arenas_current} arenas"
+        except MemprobeError:
+            still_reads = ""
+        del keep
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    holds = hidden and grew >= 4500  # net of the few temporaries freed meanwhile
+    measured = (f"arena section printed under tracemalloc: {not hidden}; pymalloc blocks grew by {grew:,} "
+                f"for 5,000 new lists{still_reads}")
+    why = ("tracemalloc wraps the allocator, so _debugmallocstats sees a hooked allocator and prints nothing, "
+           "while pymalloc still serves every block underneath" if holds else
+           "debug builds keep printing the report under tracemalloc: their debug layer sits between the hooks "
+           "and pymalloc" if not hidden else "pymalloc did not serve the allocations")
+    return LessonResult("tracemalloc", "with tracemalloc on, sys._debugmallocstats() loses its arena section, "
+                        "yet pymalloc keeps serving allocations",
+                        "no arena section; block count still grows", measured, holds, why)
+
+
+LESSONS: Dict[str, Callable[[], LessonResult]] = {
+    "refcount": refcount_temporary,
+    "cycle": cycle,
+    "promotion": promotion,
+    "thresholds": thresholds,
+    "freeze": freeze,
+    "arenas": arena_sizes,
+    "interning": interning,
+    "slots": slots,
+    "weakref": weak_reference,
+    "tracemalloc": tracemalloc_hides_arenas,
+}
+
+
+def run_all() -> Iterator[LessonResult]:
+    for lesson in LESSONS.values():
+        yield lesson()

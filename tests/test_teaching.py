@@ -1,0 +1,205 @@
+"""The teaching side: the live report, explain(), the lessons and the arena map.
+
+Each lesson's verdict is checked against what is true of the running
+version, stated here independently of the lesson's own code.
+"""
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import memprobe
+from memprobe import _memprobe
+from memprobe._pymalloc import arena_map_from_raw, snapshot_from_raw
+from memprobe._report import gather, render, use_colour
+from memprobe.lessons import LESSONS, LessonResult
+
+INFO = memprobe.interpreter()
+V = sys.version_info[:2]
+DIRECT = V >= (3, 12)
+
+# What is true of each claim, by version and build (see the lessons' docs).
+TRUE_HERE = {
+    "refcount": V < (3, 14),
+    "cycle": True,
+    "promotion": INFO.gc_regime == "generational",
+    "thresholds": V < (3, 13),
+    "freeze": True,
+    "arenas": V < (3, 10),
+    "interning": V >= (3, 12),
+    "slots": True,
+    "weakref": True,
+    "tracemalloc": not INFO.debug_build,
+}
+
+
+def test_every_lesson_has_a_stated_truth():
+    assert set(TRUE_HERE) == set(LESSONS)
+
+
+@pytest.mark.parametrize("name", list(LESSONS))
+def test_lesson_verdict_is_correct_for_this_version(name):
+    result = LESSONS[name]()
+    assert isinstance(result, LessonResult)
+    assert result.name == name
+    assert result.claim and result.expected and result.measured and result.why
+    assert result.holds == TRUE_HERE[name], str(result)
+    assert ("DOES NOT HOLD" in str(result)) == (not result.holds)
+
+
+def run(*args, env_extra=None, xoptions=()):
+    env = dict(os.environ)
+    env.pop("PYTHONMALLOC", None)
+    env.update(env_extra or {})
+    cmd = [sys.executable] + [a for x in xoptions for a in ("-X", x)] + ["-m", "memprobe", *args]
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+
+
+def test_lessons_command_runs_one_or_all_and_rejects_unknown_names():
+    one = run("lessons", "weakref")
+    assert one.returncode == 0 and one.stdout.startswith("[weakref]")
+    everything = run("lessons")
+    assert everything.returncode == 0
+    assert re.findall(r"^\[([a-z]+)\] ", everything.stdout, re.M) == list(LESSONS)
+    bad = run("lessons", "nope")
+    assert bad.returncode == 2 and "no lesson nope" in bad.stderr
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+MODES = ["pymalloc", "malloc", "debug", "pymalloc_debug", "malloc_debug"] + (["mimalloc"] if V >= (3, 13) else [])
+
+
+@pytest.mark.parametrize("mode", MODES + ["tracemalloc"])
+def test_report_and_json_run_under_every_allocator_mode(mode):
+    kwargs = {"xoptions": ["tracemalloc"]} if mode == "tracemalloc" else {"env_extra": {"PYTHONMALLOC": mode}}
+    text = run(**kwargs)
+    assert text.returncode == 0, text.stderr
+    assert "Traceback" not in text.stdout + text.stderr
+    assert text.stdout.startswith("memprobe: CPython")
+    assert "pymalloc" in text.stdout and "garbage collector" in text.stdout
+    assert all(len(line) <= 80 for line in text.stdout.splitlines()), max(text.stdout.splitlines(), key=len)
+    assert "\033[" not in text.stdout  # not a terminal: no colour
+    data = run("--json", **kwargs)
+    assert data.returncode == 0
+    parsed = json.loads(data.stdout)
+    if mode in ("malloc", "malloc_debug", "mimalloc"):
+        assert "unavailable: pymalloc is not in use" in text.stdout
+        assert parsed["pymalloc"]["unavailable"].startswith("pymalloc is not in use")
+    elif mode != "tracemalloc" or DIRECT or INFO.debug_build:
+        assert "class  size  pools" in text.stdout
+        assert parsed["pymalloc"]["arenas_current"] > 0
+    assert parsed["interpreter"]["version"] == list(sys.version_info[:3])
+    assert len(parsed["gc"]["generations"]) == 3
+
+
+def test_report_numbers_are_the_probes_numbers():
+    data = gather()
+    assert data["gc"]["threshold" if False else "generations"][0]["threshold"] == gc.get_threshold()[0]
+    text = render(data)
+    assert f"GC regime {INFO.gc_regime}" in text
+
+
+class FakeTerminal:
+    def isatty(self):
+        return True
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert use_colour(FakeTerminal())
+    assert not use_colour(sys.__stdout__) or sys.__stdout__.isatty()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_colour(FakeTerminal())
+    assert "\033[" in render(gather(), colour=True)
+    assert "\033[" not in render(gather(), colour=False)
+
+
+# ---- explain ----------------------------------------------------------------------------------
+
+def test_explain_a_young_list_and_then_an_old_one():
+    gc.disable()
+    try:
+        x = [1, 2, 3]
+        assert "generation 0" in memprobe.explain(x)
+        gc.collect()
+        assert "generation 2" in memprobe.explain(x)
+    finally:
+        gc.enable()
+
+
+def test_explain_immortality():
+    text = memprobe.explain(None)
+    if V >= (3, 12):
+        assert "immortal" in text
+    else:
+        assert "Immortality does not exist before CPython 3.12" in text
+    assert "immortal" not in memprobe.explain(object()).split("\n")[1]
+
+
+def test_explain_an_int_is_never_tracked():
+    assert "never tracks" in memprobe.explain(10**30)
+
+
+@pytest.mark.skipif(not (DIRECT and INFO.allocator.startswith("pymalloc")), reason="block facts need 3.12+ pymalloc")
+def test_explain_names_the_size_class_and_block():
+    obj = bytes(200)
+    info = memprobe.block_info(obj)
+    text = memprobe.explain(obj)
+    assert f"{info.block_size}-byte block (size class {info.size_class})" in text
+
+
+def test_explain_command_evaluates_an_expression():
+    proc = run("explain", "[1, 2]")
+    assert proc.returncode == 0 and proc.stdout.startswith("A builtins.list object")
+    bad = run("explain", "1 +")
+    assert bad.returncode == 2 and "cannot evaluate" in bad.stderr
+
+
+# ---- the arena map ---------------------------------------------------------------------------
+
+pytestmark_map = pytest.mark.skipif(not (DIRECT and INFO.allocator.startswith("pymalloc")),
+                                    reason="arenas need 3.12+ pymalloc")
+
+
+@pytestmark_map
+def test_svg_has_one_cell_per_pool_and_legend_totals_match_the_snapshot():
+    raw, _, _ = _memprobe._pymalloc_gather_with_report()
+    arenas, snapshot = arena_map_from_raw(raw), snapshot_from_raw(raw)
+    root = ET.fromstring(arenas.to_svg())
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    cells = root.findall(".//svg:rect[@class='pool']", ns)
+    assert len(cells) == sum(a.total_pools for a in arenas)
+    assert len(root.findall(".//svg:g[@class='arena']", ns)) == len(arenas) == snapshot.arenas_current
+    legend = root.find(".//svg:text[@id='legend-totals']", ns)
+    assert int(legend.get("data-arenas")) == snapshot.arenas_current
+    assert int(legend.get("data-blocks")) == snapshot.blocks_in_use
+    assert int(legend.get("data-pools")) - int(legend.get("data-used-pools")) == snapshot.unused_pools
+    assert int(legend.get("data-used-pools")) == sum(c.pools for c in snapshot.size_classes)
+    assert "CPython " + ".".join(map(str, sys.version_info[:3])) in root.find("svg:title", ns).text
+
+
+@pytestmark_map
+def test_map_command_writes_an_svg(tmp_path):
+    out = tmp_path / "arenas.svg"
+    proc = run("map", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    ET.parse(out)
+
+
+@pytest.mark.skipif(DIRECT, reason="before 3.12 only")
+def test_map_command_explains_why_it_is_unavailable_before_312():
+    proc = run("map", "-o", os.devnull)
+    assert proc.returncode == 1 and "3.12" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_notebook_views():
+    snap = memprobe.snapshot()
+    assert snap._repr_html_().startswith("<pre>memprobe snapshot")
+    if DIRECT and INFO.allocator.startswith("pymalloc"):
+        ET.fromstring(memprobe.arenas()._repr_svg_())
