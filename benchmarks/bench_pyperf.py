@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import collections
 import gc
-import os
-import re
 import sys
-import tempfile
 import tracemalloc
 
 import pyperf
 
 import memprobe
+from _common import debugmallocstats_recipe
 
 
 def add_cmdline_args(cmd, args):
@@ -56,23 +54,6 @@ def stdlib_census():
 
 def stdlib_gc_state():
     return [len(gc.get_objects(generation=g)) for g in range(3)], gc.get_count(), gc.get_threshold()
-
-
-LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
-
-
-def debugmallocstats_recipe():
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        return LINE.findall(tmp.read().decode())
 
 
 class Payload:

@@ -24,25 +24,16 @@ import argparse
 import collections
 import gc
 import sys
-import timeit
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import memprobe
+from _common import best_time, emit_table, fmt_time
 
 GOALS = {
     "generation(young) vs scan": 10_000.0,
     "generation(old) vs scan": 1_000.0,
     "census() vs Counter": 10.0,
 }
-
-
-def best_time(func: Callable[[], object], budget: float = 0.3) -> float:
-    """Seconds per call: the best of 3 repeats of an autoranged loop."""
-    timer = timeit.Timer(func)
-    number, elapsed = timer.autorange()
-    if elapsed > budget * 5:
-        number = 1
-    return min(timer.repeat(repeat=3, number=number)) / number
 
 
 def scan_generation(x: object) -> int:
@@ -95,13 +86,6 @@ def measure(size: int) -> Dict[str, Tuple[float, float]]:
     return results
 
 
-def fmt_time(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000,10000000")
@@ -129,11 +113,7 @@ def main() -> int:
         goal = GOALS.get(name)
         goal_text = f"≥ {goal:,.0f}×" if goal and size == 1_000_000 else ""
         lines.append(f"| {size:,} | {name} | {fmt_time(probe)} | {fmt_time(stdlib)} | {ratio:,.0f}× | {goal_text} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as out:
-            out.write(table + "\n")
+    emit_table(lines, args.markdown)
     return 0
 
 

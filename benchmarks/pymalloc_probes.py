@@ -17,49 +17,11 @@ Ratios: recipe / memprobe (higher is better), memprobe / getallocatedblocks
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
-import tempfile
-import timeit
-from typing import Callable, Dict, List, Tuple
+from typing import List
 
 import memprobe
-
-LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
-VALUE = re.compile(r"^(#[^=]+?)\s+=\s+([\d,]+)$", re.M)
-
-
-def debugmallocstats_recipe() -> Tuple[List[Tuple[int, ...]], Dict[str, int]]:
-    """Capture sys._debugmallocstats() through fd 2 and parse it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        text = tmp.read().decode()
-    classes = [tuple(map(int, m)) for m in LINE.findall(text)]
-    values = {k.strip(): int(v.replace(",", "")) for k, v in VALUE.findall(text)}
-    return classes, values
-
-
-def best_time(func: Callable[[], object]) -> float:
-    timer = timeit.Timer(func)
-    number, _ = timer.autorange()
-    return min(timer.repeat(repeat=3, number=number)) / number
-
-
-def fmt_time(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
+from _common import best_time, debugmallocstats_recipe, emit_table, fmt_time
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,11 +56,7 @@ def main() -> int:
             f"| {megabytes:,} MB | {arenas:,} | {fmt_time(probe)} | {fmt_time(recipe)} | {fmt_time(floor)} "
             f"| {recipe / probe:,.1f}× | {probe / floor:,.2f}× |"
         )
-    table = "\n".join(lines)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as out:
-            out.write(table + "\n")
+    emit_table(lines, args.markdown)
     return 0
 
 

@@ -9,7 +9,6 @@ replaces the block between the benchmark markers in README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Dict, List, Tuple
 import pyperf
 
 import memprobe
+from _common import fmt_time
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
@@ -44,13 +44,6 @@ def run_heap(heap: int, rigorous: bool) -> Dict[str, float]:
         return {b.get_name(): b.mean() for b in suite.get_benchmarks()}
 
 
-def fmt(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
 def table(results: List[Tuple[int, Dict[str, float]]]) -> str:
     info = memprobe.interpreter()
     lines = [
@@ -72,14 +65,14 @@ def table(results: List[Tuple[int, Dict[str, float]]]) -> str:
                     met = ratio >= goal
                     goal_text = (f"≥ {goal:,.0f}×" if goal >= 1 else f"memprobe ≤ {1 / goal:.0f}× stdlib") + (
                         " met" if met else " **not met**")
-            lines.append(f"| {heap:,} | {name} | {fmt(probe)} | {fmt(stdlib)} | {ratio:,.1f}× | {goal_text} |")
+            lines.append(f"| {heap:,} | {name} | {fmt_time(probe)} | {fmt_time(stdlib)} | {ratio:,.1f}× | {goal_text} |")
     lines += ["", "| heap (tracked objects) | workload: build and drop a dict of 100,000 objects | time | vs plain |",
               "|---:|---|---:|---:|"]
     for heap, times in results:
         plain = times["workload | plain"]
         for variant in ("plain", "memprobe snapshots around it", "tracemalloc on"):
             t = times[f"workload | {variant}"]
-            lines.append(f"| {heap:,} | {variant} | {fmt(t)} | {t / plain:.2f}× |")
+            lines.append(f"| {heap:,} | {variant} | {fmt_time(t)} | {t / plain:.2f}× |")
     return "\n".join(lines)
 
 

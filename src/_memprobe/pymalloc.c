@@ -272,6 +272,19 @@ report_and_blocks(mp_state *st)
     return result;
 }
 
+#if !MP_HAVE_OBMALLOC_STATE
+/* The raw snapshot of 3.9-3.11, from a (text, allocated_blocks) report:
+ * the Python layer parses the text. */
+static PyObject *
+report_to_raw(PyObject *report)
+{
+    return Py_BuildValue("{ss sz sO sO}", "source", MP_SOURCE_REPORT,
+                         "allocator", mp_allocator_name(),
+                         "text", PyTuple_GET_ITEM(report, 0),
+                         "allocated_blocks", PyTuple_GET_ITEM(report, 1));
+}
+#endif
+
 /* ---- Entry points ------------------------------------------------------------ */
 
 /* _pymalloc_gather(with_arenas): the raw snapshot; the source says how. */
@@ -300,15 +313,12 @@ mp_pymalloc_gather(PyObject *module, PyObject *arg)
                      mp_version_text(st));
         return NULL;
     }
-    PyObject *pair = report_and_blocks(st);
-    if (pair == NULL) {
+    PyObject *report = report_and_blocks(st);
+    if (report == NULL) {
         return NULL;
     }
-    PyObject *raw = Py_BuildValue("{ss sz sO sO}", "source", MP_SOURCE_REPORT,
-                                  "allocator", mp_allocator_name(),
-                                  "text", PyTuple_GET_ITEM(pair, 0),
-                                  "allocated_blocks", PyTuple_GET_ITEM(pair, 1));
-    Py_DECREF(pair);
+    PyObject *raw = report_to_raw(report);
+    Py_DECREF(report);
     return raw;
 #endif
 }
@@ -332,7 +342,6 @@ mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused)
     PyMem_RawFree(w.arenas);
     if (raw == NULL) {
         Py_XDECREF(report);
-        Py_XDECREF(raw);
         return NULL;
     }
     PyObject *result = Py_BuildValue("(NOO)", raw, PyTuple_GET_ITEM(report, 0),
@@ -344,10 +353,7 @@ mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused)
     if (report == NULL) {
         return NULL;
     }
-    PyObject *raw = Py_BuildValue("{ss sz sO sO}", "source", MP_SOURCE_REPORT,
-                                  "allocator", mp_allocator_name(),
-                                  "text", PyTuple_GET_ITEM(report, 0),
-                                  "allocated_blocks", PyTuple_GET_ITEM(report, 1));
+    PyObject *raw = report_to_raw(report);
     PyObject *result = raw ? Py_BuildValue("(NOO)", raw, PyTuple_GET_ITEM(report, 0),
                                            PyTuple_GET_ITEM(report, 1)) : NULL;
     Py_DECREF(report);

@@ -3,8 +3,10 @@ the extension gathers in C (3.12+), or from the interpreter's own report
 captured in memory (3.9-3.11)."""
 from __future__ import annotations
 
+import os
 import re
 import sys
+import tempfile
 from typing import Any, Dict, Tuple
 
 from . import _memprobe
@@ -13,6 +15,23 @@ from ._types import ArenaInfo, ArenaMap, ArenaSizeClass, BlockInfo, PoolInfo, Py
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
+
+
+def capture_debugmallocstats() -> str:
+    """What ``sys._debugmallocstats()`` writes to file descriptor 2, captured
+    by pointing fd 2 at a temporary file: the recipe scripts use today (and
+    the baseline memprobe's benchmarks compare against)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        return tmp.read().decode("ascii", "replace")
 
 
 def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:

@@ -9,16 +9,14 @@ them; ``LESSONS`` maps each name to its function.
 from __future__ import annotations
 
 import gc
-import os
 import sys
-import tempfile
 import tracemalloc
 import weakref
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List
 
 from ._memprobe import MemprobeError, generation, refcount, refinfo
-from ._pymalloc import block_info, pymalloc
+from ._pymalloc import block_info, capture_debugmallocstats, pymalloc
 from ._types import Generation
 
 VERSION = ".".join(map(str, sys.version_info[:3]))
@@ -239,24 +237,11 @@ def weak_reference() -> LessonResult:
 
 
 def tracemalloc_hides_arenas() -> LessonResult:
-    def report() -> str:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile(mode="w+b") as tmp:
-            os.dup2(tmp.fileno(), 2)
-            try:
-                sys._debugmallocstats()
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-            tmp.seek(0)
-            return tmp.read().decode()
-
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     try:
-        hidden = "arenas allocated" not in report()
+        hidden = "arenas allocated" not in capture_debugmallocstats()
         before = sys.getallocatedblocks()
         keep: List[List[object]] = [[] for _ in range(5000)]
         grew = sys.getallocatedblocks() - before
