@@ -1,0 +1,101 @@
+"""Never crash: every probe on every object the interpreter holds, and probes
+called while other threads allocate and free.  Each runs in a subprocess, so
+a crash shows as a failed test with its exit status instead of killing pytest."""
+import subprocess
+import sys
+import textwrap
+
+
+def run(code, timeout=300):
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-3000:]}"
+    return proc.stdout
+
+
+def test_every_probe_on_every_object_in_the_heap():
+    """The batch answer equals gc's lists read just before it (or, for an
+    object that moved in between, gc's lists read after it); a later
+    per-object answer that differs must match gc's lists at that moment
+    (3.15.2 re-tracks some module and function objects into generation 0
+    without a collection)."""
+    out = run("""
+        import gc, sys, memprobe
+        gc.disable()
+
+        def where(o):
+            return next((g for g in range(3) if any(x is o for x in gc.get_objects(generation=g))), -1)
+
+        objs = gc.get_objects()
+        objs += [1, 2**70, "s", b"b", 1.5, None, int, type, sys, memprobe, gc.get_objects, ()]
+        members = {}
+        for g in range(3):
+            for o in gc.get_objects(generation=g):
+                members[id(o)] = g
+        batch = memprobe.generations(objs)
+        # Objects 3.15 moved into generation 0 meanwhile must be there now.
+        batch_mismatches = sum(1 for o, g in zip(objs, batch)
+                               if gc.is_tracked(o) and members.get(id(o)) != int(g) and where(o) != int(g))
+        moved = 0
+        for o, g in zip(objs, batch):
+            memprobe.refcount(o)
+            memprobe.refinfo(o)
+            info = memprobe.gcinfo(o)
+            assert info.tracked == gc.is_tracked(o)
+            if info.generation != g:
+                moved += 1
+                assert int(info.generation) == where(o), (o, g, info.generation)
+            try:
+                memprobe.block_info(o)
+            except memprobe.MemprobeError:
+                pass
+        for o in objs[::97]:
+            memprobe.explain(o)
+        print(len(objs), batch_mismatches, moved)
+    """)
+    count, batch_mismatches, moved = map(int, out.split())
+    assert count > 1000
+    assert batch_mismatches == 0
+
+
+def test_probes_while_other_threads_allocate_and_free():
+    out = run("""
+        import threading, time, gc, memprobe
+        stop = time.monotonic() + 3
+        errors = []
+
+        def churn():
+            while time.monotonic() < stop:
+                junk = [[i] for i in range(2000)]
+                cycle = [junk]
+                cycle.append(cycle)
+                del junk, cycle
+
+        results = []
+
+        def probe():
+            calls = 0
+            try:
+                while time.monotonic() < stop:
+                    x = [calls]
+                    memprobe.generation(x); memprobe.gcinfo(x); memprobe.refinfo(x)
+                    memprobe.gc_state(); memprobe.census(top=3)
+                    memprobe.generations([x, calls, gc])
+                    try:
+                        memprobe.pymalloc(); memprobe.block_info(x)
+                    except memprobe.MemprobeError:
+                        pass
+                    calls += 1
+            except Exception as exc:
+                errors.append(repr(exc))
+            results.append(calls)
+
+        threads = [threading.Thread(target=churn) for _ in range(4)] + [threading.Thread(target=probe) for _ in range(2)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print("errors", len(errors), errors[:3])
+        print("calls", *results)
+    """)
+    assert "errors 0 []" in out
+    calls = [int(n) for n in out.split("calls", 1)[1].split()]
+    assert len(calls) == 2 and all(n > 0 for n in calls)
