@@ -311,28 +311,30 @@ is_finalized(PyObject *op)
 
 /* ---- generation(obj), gcinfo(obj), generations(objs) ----------------------- */
 
+/* The generation code of obj once the GC layout check has passed, or
+ * MP_GEN_UNKNOWN with an error set. */
+static int
+checked_generation_code(mp_state *st, PyObject *obj)
+{
+    if (mp_require(st, MP_PART_GC) < 0) {
+        return MP_GEN_UNKNOWN;
+    }
+    return generation_code(st, obj);
+}
+
 PyObject *
 mp_generation(PyObject *module, PyObject *obj)
 {
     mp_state *st = mp_get_state(module);
-    if (mp_require(st, MP_PART_GC) < 0) {
-        return NULL;
-    }
-    int code = generation_code(st, obj);
-    if (code == MP_GEN_UNKNOWN) {
-        return NULL;
-    }
-    return make_generation(st, code);
+    int code = checked_generation_code(st, obj);
+    return code == MP_GEN_UNKNOWN ? NULL : make_generation(st, code);
 }
 
 PyObject *
 mp_gcinfo(PyObject *module, PyObject *obj)
 {
     mp_state *st = mp_get_state(module);
-    if (mp_require(st, MP_PART_GC) < 0) {
-        return NULL;
-    }
-    int code = generation_code(st, obj);
+    int code = checked_generation_code(st, obj);
     if (code == MP_GEN_UNKNOWN) {
         return NULL;
     }
