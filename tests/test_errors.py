@@ -83,3 +83,27 @@ def test_version_check_compares_major_and_minor_only():
 def test_layout_problem_hook_rejects_non_strings():
     with pytest.raises(TypeError):
         _memprobe._set_layout_problem("refcount", 42)
+
+
+GC_PROBES = [
+    lambda: memprobe.generation([]),
+    lambda: memprobe.gcinfo([]),
+    lambda: memprobe.generations([[]]),
+    memprobe.gc_state,
+    memprobe.census,
+]
+
+
+@pytest.mark.parametrize("probe", GC_PROBES, ids=["generation", "gcinfo", "generations", "gc_state", "census"])
+def test_failed_gc_check_makes_every_gc_probe_raise(failed_part, probe):
+    failed_part("gc", "simulated threshold mismatch")
+    with pytest.raises(memprobe.UnsupportedInterpreter, match="cannot read gc.*simulated threshold mismatch"):
+        probe()
+
+
+def test_failed_pymalloc_check_makes_pymalloc_probes_raise(failed_part):
+    failed_part("pymalloc", "simulated constants mismatch")
+    for probe in (memprobe.pymalloc, memprobe.arenas, lambda: memprobe.block_info([])):
+        with pytest.raises(memprobe.UnsupportedInterpreter, match="simulated constants mismatch"):
+            probe()
+    assert memprobe.generation([]) == 0  # the collector's probes are unaffected
