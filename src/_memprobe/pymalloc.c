@@ -250,7 +250,7 @@ walk_to_dict(const pymalloc_walk *w)
 /* (text, allocated_blocks): the interpreter's report and the block count
  * behind sys.getallocatedblocks(), read back to back. */
 static PyObject *
-report_and_blocks(mp_state *st)
+report_and_blocks(void)
 {
     size_t length = 0;
     char *text = mp_capture_malloc_stats(&length);
@@ -268,7 +268,6 @@ report_and_blocks(mp_state *st)
                                               blocks) : NULL;
 #endif
     free(text);
-    (void)st;
     return result;
 }
 
@@ -313,7 +312,7 @@ mp_pymalloc_gather(PyObject *module, PyObject *arg)
                      mp_version_text(st));
         return NULL;
     }
-    PyObject *report = report_and_blocks(st);
+    PyObject *report = report_and_blocks();
     if (report == NULL) {
         return NULL;
     }
@@ -337,7 +336,7 @@ mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused)
     if (walk_pymalloc(&w, 1) < 0) {
         return NULL;
     }
-    PyObject *report = report_and_blocks(st);
+    PyObject *report = report_and_blocks();
     PyObject *raw = report ? walk_to_dict(&w) : NULL;
     PyMem_RawFree(w.arenas);
     if (raw == NULL) {
@@ -349,7 +348,7 @@ mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused)
     Py_DECREF(report);
     return result;
 #else
-    PyObject *report = report_and_blocks(st);
+    PyObject *report = report_and_blocks();
     if (report == NULL) {
         return NULL;
     }

@@ -148,7 +148,8 @@ def freeze() -> LessonResult:
 def arena_sizes() -> LessonResult:
     from . import interpreter
 
-    constants = interpreter().pymalloc
+    info = interpreter()
+    constants = info.pymalloc
     if constants is None:
         return LessonResult("arenas", "pymalloc arenas are 256 KiB made of 4 KiB pools; requests up to 512 "
                             "bytes are served by pymalloc", "256 KiB / 4 KiB / 512", "pymalloc is not compiled in",
@@ -157,7 +158,7 @@ def arena_sizes() -> LessonResult:
                 f"threshold {constants.small_request_threshold} bytes")
     small_served = None
     try:
-        pad = 24 if interpreter().allocator == "pymalloc_debug" else 0
+        pad = 24 if info.allocator == "pymalloc_debug" else 0
         at_limit = bytes(512 - 33 - pad)  # sys.getsizeof == 512 with the debug words
         over = bytes(513 - 33 - pad)
         small_served = block_info(at_limit).pymalloc and not block_info(over).pymalloc
