@@ -65,6 +65,8 @@ static PyMethodDef memprobe_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "census(generation=None, top=None)\n--\n\nTracked objects per type "
      "and per generation, counted in C without listing them."},
+    {"_mimalloc_gather", mp_mimalloc_gather, METH_NOARGS,
+     "_mimalloc_gather(): raw numbers behind mimalloc()."},
     {"_pymalloc_gather", mp_pymalloc_gather, METH_O,
      "_pymalloc_gather(with_arenas): raw numbers behind pymalloc()/arenas()."},
     {"_pymalloc_gather_with_report", mp_pymalloc_gather_with_report,

@@ -464,3 +464,4 @@ def test_generation_is_g_exactly_when_gc_lists_it_in_g(steps):
         assert memprobe.generation(obj) == answer == expected_generation(obj, members)
         for g in range(3):
             assert (answer == g) == (id(obj) in members[Generation(g)])
+

@@ -81,12 +81,14 @@ def test_marker_passes_steady_code():
 def test_plugin_fixture_and_marker_with_pytester(pytester):
     pytester.makepyfile(PLUGIN_TESTS)
     result = pytester.runpytest_subprocess("-v")
-    result.assert_outcomes(passed=2, failed=2)
+    # max_new_arenas needs pymalloc: elsewhere that test is skipped, saying why.
+    steady = "PASSED" if memprobe.interpreter().allocator.startswith("pymalloc") else "SKIPPED"
+    result.assert_outcomes(passed=1 + (steady == "PASSED"), failed=2, skipped=int(steady == "SKIPPED"))
     result.stdout.fnmatch_lines([
         "*test_fixture_catches_a_leak FAILED*",
         "*test_fixture_passes_clean_code PASSED*",
         "*test_marker_catches_growth FAILED*",
-        "*test_marker_passes_steady_code PASSED*",
+        f"*test_marker_passes_steady_code {steady}*",
     ])
     result.stdout.fnmatch_lines(["*leaks blocks: every run left more than 0 allocated*"])
     result.stdout.fnmatch_lines(["*memprobe: allocated blocks grew by*allowed 1,000*"])

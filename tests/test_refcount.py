@@ -214,7 +214,110 @@ def test_raw_parts_match_the_versions_layout(name, obj):
         if not info.immortal:
             assert info.count == info.local + info.shared
     if info.layout != "free-threaded":
-        assert (info.local, info.shared, info.shared_state, info.owner_tid, info.deferred) == (None,) * 5
+        assert (info.local, info.shared, info.shared_state, info.owner_tid, info.deferred,
+                info.deferred_bias) == (None,) * 6
+        assert info.effective == info.count
+
+
+# ---- free-threaded builds: local and shared counts -------------------------------
+
+def _free_threaded():
+    import sysconfig
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+needs_free_threading = pytest.mark.skipif(not _free_threaded(), reason="free-threaded builds only")
+
+
+@needs_free_threading
+@pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
+def test_free_threaded_effective_count_removes_only_the_deferred_bias(name, obj):
+    info = memprobe.refinfo(obj)
+    assert info.count == sys.getrefcount(obj)
+    if info.immortal:
+        assert info.local == 2**32 - 1 and info.owner_tid == 0
+    elif info.deferred and PY314:
+        # 3.14 adds sys.maxsize // 8 to a deferred object's shared count.
+        assert info.deferred_bias == sys.maxsize // 8
+        assert info.effective == sys.getrefcount(obj) - info.deferred_bias
+        assert 0 < info.effective < 2**20
+    else:
+        assert info.deferred_bias == 0
+        assert info.effective == info.count == sys.getrefcount(obj)
+
+
+def top_level_function():
+    pass
+
+
+@needs_free_threading
+def test_top_level_functions_and_modules_use_deferred_counting_nested_functions_do_not():
+    def nested():
+        pass
+
+    assert memprobe.refinfo(top_level_function).deferred
+    assert memprobe.refinfo(sys.modules[__name__]).deferred
+    assert not memprobe.refinfo(nested).deferred
+
+
+@needs_free_threading
+def test_a_fresh_object_is_owned_by_this_thread_with_a_local_count():
+    import threading
+
+    obj = [1, 2, 3]
+    info = memprobe.refinfo(obj)
+    assert info.owner_tid != 0
+    assert (info.local, info.shared, info.shared_state) == (1, 0, "shared")
+    assert info.count == info.effective == sys.getrefcount(obj)
+    # The same thread id names the owner of every object this thread makes.
+    assert memprobe.refinfo([4]).owner_tid == info.owner_tid
+    assert threading.get_ident() != 0
+
+
+@needs_free_threading
+def test_references_taken_by_another_thread_grow_the_shared_count_not_the_local_one():
+    import threading
+
+    obj = [object()]
+    before = memprobe.refinfo(obj)
+    holders = []
+    done = threading.Event()
+
+    def take_references():
+        holders.extend([obj] * 5)   # five increfs from a thread that does not own obj
+        done.set()
+
+    t = threading.Thread(target=take_references)
+    t.start()
+    done.wait()
+    t.join()
+    after = memprobe.refinfo(obj)
+    assert after.local == before.local
+    assert after.shared == before.shared + 5
+    assert after.owner_tid == before.owner_tid
+    assert after.count == sys.getrefcount(obj)
+    # The owner's decrefs take its local count to zero first; then both
+    # counts merge into the shared one and the object has no owner.
+    holders.clear()
+    merged = memprobe.refinfo(obj)
+    assert (merged.local, merged.owner_tid, merged.shared_state) == (0, 0, "merged")
+    assert merged.shared == merged.count == sys.getrefcount(obj) == before.count
+
+
+@needs_free_threading
+def test_decrefs_from_this_thread_of_an_object_another_thread_owns_make_shared_negative():
+    import threading
+
+    made = []
+    t = threading.Thread(target=lambda: made.append([object()]))
+    t.start()
+    t.join()
+    obj = made[0]
+    info = memprobe.refinfo(obj)
+    # The owner exited: its references were merged into the shared count.
+    assert info.count == sys.getrefcount(obj)
+    assert info.local + info.shared == info.count
 
 
 def sysconfig_free_threaded():

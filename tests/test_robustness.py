@@ -23,14 +23,18 @@ def test_every_probe_on_every_object_in_the_heap():
         import gc, sys, memprobe
         gc.disable()
 
+        free_threaded = memprobe.interpreter().free_threaded
+
         def where(o):
+            if free_threaded:  # no generations: tracked or not
+                return int(memprobe.Generation.TRACKED) if gc.is_tracked(o) else -1
             return next((g for g in range(3) if any(x is o for x in gc.get_objects(generation=g))), -1)
 
         objs = gc.get_objects()
         objs += [1, 2**70, "s", b"b", 1.5, None, int, type, sys, memprobe, gc.get_objects, ()]
         members = {}
-        for g in range(3):
-            for o in gc.get_objects(generation=g):
+        for g in ((int(memprobe.Generation.TRACKED),) if free_threaded else range(3)):
+            for o in gc.get_objects(generation=None if free_threaded else g):
                 members[id(o)] = g
         batch = memprobe.generations(objs)
         # Objects 3.15 moved into generation 0 meanwhile must be there now.
@@ -59,17 +63,25 @@ def test_every_probe_on_every_object_in_the_heap():
 
 
 def test_probes_while_other_threads_allocate_and_free():
+    """Eight threads build and drop lists and cycles while two others call
+    every probe: 10 seconds on free-threaded builds (where the threads truly
+    run at once), 3 elsewhere.  Prints how many probe rounds ran."""
     out = run("""
-        import threading, time, gc, memprobe
-        stop = time.monotonic() + 3
+        import threading, time, gc, sys, memprobe
+        seconds = 10 if memprobe.interpreter().free_threaded else 3
+        stop = time.monotonic() + seconds
         errors = []
+        churned = []
 
         def churn():
+            rounds = 0
             while time.monotonic() < stop:
                 junk = [[i] for i in range(2000)]
                 cycle = [junk]
                 cycle.append(cycle)
                 del junk, cycle
+                rounds += 1
+            churned.append(rounds)
 
         results = []
 
@@ -81,21 +93,27 @@ def test_probes_while_other_threads_allocate_and_free():
                     memprobe.generation(x); memprobe.gcinfo(x); memprobe.refinfo(x)
                     memprobe.gc_state(); memprobe.census(top=3)
                     memprobe.generations([x, calls, gc])
-                    try:
-                        memprobe.pymalloc(); memprobe.block_info(x)
-                    except memprobe.MemprobeError:
-                        pass
+                    memprobe.explain(x)
+                    for allocator_probe in (memprobe.pymalloc, memprobe.mimalloc,
+                                            lambda: memprobe.block_info(x)):
+                        try:
+                            allocator_probe()
+                        except memprobe.MemprobeError:
+                            pass
+                    if calls % 10 == 0:
+                        memprobe.snapshot()
                     calls += 1
             except Exception as exc:
                 errors.append(repr(exc))
             results.append(calls)
 
-        threads = [threading.Thread(target=churn) for _ in range(4)] + [threading.Thread(target=probe) for _ in range(2)]
+        threads = [threading.Thread(target=churn) for _ in range(8)] + [threading.Thread(target=probe) for _ in range(2)]
         for t in threads: t.start()
         for t in threads: t.join()
         print("errors", len(errors), errors[:3])
-        print("calls", *results)
+        print("seconds", seconds, "churn", sum(churned), "calls", *results)
     """)
+    print(out)
     assert "errors 0 []" in out
     calls = [int(n) for n in out.split("calls", 1)[1].split()]
     assert len(calls) == 2 and all(n > 0 for n in calls)

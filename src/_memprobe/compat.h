@@ -119,6 +119,8 @@ typedef struct {
     uintptr_t tid;
     uint8_t gc_bits;
     int deferred;
+    Py_ssize_t deferred_bias;   /* 3.14+: added to the shared count */
+    Py_ssize_t effective;       /* count without the deferred bias */
 } mp_refcnt_view;
 
 /* Shared-count state bits and shift of free-threaded builds
@@ -126,6 +128,10 @@ typedef struct {
 #define MP_REF_SHARED_SHIFT 2
 #define MP_REF_SHARED_FLAG_MASK 0x3
 #define MP_GC_BITS_DEFERRED 64
+/* 3.14 free-threaded builds add this to the shared count of objects that use
+ * deferred reference counting, so they outlive their last counted reference
+ * until a collection (pycore_object.h: _Py_REF_DEFERRED). */
+#define MP_REF_DEFERRED_BIAS (PY_SSIZE_T_MAX / 8)
 /* What Py_REFCNT reports for an immortal free-threaded object. */
 #if PY_VERSION_HEX >= 0x030E0000
 #  define MP_FT_IMMORTAL_REPORTED_COUNT ((Py_ssize_t)_Py_IMMORTAL_INITIAL_REFCNT)
@@ -155,6 +161,12 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
         : (Py_ssize_t)v->local
           + Py_ARITHMETIC_RIGHT_SHIFT(Py_ssize_t, v->shared_raw,
                                       MP_REF_SHARED_SHIFT);
+#  if PY_VERSION_HEX >= 0x030E0000
+    if (v->deferred && !v->immortal) {
+        v->deferred_bias = MP_REF_DEFERRED_BIAS;
+    }
+#  endif
+    v->effective = v->count - v->deferred_bias;
 #elif PY_VERSION_HEX >= 0x030E0000
     v->layout = MP_REFCNT_FLAGS;
     v->word = op->ob_refcnt_full;
@@ -176,6 +188,9 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
     v->layout = MP_REFCNT_CLASSIC;
     v->word = op->ob_refcnt;
     v->count = op->ob_refcnt;
+#endif
+#if !MP_FREE_THREADED
+    v->effective = v->count;
 #endif
 }
 
@@ -239,12 +254,20 @@ mp_gc_is_finalized(PyObject *op)
 }
 #endif
 
+/* Free-threaded builds count allocations per thread first and add them to
+ * the young count in batches; gc.get_count() adds the calling thread's
+ * batch before answering (by flushing it: memprobe only reads it). */
 static inline int
 mp_gc_count(PyInterpreterState *interp, int generation)
 {
 #if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
     struct _gc_runtime_state *gc = mp_gc_state(interp);
-    return generation == 0 ? gc->young.count : gc->old[generation - 1].count;
+    if (generation == 0) {
+        _PyThreadStateImpl *ts = (_PyThreadStateImpl *)PyThreadState_Get();
+        return _Py_atomic_load_int_relaxed(&gc->young.count)
+               + (int)ts->gc.alloc_count;
+    }
+    return gc->old[generation - 1].count;
 #else
     return mp_gc_state(interp)->generations[generation].count;
 #endif
@@ -324,7 +347,8 @@ static inline void
 mp_pymalloc_constants_get(mp_pymalloc_constants *c)
 {
     memset(c, 0, sizeof(*c));
-#ifdef WITH_PYMALLOC
+    /* Free-threaded builds compile pymalloc in but never use it. */
+#if defined(WITH_PYMALLOC) && !MP_FREE_THREADED
     c->compiled_in = 1;
 #  if PY_VERSION_HEX >= 0x030C0000
     c->arena_size = ARENA_SIZE;
@@ -404,6 +428,146 @@ mp_allocated_blocks(void)
 {
     return _Py_GetAllocatedBlocks();
 }
+#endif
+
+/* ---- mimalloc heaps (3.13+) ---------------------------------------------- */
+
+/* mimalloc serves every allocation on free-threaded builds and, on request
+ * (PYTHONMALLOC=mimalloc), on default builds from 3.13.  CPython vendors it
+ * and exports none of its functions, so memprobe reads its structures
+ * through the installed internal/mimalloc headers, using only their inline
+ * helpers.  Two vendored generations differ in the page fields read here:
+ * mimalloc 2.1 (3.13, 3.14.0-3.14.7) and 2.5 (later 3.14 releases, 3.15). */
+#if PY_VERSION_HEX >= 0x030D0000 && defined(WITH_MIMALLOC)
+#  define MP_HAVE_MIMALLOC 1
+#  include "internal/pycore_tstate.h"   /* _PyThreadStateImpl.mimalloc */
+#  include "internal/pycore_pystate.h"  /* _PyEval_StopTheWorld */
+
+#  if MI_MALLOC_VERSION >= 20500
+#    define MP_MI_PAGE_TAG(page) ((page)->heap_tag)
+static inline size_t
+mp_mi_block_size(const mi_page_t *page)
+{
+    return page->block_size;
+}
+#  else
+#    define MP_MI_PAGE_TAG(page) ((page)->tag)
+/* Huge pages store no size (mi_page_block_size asks a function CPython does
+ * not export): their one block spans the page. */
+static inline size_t
+mp_mi_block_size(const mi_page_t *page)
+{
+    size_t size = page->xblock_size;
+    return size < MI_HUGE_BLOCK_SIZE
+        ? size : (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
+}
+#  endif
+
+/* The memory range a page's blocks lie in: its slices of the segment. */
+static inline void
+mp_mi_page_bounds(const mi_page_t *page, uintptr_t *lo, uintptr_t *hi)
+{
+    mi_segment_t *segment = (mi_segment_t *)((uintptr_t)page & ~MI_SEGMENT_MASK);
+    size_t index = (size_t)((const mi_slice_t *)page - segment->slices);
+    *lo = (uintptr_t)segment + index * MI_SEGMENT_SLICE_SIZE;
+    *hi = *lo + (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
+}
+
+static inline const uintptr_t *
+mp_mi_page_keys(const mi_page_t *page)
+{
+#  if defined(MI_ENCODE_FREELIST) || MI_PADDING
+    return page->keys;
+#  else
+    (void)page;
+    return NULL;
+#  endif
+}
+
+/* Blocks other threads freed into the page that its owner has not taken
+ * back yet: mimalloc still counts them in page->used.  Read without
+ * collecting them (which would change the page); -1 when the list leaves
+ * the page or is longer than page->used. */
+static inline Py_ssize_t
+mp_mi_pending_frees(const mi_page_t *page)
+{
+    uintptr_t lo, hi;
+    mp_mi_page_bounds(page, &lo, &hi);
+    uintptr_t tf = mi_atomic_load_relaxed(&((mi_page_t *)page)->xthread_free);
+    const mi_block_t *block = (const mi_block_t *)(tf & ~(uintptr_t)3);
+    Py_ssize_t n = 0;
+    while (block != NULL) {
+        if ((uintptr_t)block < lo || (uintptr_t)block >= hi
+            || ++n > (Py_ssize_t)page->used) {
+            return -1;
+        }
+        block = mi_block_nextx(page, block, mp_mi_page_keys(page));
+    }
+    return n;
+}
+
+/* The page holding a block mimalloc handed out: the slice the block's
+ * address falls in, moved back to the slice that starts its page.  Written
+ * out because mimalloc's own _mi_ptr_page asserts through a function debug
+ * builds do not export. */
+static inline mi_page_t *
+mp_mi_page_of(void *block)
+{
+    uintptr_t p = (uintptr_t)block;
+    mi_segment_t *segment = (mi_segment_t *)((p - 1) & ~MI_SEGMENT_MASK);
+    size_t index = (p - (uintptr_t)segment) >> MI_SEGMENT_SLICE_SHIFT;
+    mi_slice_t *slice = &segment->slices[index];
+    return (mi_page_t *)((uint8_t *)slice - slice->slice_offset);
+}
+
+/* The abandoned pool of free-threaded builds on mimalloc 2.1 is a pair of
+ * segment lists in the interpreter; mimalloc 2.5 keeps abandoned segments
+ * in its (unexported) arenas, out of memprobe's reach. */
+#  if MP_FREE_THREADED && MI_MALLOC_VERSION < 20500
+#    define MP_MI_ABANDONED_POOL 1
+static inline mi_segment_t *
+mp_mi_abandoned_list(PyInterpreterState *interp, int visited)
+{
+    mi_abandoned_pool_t *pool = &interp->mimalloc.abandoned_pool;
+    if (visited) {
+        return mi_atomic_load_ptr_relaxed(mi_segment_t, &pool->abandoned_visited);
+    }
+    uintptr_t tagged = mi_atomic_load_relaxed(&pool->abandoned);
+    return (mi_segment_t *)(tagged & ~MI_SEGMENT_MASK);
+}
+#  else
+#    define MP_MI_ABANDONED_POOL 0
+#  endif
+
+/* Pauses every other thread of the interpreter (free-threaded 3.14+; the
+ * function is not exported by 3.13).  On default builds the GIL already
+ * keeps other threads out of the allocator. */
+#  if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+#    define MP_CAN_STOP_THE_WORLD 1
+#  else
+#    define MP_CAN_STOP_THE_WORLD !MP_FREE_THREADED
+#  endif
+static inline void
+mp_stop_the_world(PyInterpreterState *interp)
+{
+#  if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+    _PyEval_StopTheWorld(interp);
+#  else
+    (void)interp;
+#  endif
+}
+
+static inline void
+mp_start_the_world(PyInterpreterState *interp)
+{
+#  if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+    _PyEval_StartTheWorld(interp);
+#  else
+    (void)interp;
+#  endif
+}
+#else
+#  define MP_HAVE_MIMALLOC 0
 #endif
 
 /* ---- Debug offsets (3.13+) ------------------------------------------------ */

@@ -51,6 +51,7 @@ make_generation(mp_state *st, int code)
     return Py_NewRef(member);
 }
 
+#if !MP_FREE_THREADED
 static int
 walk_failed(mp_state *st)
 {
@@ -58,6 +59,16 @@ walk_failed(mp_state *st)
                  "a GC list did not return to its head within %zu steps; "
                  "refusing to read further", (size_t)MP_WALK_CAP);
     return -1;
+}
+#endif
+
+static size_t
+hash_pointer(const void *p, size_t mask)
+{
+    uintptr_t x = (uintptr_t)p >> 4;
+    x ^= x >> 17;
+    x *= (uintptr_t)0x9E3779B97F4A7C15ULL;
+    return (size_t)(x ^ (x >> 29)) & mask;
 }
 
 #if !MP_FREE_THREADED
@@ -74,15 +85,6 @@ typedef struct {
     size_t mask;
     size_t pending;     /* tracked objects whose list is not found yet */
 } query_table;
-
-static size_t
-hash_pointer(const void *p, size_t mask)
-{
-    uintptr_t x = (uintptr_t)p >> 4;
-    x ^= x >> 17;
-    x *= (uintptr_t)0x9E3779B97F4A7C15ULL;
-    return (size_t)(x ^ (x >> 29)) & mask;
-}
 
 static query_slot *
 query_find(query_table *t, PyGC_Head *key)
@@ -417,6 +419,9 @@ mp_generations(PyObject *module, PyObject *objs)
 #else
     for (Py_ssize_t i = 0; i < n; i++) {
         codes[i] = generation_code(st, items[i]);
+        if (codes[i] == MP_GEN_UNKNOWN) {
+            goto done;
+        }
     }
 #endif
     result = PyList_New(n);
@@ -519,7 +524,23 @@ mp_gc_state_probe(PyObject *module, PyObject *unused)
 
 /* ---- census(generation=None, top=None) ---------------------------------------- */
 
-#if !MP_FREE_THREADED
+/* Free-threaded builds have one "list": every tracked object gc.freeze()
+ * has not frozen, which is what PyUnstable_GC_VisitObjects visits. */
+#if MP_FREE_THREADED
+#  define MP_CENSUS_LISTS 1
+#else
+#  define MP_CENSUS_LISTS MP_NUM_LISTS
+#endif
+
+static int
+census_list_code(int list)
+{
+    if (MP_FREE_THREADED) {
+        return MP_GEN_TRACKED;
+    }
+    return list == MP_PERMANENT_LIST ? MP_GEN_PERMANENT : MP_GEN_0 + list;
+}
+
 typedef struct {
     PyTypeObject *type;
     Py_ssize_t count[MP_NUM_LISTS];
@@ -540,6 +561,7 @@ census_slot_for(census_table *t, PyTypeObject *type)
     return &t->slots[i];
 }
 
+#if !MP_FREE_THREADED
 /* Doubles the table; raw memory only, so no collection can start. */
 static int
 census_grow(census_table *t)
@@ -591,6 +613,55 @@ census_walk(mp_state *st, census_table *t, int only_list)
     }
     return 0;
 }
+#else
+typedef struct {
+    census_table *table;
+    int full;
+} census_visit;
+
+/* Runs with the world stopped: counts into the table and allocates
+ * nothing.  A full table stops the visit; the caller grows it and visits
+ * again. */
+static int
+census_visit_object(PyObject *op, void *arg)
+{
+    census_visit *v = arg;
+    census_table *t = v->table;
+    census_slot *slot = census_slot_for(t, Py_TYPE(op));
+    if (slot->type == NULL) {
+        if (2 * (t->used + 1) > t->mask + 1) {
+            v->full = 1;
+            return 0;
+        }
+        slot->type = Py_TYPE(op);
+        t->used++;
+    }
+    slot->count[0]++;
+    return 1;
+}
+
+static int
+census_walk(mp_state *st, census_table *t, int only_list)
+{
+    (void)st;
+    (void)only_list;
+    for (;;) {
+        census_visit v = {t, 0};
+        PyUnstable_GC_VisitObjects(census_visit_object, &v);
+        if (!v.full) {
+            return 0;
+        }
+        census_table bigger = {NULL, t->mask * 2 + 1, 0};
+        bigger.slots = PyMem_RawCalloc(bigger.mask + 1, sizeof(census_slot));
+        if (bigger.slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        PyMem_RawFree(t->slots);
+        *t = bigger;
+    }
+}
+#endif
 
 static int
 by_count_desc(const void *a, const void *b)
@@ -613,8 +684,8 @@ census_dict(census_slot *scratch, const census_table *t, int list, Py_ssize_t to
             continue;
         }
         Py_ssize_t c = 0;
-        for (int l = 0; l < MP_NUM_LISTS; l++) {
-            if (list < 0 ? l != MP_PERMANENT_LIST : l == list) {
+        for (int l = 0; l < MP_CENSUS_LISTS; l++) {
+            if (list < 0 ? census_list_code(l) != MP_GEN_PERMANENT : l == list) {
                 c += s->count[l];
             }
         }
@@ -638,7 +709,6 @@ census_dict(census_slot *scratch, const census_table *t, int list, Py_ssize_t to
     }
     return d;
 }
-#endif
 
 /* census(generation=None, top=None) takes its arguments by vectorcall: a
  * tuple or dict of arguments would itself be a young object in the lists
@@ -708,6 +778,13 @@ mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
             return NULL;
         }
         only_list = (int)g;
+        if (MP_FREE_THREADED) {
+            PyErr_SetString(PyExc_ValueError,
+                            "free-threaded builds have no generations: "
+                            "census() counts every tracked object that is "
+                            "not frozen; pass generation=None");
+            return NULL;
+        }
     }
     Py_ssize_t top = -1;
     if (top_obj != Py_None) {
@@ -727,11 +804,6 @@ mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (mp_require(st, MP_PART_GC) < 0) {
         return NULL;
     }
-#if MP_FREE_THREADED
-    PyErr_SetString(st->unsupported,
-                    "census() is not available on free-threaded builds yet");
-    return NULL;
-#else
     census_table t = {NULL, 1023, 0};
     t.slots = PyMem_RawCalloc(t.mask + 1, sizeof(census_slot));
     if (t.slots == NULL) {
@@ -759,12 +831,11 @@ mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (by_type == NULL || per_gen == NULL || totals == NULL) {
         goto release;
     }
-    for (int list = 0; list < MP_NUM_LISTS; list++) {
+    for (int list = 0; list < MP_CENSUS_LISTS; list++) {
         if (only_list >= 0 && list != only_list) {
             continue;
         }
-        PyObject *gen = make_generation(st, list == MP_PERMANENT_LIST
-                                                ? MP_GEN_PERMANENT : list);
+        PyObject *gen = make_generation(st, census_list_code(list));
         PyObject *d = gen ? census_dict(scratch, &t, list, top) : NULL;
         Py_ssize_t total = 0;
         for (size_t i = 0; i <= t.mask; i++) {
@@ -783,8 +854,7 @@ mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     }
     {
         PyObject *gen_arg = only_list < 0 ? Py_NewRef(Py_None)
-            : make_generation(st, only_list == MP_PERMANENT_LIST
-                                      ? MP_GEN_PERMANENT : only_list);
+            : make_generation(st, census_list_code(only_list));
         PyObject *kw = gen_arg == NULL ? NULL : Py_BuildValue(
             "{sN sO sO sO sO}",
             "generation", gen_arg,
@@ -805,5 +875,4 @@ done:
     PyMem_RawFree(scratch);
     PyMem_RawFree(t.slots);
     return result;
-#endif
 }

@@ -397,12 +397,17 @@ mp_validate_layout(PyObject *module, mp_state *st)
          * ours: no struct we read can be trusted. */
         if (add_problem(st, MP_PART_REFCOUNT, why) < 0
             || add_problem(st, MP_PART_GC, why) < 0
-            || add_problem(st, MP_PART_PYMALLOC, why) < 0) {
+            || add_problem(st, MP_PART_PYMALLOC, why) < 0
+            || add_problem(st, MP_PART_MIMALLOC, why) < 0) {
             return -1;
         }
         return 0;
     }
     if (check_refcount(st) < 0 || check_gc(st) < 0 || check_pymalloc(st) < 0) {
+        return -1;
+    }
+    if (mp_check_mimalloc_layout(why, sizeof(why)) == 0
+        && add_problem(st, MP_PART_MIMALLOC, why) < 0) {
         return -1;
     }
     return 0;

@@ -47,6 +47,7 @@ PyObject *mp_build_result(mp_state *st, int which, PyObject *kw);
 #define MP_PART_REFCOUNT "refcount"
 #define MP_PART_GC "gc"
 #define MP_PART_PYMALLOC "pymalloc"
+#define MP_PART_MIMALLOC "mimalloc"
 
 /* "3.12.1": the running interpreter's version, for messages (Py_GetVersion
  * also carries the build date and compiler, on two lines before 3.10). */
@@ -83,6 +84,10 @@ PyObject *mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 PyObject *mp_pymalloc_gather(PyObject *module, PyObject *with_arenas);
 PyObject *mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused);
 PyObject *mp_block_info(PyObject *module, PyObject *obj);
+
+/* mimalloc.c */
+PyObject *mp_mimalloc_gather(PyObject *module, PyObject *unused);
+int mp_check_mimalloc_layout(char *why, size_t why_size);
 
 /* interpreter.c */
 PyObject *mp_interpreter_facts(PyObject *module, PyObject *unused);

@@ -32,7 +32,7 @@ require_pymalloc(mp_state *st)
     (void)name;
     PyErr_SetString(st->no_pymalloc,
                     "pymalloc is not in use: free-threaded builds allocate "
-                    "objects with mimalloc, which memprobe cannot read yet");
+                    "objects with mimalloc (see memprobe.mimalloc())");
     return -1;
 #else
     if (name != NULL && strncmp(name, "pymalloc", 8) != 0) {

@@ -92,6 +92,7 @@ mp_refinfo(PyObject *module, PyObject *obj)
         return NULL;
     }
     if (set_item(kw, "count", PyLong_FromSsize_t(v.count)) < 0
+        || set_item(kw, "effective", PyLong_FromSsize_t(v.effective)) < 0
         || set_item(kw, "immortal", PyBool_FromLong(v.immortal)) < 0
         || set_item(kw, "static_immortal",
                     PyBool_FromLong(v.static_immortal)) < 0
@@ -112,7 +113,9 @@ mp_refinfo(PyObject *module, PyObject *obj)
                        : Py_NewRef(Py_None)) < 0
         || set_item(kw, "owner_tid", optional_int(ft, (long long)v.tid)) < 0
         || set_item(kw, "deferred",
-                    ft ? PyBool_FromLong(v.deferred) : Py_NewRef(Py_None)) < 0)
+                    ft ? PyBool_FromLong(v.deferred) : Py_NewRef(Py_None)) < 0
+        || set_item(kw, "deferred_bias",
+                    optional_int(ft, (long long)v.deferred_bias)) < 0)
     {
         Py_DECREF(kw);
         return NULL;

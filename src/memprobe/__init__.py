@@ -22,6 +22,7 @@ from ._memprobe import (
     refinfo,
 )
 from ._explain import explain
+from ._mimalloc import MimallocUnavailable, mimalloc
 from ._pymalloc import arenas, block_info, pymalloc
 from ._snapshot import SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch, measure, snapshot
 from ._types import (
@@ -35,6 +36,8 @@ from ._types import (
     Generation,
     GenerationState,
     Interpreter,
+    MimallocSizeClass,
+    MimallocSnapshot,
     PymallocConstants,
     PoolInfo,
     PymallocSnapshot,
@@ -54,6 +57,9 @@ __all__ = [
     "GenerationState",
     "Interpreter",
     "MemprobeError",
+    "MimallocSizeClass",
+    "MimallocSnapshot",
+    "MimallocUnavailable",
     "PoolInfo",
     "PymallocConstants",
     "PymallocSnapshot",
@@ -75,6 +81,7 @@ __all__ = [
     "generations",
     "interpreter",
     "measure",
+    "mimalloc",
     "pymalloc",
     "refcount",
     "refinfo",

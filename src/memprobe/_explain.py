@@ -44,6 +44,14 @@ def explain(obj: object) -> str:
             lines.append(f"Its reference count field reads {info.count}. That counts every strong reference, "
                          "including the ones this explain() call holds while it runs (its argument); "
                          "sys.getrefcount reports the same field.")
+        if info.layout == "free-threaded" and not info.immortal:
+            owner = f"thread {info.owner_tid:#x}" if info.owner_tid else "no thread"
+            lines.append(f"Free-threaded count: {info.local} local (owned by {owner}) + {info.shared} shared "
+                         f"({info.shared_state}).")
+            if info.deferred_bias:
+                lines.append(f"It uses deferred reference counting: the shared count carries a bias of "
+                             f"{info.deferred_bias:,} until a collection, so its effective count is "
+                             f"{info.effective}.")
         if sys.version_info < (3, 12):
             lines.append("Immortality does not exist before CPython 3.12.")
 
@@ -55,10 +63,16 @@ def explain(obj: object) -> str:
         lines.append(f"Collector: it is {_GENERATION_WORDS[gc_facts.generation]}"
                      + (" Its finalizer has already run." if gc_facts.finalized else "") + ".")
 
+    from . import interpreter
+
     try:
         block = block_info(obj)
     except MemprobeError as exc:
-        lines.append(f"Allocator: {exc}")
+        if interpreter().allocator.startswith("mimalloc"):
+            lines.append("Allocator: mimalloc serves it; memprobe.mimalloc() shows its heaps, pages and "
+                         "blocks per size.")
+        else:
+            lines.append(f"Allocator: {exc}")
     else:
         before = f"{block.preheader} bytes of pre-header (GC head, managed dict/weakref pointers)"
         if block.debug_padding:

@@ -1,6 +1,6 @@
 """The live report behind `python -m memprobe`: build and allocator, pymalloc's
-size classes with usage bars, the collector's generations with their top
-types.  Fits 80 columns; colour only on a terminal without NO_COLOR."""
+size classes with usage bars (or mimalloc's heaps), the collector's
+generations with their top types (free-threaded: tracked objects).  Fits 80 columns; colour only on a terminal without NO_COLOR."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +10,7 @@ import textwrap
 from typing import Any, Dict, List, TextIO
 
 from ._memprobe import MemprobeError, census, gc_state, refcount
+from ._mimalloc import mimalloc
 from ._pymalloc import pymalloc
 from ._types import Generation, Interpreter, PymallocSnapshot
 
@@ -47,6 +48,16 @@ def gather() -> Dict[str, Any]:
     except MemprobeError as exc:
         data["pymalloc"] = {"unavailable": str(exc)}
     try:
+        mi = mimalloc()
+        data["mimalloc"] = dataclasses.asdict(mi)
+        data["mimalloc"]["size_classes"] = [c._asdict() for c in mi.size_classes]
+        data["mimalloc"]["blocks_in_use"] = mi.blocks_in_use
+        data["mimalloc"]["pages"] = mi.pages
+        data["mimalloc"]["bytes_committed"] = mi.bytes_committed
+        data["mimalloc"]["bytes_reserved"] = mi.bytes_reserved
+    except MemprobeError as exc:
+        data["mimalloc"] = {"unavailable": str(exc)}
+    try:
         state = gc_state()
         data["gc"] = dataclasses.asdict(state)
         top = census(top=3)
@@ -68,6 +79,24 @@ def render(data: Dict[str, Any], colour: bool = False) -> str:
     for part, why in sorted(info.layout_problems.items()):
         lines.append(style(f"UNSUPPORTED {part}: {why}", "31"))
     constants = data["interpreter"]["pymalloc"]
+
+    mi = data.get("mimalloc", {"unavailable": "not gathered"})
+    if "unavailable" not in mi:
+        lines += ["", style("mimalloc", "1"),
+                  f"  {mi['scope']} ({mi['threads']} thread(s)"
+                  + (", abandoned pool included)" if mi["abandoned_pool"] else ")"),
+                  f"  pages {mi['pages']:,}, blocks in use {mi['blocks_in_use']:,}, committed "
+                  f"{mi['bytes_committed']:,} B of {mi['bytes_reserved']:,} B reserved",
+                  "  heap     size  pages     in use      free  fill"]
+        busiest = sorted(mi["size_classes"], key=lambda c: -c["blocks_in_use"])[:12]
+        for c in busiest:
+            total = c["blocks_in_use"] + c["blocks_free"]
+            filled = round(BAR * c["blocks_in_use"] / total) if total else 0
+            bar = style("#" * filled, "32") + "." * (BAR - filled)
+            lines.append(f"  {c['heap']:<7}{c['block_size']:>6} {c['pages']:>6,} {c['blocks_in_use']:>10,} "
+                         f"{c['blocks_free']:>9,}  {bar}")
+        if len(mi["size_classes"]) > len(busiest):
+            lines.append(f"  ({len(mi['size_classes']) - len(busiest)} quieter classes: memprobe.mimalloc())")
 
     lines += ["", style("pymalloc", "1")]
     pm = data["pymalloc"]
@@ -99,8 +128,11 @@ def render(data: Dict[str, Any], colour: bool = False) -> str:
     else:
         state = "enabled" if g["enabled"] else "disabled"
         lines.append(f"  {g['regime']}, {state}" + (", collecting now" if g["collecting"] else ""))
-        lines.append("  gen  count  threshold   objects  most common types")
         top = g["top_types"]
+        if info.free_threaded:
+            types = _fit_entries([f"{t} {n:,}" for t, n in top.get("TRACKED", {}).items()], 50)
+            lines.append(f"  no generations; tracked objects, most common: {types}")
+        lines.append("  gen  count  threshold   objects  most common types")
         for gen in g["generations"]:
             name = Generation(gen["generation"]).name
             types = _fit_entries([f"{t} {n:,}" for t, n in top.get(name, {}).items()], 36)

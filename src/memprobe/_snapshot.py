@@ -21,15 +21,19 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple, Type
 
 from . import _memprobe
 from ._memprobe import MemprobeError, PymallocUnavailable
+from ._mimalloc import MimallocUnavailable, mimalloc
 from ._pymalloc import pymalloc
-from ._types import GCState, Generation, GenerationState, PymallocSnapshot, SizeClass
+from ._types import (GCState, Generation, GenerationState, MimallocSizeClass, MimallocSnapshot,
+                     PymallocSnapshot, SizeClass)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Blocks a snapshot itself may add to the next reading (dicts, tuples and
 # dataclasses of the previous parts): the tolerance diffs are tested with.
-NOISE_BLOCKS = 1000
+# A mimalloc part holds one row per heap kind and block size (about 130 on a
+# free-threaded build, each a tuple and its ints), so it adds more.
+NOISE_BLOCKS = 2500 if (
+    _memprobe._interpreter_facts()["allocator"] or "").startswith("mimalloc") else 1000
 
-_GENERATION_KEYS = ("0", "1", "2", "permanent")
 
 
 class SnapshotMismatch(MemprobeError, ValueError):
@@ -53,10 +57,12 @@ class Snapshot:
     """Allocator and collector state at one moment (see ``snapshot()``).
 
     ``pymalloc`` is ``None`` when pymalloc does not serve allocations, with
-    ``pymalloc_unavailable`` saying why.  ``objects_by_type`` counts tracked
-    objects in generations 0-2 by ``module.qualname``;
-    ``objects_by_generation`` has keys ``"0"``, ``"1"``, ``"2"`` and
-    ``"permanent"``.  Subtracting two snapshots gives a ``SnapshotDiff``.
+    ``pymalloc_unavailable`` saying why; ``mimalloc`` likewise for mimalloc
+    (free-threaded builds, ``PYTHONMALLOC=mimalloc``).  ``objects_by_type``
+    counts tracked objects in generations 0-2 (free-threaded: every tracked
+    object not frozen) by ``module.qualname``; ``objects_by_generation`` has
+    keys ``"0"``, ``"1"``, ``"2"`` and ``"permanent"`` (free-threaded:
+    ``"tracked"``).  Subtracting two snapshots gives a ``SnapshotDiff``.
     """
 
     interpreter: str
@@ -66,6 +72,8 @@ class Snapshot:
     allocated_blocks: int
     pymalloc: Optional[PymallocSnapshot]
     pymalloc_unavailable: Optional[str]
+    mimalloc: Optional[MimallocSnapshot]
+    mimalloc_unavailable: Optional[str]
     gc: GCState
     objects_by_generation: Dict[str, int]
     objects_by_type: Dict[str, int]
@@ -85,6 +93,8 @@ class Snapshot:
         data["kind"] = "snapshot"
         if self.pymalloc is not None:
             data["pymalloc"]["size_classes"] = [list(c) for c in self.pymalloc.size_classes]
+        if self.mimalloc is not None:
+            data["mimalloc"]["size_classes"] = [list(c) for c in self.mimalloc.size_classes]
         data["gc"]["generations"] = [dataclasses.asdict(g) for g in self.gc.generations]
         return data
 
@@ -99,6 +109,13 @@ class Snapshot:
                 fields = dict(pm)
                 fields["size_classes"] = tuple(SizeClass(*map(int, c)) for c in pm["size_classes"])
                 pymalloc_snapshot = PymallocSnapshot(**fields)
+            mi = data["mimalloc"]
+            mimalloc_snapshot = None
+            if mi is not None:
+                fields = dict(mi)
+                fields["size_classes"] = tuple(
+                    MimallocSizeClass(str(c[0]), *map(int, c[1:])) for c in mi["size_classes"])
+                mimalloc_snapshot = MimallocSnapshot(**fields)
             gc_fields = dict(data["gc"])
             gc_fields["generations"] = tuple(GenerationState(**g) for g in gc_fields["generations"])
             return cls(
@@ -109,6 +126,8 @@ class Snapshot:
                 allocated_blocks=int(data["allocated_blocks"]),
                 pymalloc=pymalloc_snapshot,
                 pymalloc_unavailable=data["pymalloc_unavailable"],
+                mimalloc=mimalloc_snapshot,
+                mimalloc_unavailable=data["mimalloc_unavailable"],
                 gc=GCState(**gc_fields),
                 objects_by_generation={str(k): int(v) for k, v in data["objects_by_generation"].items()},
                 objects_by_type={str(k): int(v) for k, v in data["objects_by_type"].items()},
@@ -130,6 +149,16 @@ class Snapshot:
     def __str__(self) -> str:
         lines = [f"memprobe snapshot of {self.interpreter}",
                  f"  sys.getallocatedblocks()   {self.allocated_blocks:>12,}"]
+        if self.mimalloc is not None:
+            m = self.mimalloc
+            lines += [
+                f"  mimalloc ({m.scope}, {m.threads} thread(s))",
+                f"  pages / blocks in use      {m.pages:>12,} / {m.blocks_in_use:,}",
+                f"  bytes committed/reserved   {m.bytes_committed:>12,} / {m.bytes_reserved:,}",
+                "  heap     size    pages   blocks in use   blocks free",
+            ]
+            lines += [f"  {c.heap:<7}{c.block_size:>6} {c.pages:>8,} {c.blocks_in_use:>15,} {c.blocks_free:>13,}"
+                      for c in sorted(m.size_classes, key=lambda c: -c.blocks_in_use)[:12]]
         if self.pymalloc is None:
             lines.append(f"  pymalloc                   unavailable: {self.pymalloc_unavailable}")
         else:
@@ -147,6 +176,15 @@ class Snapshot:
         top = sorted(self.objects_by_type.items(), key=lambda kv: -kv[1])[:10]
         lines += [f"  {count:>10,}  {name}" for name, count in top]
         return "\n".join(lines)
+
+
+class MimallocClassDelta(NamedTuple):
+    """Change in one mimalloc heap kind's block size between two snapshots."""
+
+    heap: str
+    block_size: int
+    pages: int
+    blocks_in_use: int
 
 
 class SizeClassDelta(NamedTuple):
@@ -179,6 +217,10 @@ class SnapshotDiff:
     arenas_current: int
     arenas_highwater: int
     size_classes: Tuple[SizeClassDelta, ...]
+    mimalloc_available: bool
+    mimalloc_blocks_in_use: int
+    mimalloc_pages: int
+    mimalloc_classes: Tuple[MimallocClassDelta, ...]
     objects_by_generation: Dict[str, int]
     objects_by_type: Dict[str, int]
 
@@ -208,6 +250,20 @@ class SnapshotDiff:
                 return 0
             return int(getattr(a, field)) - int(getattr(b, field))
 
+        mb, ma = before.mimalloc, after.mimalloc
+        mi_classes: Tuple[MimallocClassDelta, ...] = ()
+        if mb is not None and ma is not None:
+            keys = sorted({(m.heap, m.block_size) for m in mb.size_classes + ma.size_classes})
+            mi_deltas = []
+            for heap, size in keys:
+                was, now = mb.size_class(heap, size), ma.size_class(heap, size)
+                if (now.pages, now.blocks_in_use) != (was.pages, was.blocks_in_use):
+                    mi_deltas.append(MimallocClassDelta(heap, size, now.pages - was.pages,
+                                                        now.blocks_in_use - was.blocks_in_use))
+            mi_classes = tuple(sorted(mi_deltas, key=lambda d: -abs(d.blocks_in_use)))
+        mimalloc_available = mb is not None and ma is not None
+        generation_keys = list(before.objects_by_generation)
+        generation_keys += [k for k in after.objects_by_generation if k not in generation_keys]
         types = {k: after.objects_by_type.get(k, 0) - before.objects_by_type.get(k, 0)
                  for k in set(before.objects_by_type) | set(after.objects_by_type)}
         return cls(
@@ -221,14 +277,19 @@ class SnapshotDiff:
             arenas_current=delta("arenas_current"),
             arenas_highwater=delta("arenas_highwater"),
             size_classes=classes,
+            mimalloc_available=mimalloc_available,
+            mimalloc_blocks_in_use=ma.blocks_in_use - mb.blocks_in_use if ma and mb else 0,
+            mimalloc_pages=ma.pages - mb.pages if ma and mb else 0,
+            mimalloc_classes=mi_classes,
             objects_by_generation={k: after.objects_by_generation.get(k, 0) - before.objects_by_generation.get(k, 0)
-                                   for k in _GENERATION_KEYS},
+                                   for k in generation_keys},
             objects_by_type=dict(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0]))),
         )
 
     def to_dict(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
         data["size_classes"] = [list(c) for c in self.size_classes]
+        data["mimalloc_classes"] = [list(c) for c in self.mimalloc_classes]
         data["format"] = FORMAT_VERSION
         data["kind"] = "diff"
         return data
@@ -239,6 +300,8 @@ class SnapshotDiff:
             _check_kind(data, "diff")
             fields = {f.name: data[f.name] for f in dataclasses.fields(cls)}
             fields["size_classes"] = tuple(SizeClassDelta(*map(int, c)) for c in data["size_classes"])
+            fields["mimalloc_classes"] = tuple(
+                MimallocClassDelta(str(c[0]), *map(int, c[1:])) for c in data["mimalloc_classes"])
             fields["objects_by_generation"] = {str(k): int(v) for k, v in data["objects_by_generation"].items()}
             fields["objects_by_type"] = {str(k): int(v) for k, v in data["objects_by_type"].items()}
             return cls(**fields)
@@ -258,6 +321,13 @@ class SnapshotDiff:
     def __str__(self) -> str:
         lines = [f"memprobe diff on {self.interpreter}",
                  f"  allocated blocks (sys.getallocatedblocks)  {self.allocated_blocks:+,}"]
+        if self.mimalloc_available:
+            lines.append(f"  mimalloc pages / blocks in use             {self.mimalloc_pages:+,} / "
+                         f"{self.mimalloc_blocks_in_use:+,}")
+            if self.mimalloc_classes:
+                lines.append("  heap     size     pages   blocks in use")
+                lines += [f"  {d.heap:<7}{d.block_size:>6} {d.pages:>+9,} {d.blocks_in_use:>+15,}"
+                          for d in self.mimalloc_classes[:12]]
         if self.pymalloc_available:
             lines += [
                 f"  pymalloc blocks in use                     {self.blocks_in_use:+,}",
@@ -299,10 +369,19 @@ def snapshot() -> Snapshot:
         unavailable = None
     except PymallocUnavailable as exc:
         pymalloc_snapshot, unavailable = None, str(exc)
+    try:
+        mimalloc_snapshot: Optional[MimallocSnapshot] = mimalloc()
+        mimalloc_unavailable = None
+    except MimallocUnavailable as exc:
+        mimalloc_snapshot, mimalloc_unavailable = None, str(exc)
     state = _memprobe.gc_state()
     census = _memprobe.census()
     allocated = sys.getallocatedblocks()
-    generations = {key: census.by_generation.get(Generation(i), 0) for i, key in enumerate(_GENERATION_KEYS)}
+    if free_threaded:
+        generations = {"tracked": census.by_generation.get(Generation.TRACKED, 0)}
+    else:
+        generations = {key: census.by_generation.get(Generation(i), 0)
+                       for i, key in enumerate(("0", "1", "2", "permanent"))}
     return Snapshot(
         interpreter=name,
         hexversion=hexversion,
@@ -311,6 +390,8 @@ def snapshot() -> Snapshot:
         allocated_blocks=allocated,
         pymalloc=pymalloc_snapshot,
         pymalloc_unavailable=unavailable,
+        mimalloc=mimalloc_snapshot,
+        mimalloc_unavailable=mimalloc_unavailable,
         gc=state,
         objects_by_generation=generations,
         objects_by_type={_type_name(t): n for t, n in census.by_type.items()},

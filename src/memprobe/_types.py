@@ -25,12 +25,25 @@ class RefInfo:
       ``overflow`` and ``flags`` the two 16-bit fields beside it; immortal
       when ``low >= 2**31``; ``static_immortal`` when the statically
       allocated flag (4) is set in ``flags``.
-    - ``"free-threaded"``: ``local`` (owner thread's count), ``shared``
-      (other threads' count, decoded, may be negative), ``shared_state``,
-      ``owner_tid`` and ``deferred``; immortal when ``local == 2**32 - 1``.
+    - ``"free-threaded"``: ``local`` (owner thread's count, ``ob_ref_local``),
+      ``shared`` (``ob_ref_shared`` shifted right by 2, arithmetically: other
+      threads' count, may be negative), ``shared_state`` (its two low bits:
+      ``"shared"``, ``"maybe-weakref"``, ``"queued"`` or ``"merged"``),
+      ``owner_tid`` (``ob_tid``: the owning thread, 0 when none) and
+      ``deferred`` (the DEFERRED GC bit); immortal when
+      ``local == 2**32 - 1``.  ``count == local + shared``.  On 3.14+ a
+      deferred object's shared count carries ``deferred_bias``
+      (``sys.maxsize // 8``) so that it survives until a collection;
+      ``effective`` is ``count`` without it.  Another thread may change
+      these fields while they are read: each is read with a relaxed atomic
+      load, so the view is not one atomic snapshot of all of them.
+
+    ``effective`` equals ``count`` everywhere except for such deferred
+    objects; ``deferred_bias`` is ``None`` outside free-threaded builds.
     """
 
     count: int
+    effective: int
     immortal: bool
     static_immortal: bool
     layout: str
@@ -44,6 +57,7 @@ class RefInfo:
     shared_state: Optional[str]
     owner_tid: Optional[int]
     deferred: Optional[bool]
+    deferred_bias: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -368,3 +382,83 @@ class BlockInfo:
     pool: Optional[int]
     size_class: Optional[int]
     block_size: Optional[int]
+
+
+class MimallocSizeClass(NamedTuple):
+    """The pages of one mimalloc heap kind that serve one block size.
+
+    ``heap`` is ``"mem"`` (PyMem_Malloc), ``"object"`` (non-GC objects),
+    ``"gc"`` (GC objects), ``"gc_pre"`` (GC objects with a managed
+    dict/weakref pre-header) on free-threaded builds, and ``"default"`` on a
+    default build run with ``PYTHONMALLOC=mimalloc``.  ``blocks_in_use``
+    excludes ``blocks_pending`` (blocks other threads freed that the owner
+    has not taken back yet); ``blocks_free`` are committed blocks not in
+    use.  ``bytes_reserved``/``bytes_committed`` are the pages' reserved and
+    committed block space, as mimalloc's heap areas count them.
+    ``abandoned_pages`` of ``pages`` belong to threads that have exited.
+    """
+
+    heap: str
+    block_size: int
+    pages: int
+    blocks_in_use: int
+    blocks_pending: int
+    blocks_free: int
+    bytes_reserved: int
+    bytes_committed: int
+    abandoned_pages: int
+
+
+@dataclass(frozen=True)
+class MimallocSnapshot:
+    """mimalloc's heaps at one moment, per heap kind and block size.
+
+    ``scope`` is ``"all-threads"`` on free-threaded builds (every thread's
+    heaps, read with the other threads paused, plus the abandoned pool when
+    ``abandoned_pool`` is True) or ``"current-thread"`` on default builds
+    (mimalloc keeps no list of other threads' heaps there, and neither
+    ``sys.getallocatedblocks()`` nor ``sys._debugmallocstats()`` count them).
+    ``small_max``/``medium_max``/``large_max`` are mimalloc's block size
+    limits of small, medium and large pages.
+    """
+
+    allocator: str
+    scope: str
+    threads: int
+    abandoned_pool: bool
+    small_max: int
+    medium_max: int
+    large_max: int
+    size_classes: Tuple[MimallocSizeClass, ...]
+
+    @property
+    def blocks_in_use(self) -> int:
+        """Blocks allocated now; what ``sys.getallocatedblocks()`` counts."""
+        return sum(c.blocks_in_use for c in self.size_classes)
+
+    @property
+    def pages(self) -> int:
+        return sum(c.pages for c in self.size_classes)
+
+    @property
+    def bytes_reserved(self) -> int:
+        return sum(c.bytes_reserved for c in self.size_classes)
+
+    @property
+    def bytes_committed(self) -> int:
+        return sum(c.bytes_committed for c in self.size_classes)
+
+    @property
+    def bytes_in_use(self) -> int:
+        return sum(c.blocks_in_use * c.block_size for c in self.size_classes)
+
+    def heap(self, name: str) -> Tuple[MimallocSizeClass, ...]:
+        """The size classes of one heap kind."""
+        return tuple(c for c in self.size_classes if c.heap == name)
+
+    def size_class(self, heap: str, block_size: int) -> MimallocSizeClass:
+        """One heap kind's class of this block size (zeros when absent)."""
+        for c in self.size_classes:
+            if (c.heap, c.block_size) == (heap, block_size):
+                return c
+        return MimallocSizeClass(heap, block_size, 0, 0, 0, 0, 0, 0, 0)

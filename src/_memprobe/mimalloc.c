@@ -1,0 +1,312 @@
+/* mimalloc.c: mimalloc's heaps as pages and blocks per heap and block size.
+ *
+ * Free-threaded builds give every thread four mimalloc heaps
+ * (_PyThreadStateImpl.mimalloc.heaps: raw memory, objects, GC objects, GC
+ * objects with a pre-header), and threads that exit leave their segments in
+ * the interpreter's abandoned pool.  Default builds started with
+ * PYTHONMALLOC=mimalloc (3.13+) allocate from each thread's default heap.
+ *
+ * A walk reads each heap's page queues (compat.h hides the two vendored
+ * mimalloc generations) with every other thread stopped, counts into a
+ * fixed C table, and only then builds Python objects.  It never collects a
+ * page's deferred frees (mimalloc's own visitors do, which changes the
+ * page): blocks other threads freed but the owner has not taken back are
+ * counted separately as pending.
+ */
+#include "parts.h"
+
+#if MP_HAVE_MIMALLOC
+
+#define MP_MI_HEAP_KINDS 5        /* four free-threaded heaps + "default" */
+#define MP_MI_DEFAULT_HEAP 4
+#define MP_MI_ROWS 1024           /* distinct (heap, block size) pairs */
+/* More pages than this in one walk means a list loops: 2**32 pages of
+ * 64 KiB would be 256 TiB. */
+#define MP_MI_PAGE_CAP ((size_t)1 << 32)
+
+static const char *heap_names[MP_MI_HEAP_KINDS] = {
+    "mem", "object", "gc", "gc_pre", "default"};
+
+typedef struct {
+    int heap;
+    size_t block_size;
+    Py_ssize_t pages, used, pending, capacity, reserved, abandoned_pages;
+} mi_row;
+
+typedef struct {
+    mi_row rows[MP_MI_ROWS];
+    size_t nrows, pages_seen;
+    int broken;                   /* a list or page did not add up */
+    int threads;
+} mi_table;
+
+static void
+count_page(mi_table *t, int heap, const mi_page_t *page, int abandoned)
+{
+    if (++t->pages_seen > MP_MI_PAGE_CAP || heap < 0
+        || heap >= MP_MI_HEAP_KINDS) {
+        t->broken = 1;
+        return;
+    }
+    size_t block_size = mp_mi_block_size(page);
+    Py_ssize_t pending = mp_mi_pending_frees(page);
+    if (pending < 0 || page->used > page->capacity
+        || page->capacity > page->reserved) {
+        t->broken = 1;
+        return;
+    }
+    mi_row *row = NULL;
+    for (size_t i = 0; i < t->nrows; i++) {
+        if (t->rows[i].heap == heap && t->rows[i].block_size == block_size) {
+            row = &t->rows[i];
+            break;
+        }
+    }
+    if (row == NULL) {
+        if (t->nrows == MP_MI_ROWS) {
+            t->broken = 1;
+            return;
+        }
+        row = &t->rows[t->nrows++];
+        row->heap = heap;
+        row->block_size = block_size;
+    }
+    row->pages++;
+    row->used += page->used;
+    row->pending += pending;
+    row->capacity += page->capacity;
+    row->reserved += page->reserved;
+    row->abandoned_pages += abandoned;
+}
+
+/* Every page of one heap: each size's queue, and the queue of full pages. */
+static void
+count_heap(mi_table *t, mi_heap_t *heap, int kind)
+{
+    for (size_t q = 0; q <= MI_BIN_FULL && !t->broken; q++) {
+        for (mi_page_t *page = heap->pages[q].first;
+             page != NULL && !t->broken; page = page->next) {
+            count_page(t, kind, page, 0);
+        }
+    }
+}
+
+#if MP_MI_ABANDONED_POOL
+/* Pages of segments whose threads exited.  Each page carries the tag of
+ * the heap kind it served. */
+static void
+count_abandoned(mi_table *t, PyInterpreterState *interp)
+{
+    for (int visited = 0; visited < 2; visited++) {
+        for (mi_segment_t *segment = mp_mi_abandoned_list(interp, visited);
+             segment != NULL && !t->broken;
+             segment = mi_atomic_load_ptr_relaxed(mi_segment_t,
+                                                  &segment->abandoned_next)) {
+            mi_slice_t *slice = &segment->slices[0];
+            mi_slice_t *end = &segment->slices[segment->slice_entries];
+            /* The first span holds the segment's own bookkeeping. */
+            slice += slice->slice_count;
+            while (slice < end && !t->broken) {
+                if (slice->slice_count == 0) {
+                    t->broken = 1;
+                    break;
+                }
+                if (slice->xblock_size > 0) {
+                    count_page(t, MP_MI_PAGE_TAG(slice), slice, 1);
+                }
+                slice += slice->slice_count;
+            }
+        }
+    }
+}
+#endif
+
+#if !MP_FREE_THREADED
+/* The calling thread's heaps on a default build: found through the page of
+ * a block it allocates, since the heap pointer itself is mimalloc's
+ * unexported thread-local. */
+static mi_heap_t *
+current_default_heap(void)
+{
+    void *probe = PyMem_Malloc(8);
+    if (probe == NULL) {
+        return NULL;
+    }
+    mi_heap_t *heap = mi_page_heap(mp_mi_page_of(probe));
+    PyMem_Free(probe);
+    return heap;
+}
+#endif
+
+static void
+gather(mi_table *t, PyInterpreterState *interp, int *abandoned_walked)
+{
+    *abandoned_walked = 0;
+#if MP_FREE_THREADED
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
+         ts != NULL && !t->broken; ts = PyThreadState_Next(ts)) {
+        struct _mimalloc_thread_state *m = &((_PyThreadStateImpl *)ts)->mimalloc;
+        if (!_Py_atomic_load_int(&m->initialized)) {
+            continue;
+        }
+        t->threads++;
+        for (int kind = 0; kind < _Py_MIMALLOC_HEAP_COUNT; kind++) {
+            count_heap(t, &m->heaps[kind], kind);
+        }
+    }
+#  if MP_MI_ABANDONED_POOL
+    count_abandoned(t, interp);
+    *abandoned_walked = 1;
+#  endif
+#else
+    (void)interp;
+    t->threads = 1;
+    mi_heap_t *heap = current_default_heap();
+    if (heap == NULL || heap->tld == NULL) {
+        t->broken = 1;
+        return;
+    }
+    size_t heaps = 0;
+    for (mi_heap_t *h = heap->tld->heaps; h != NULL && !t->broken; h = h->next) {
+        if (++heaps > 1024) {
+            t->broken = 1;
+            break;
+        }
+        count_heap(t, h, MP_MI_DEFAULT_HEAP);
+    }
+#endif
+}
+
+static PyObject *
+rows_list(const mi_table *t)
+{
+    PyObject *rows = PyList_New((Py_ssize_t)t->nrows);
+    for (size_t i = 0; rows != NULL && i < t->nrows; i++) {
+        const mi_row *r = &t->rows[i];
+        PyObject *row = Py_BuildValue(
+            "(snnnnnnn)", heap_names[r->heap], (Py_ssize_t)r->block_size,
+            r->pages, r->used, r->pending, r->capacity, r->reserved,
+            r->abandoned_pages);
+        if (row == NULL) {
+            Py_CLEAR(rows);
+            break;
+        }
+        PyList_SET_ITEM(rows, (Py_ssize_t)i, row);
+    }
+    return rows;
+}
+#endif
+
+/* _mimalloc_gather(): the raw walk, as a dict memprobe._mimalloc turns
+ * into a MimallocSnapshot.  The caller has checked the allocator. */
+PyObject *
+mp_mimalloc_gather(PyObject *module, PyObject *unused)
+{
+    mp_state *st = mp_get_state(module);
+#if MP_HAVE_MIMALLOC
+    if (mp_require(st, MP_PART_MIMALLOC) < 0) {
+        return NULL;
+    }
+    if (!MP_CAN_STOP_THE_WORLD) {
+        PyErr_Format(st->unsupported,
+                     "CPython %s does not export the call that pauses other "
+                     "threads, so their heaps cannot be read safely",
+                     mp_version_text(st));
+        return NULL;
+    }
+    mi_table *t = PyMem_RawCalloc(1, sizeof(mi_table));
+    if (t == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    int abandoned_walked;
+    mp_stop_the_world(interp);
+    gather(t, interp, &abandoned_walked);
+    mp_start_the_world(interp);
+
+    PyObject *result = NULL;
+    if (t->broken) {
+        PyErr_SetString(st->error,
+                        "a mimalloc page list did not add up (a loop, a page "
+                        "over its capacity, or a free list leaving its page); "
+                        "refusing to report it");
+    }
+    else {
+        PyObject *rows = rows_list(t);
+        result = rows == NULL ? NULL : Py_BuildValue(
+            "{ss si sO sN sn sn sn}",
+            "scope", MP_FREE_THREADED ? "all-threads" : "current-thread",
+            "threads", t->threads,
+            "abandoned_pool", abandoned_walked ? Py_True : Py_False,
+            "rows", rows,
+            "small_max", (Py_ssize_t)MI_SMALL_OBJ_SIZE_MAX,
+            "medium_max", (Py_ssize_t)MI_MEDIUM_OBJ_SIZE_MAX,
+            "large_max", (Py_ssize_t)MI_LARGE_OBJ_SIZE_MAX);
+    }
+    PyMem_RawFree(t);
+    return result;
+#else
+    (void)unused;
+    PyErr_Format(st->unsupported,
+                 "CPython %s has no mimalloc (it arrived in 3.13)",
+                 mp_version_text(st));
+    return NULL;
+#endif
+}
+
+/* Import-time check that the compiled mimalloc layout is the running one:
+ * blocks of known sizes must sit in pages whose geometry adds up and whose
+ * heap is the calling thread's.  1: agrees, 0: disagrees (why is set),
+ * -1: not applicable (no mimalloc, or it is not the allocator). */
+int
+mp_check_mimalloc_layout(char *why, size_t why_size)
+{
+#if MP_HAVE_MIMALLOC
+    const char *name = mp_allocator_name();
+    if (name == NULL || strncmp(name, "mimalloc", 8) != 0) {
+        return -1;
+    }
+    static const size_t sizes[] = {24, 200, 3000};
+    void *blocks[3] = {NULL, NULL, NULL};
+    int ok = 1;
+    for (int i = 0; i < 3; i++) {
+        blocks[i] = PyMem_Malloc(sizes[i]);
+    }
+    for (int i = 0; i < 3 && ok; i++) {
+        if (blocks[i] == NULL) {
+            continue;
+        }
+        const mi_page_t *page = mp_mi_page_of(blocks[i]);
+        size_t size = mp_mi_block_size(page);
+        uintptr_t lo, hi;
+        mp_mi_page_bounds(page, &lo, &hi);
+        mi_heap_t *heap = mi_page_heap(page);
+#  if MP_FREE_THREADED
+        _PyThreadStateImpl *ts = (_PyThreadStateImpl *)PyThreadState_Get();
+        int own_heap = heap == &ts->mimalloc.heaps[_Py_MIMALLOC_HEAP_MEM];
+#  else
+        int own_heap = heap != NULL && heap->tld != NULL;
+#  endif
+        if (size < sizes[i] || size > 2 * sizes[i] + 64
+            || (uintptr_t)blocks[i] < lo || (uintptr_t)blocks[i] >= hi
+            || page->used == 0 || page->used > page->capacity
+            || page->capacity > page->reserved || !own_heap) {
+            snprintf(why, why_size,
+                     "a %zu-byte block's mimalloc page reads block size %zu, "
+                     "used %u of %u/%u, own heap %d: layout differs",
+                     sizes[i], size, (unsigned)page->used,
+                     (unsigned)page->capacity, (unsigned)page->reserved,
+                     own_heap);
+            ok = 0;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_Free(blocks[i]);
+    }
+    return ok;
+#else
+    (void)why;
+    (void)why_size;
+    return -1;
+#endif
+}
