@@ -134,6 +134,16 @@ memprobe_exec(PyObject *module)
                                  st->no_pymalloc) < 0) {
         return -1;
     }
+    st->no_mimalloc = PyErr_NewExceptionWithDoc(
+        "memprobe.MimallocUnavailable",
+        "mimalloc is not serving allocations (another allocator, hooks such "
+        "as tracemalloc, or CPython before 3.13).",
+        st->error, NULL);
+    if (st->no_mimalloc == NULL
+        || PyModule_AddObjectRef(module, "MimallocUnavailable",
+                                 st->no_mimalloc) < 0) {
+        return -1;
+    }
     st->layout_problems = PyDict_New();
     if (st->layout_problems == NULL) {
         return -1;
@@ -190,6 +200,7 @@ memprobe_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->error);
     Py_VISIT(st->unsupported);
     Py_VISIT(st->no_pymalloc);
+    Py_VISIT(st->no_mimalloc);
     Py_VISIT(st->layout_problems);
     Py_VISIT(st->generation_members);
     for (int i = 0; i < MP_TYPE_COUNT; i++) {
@@ -205,6 +216,7 @@ memprobe_clear(PyObject *module)
     Py_CLEAR(st->error);
     Py_CLEAR(st->unsupported);
     Py_CLEAR(st->no_pymalloc);
+    Py_CLEAR(st->no_mimalloc);
     Py_CLEAR(st->layout_problems);
     Py_CLEAR(st->generation_members);
     for (int i = 0; i < MP_TYPE_COUNT; i++) {

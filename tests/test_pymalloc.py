@@ -274,10 +274,10 @@ def test_every_probe_refuses_when_pymalloc_is_not_in_use(mode):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="PYTHONMALLOC=mimalloc exists from 3.13")
-def test_mimalloc_is_refused_until_supported():
+def test_pymalloc_probes_under_mimalloc_refuse_and_point_to_mimalloc():
     out = run_mode("mimalloc")
     assert out["pymalloc-error"].startswith("PymallocUnavailable: pymalloc is not in use: the allocator is mimalloc")
-    assert "not supported yet" in out["pymalloc-error"]
+    assert "(see memprobe.mimalloc())" in out["pymalloc-error"]
 
 
 @pytest.mark.parametrize("mode", ["debug", "pymalloc_debug"])

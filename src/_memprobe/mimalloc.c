@@ -197,12 +197,33 @@ rows_list(const mi_table *t)
 }
 #endif
 
+/* "mimalloc" or "mimalloc_debug"; NULL (hooks installed) is neither. */
+static int
+is_mimalloc(const char *allocator_name)
+{
+    return allocator_name != NULL && strncmp(allocator_name, "mimalloc", 8) == 0;
+}
+
 /* _mimalloc_gather(): the raw walk, as a dict memprobe._mimalloc turns
- * into a MimallocSnapshot.  The caller has checked the allocator. */
+ * into a MimallocSnapshot. */
 PyObject *
 mp_mimalloc_gather(PyObject *module, PyObject *unused)
 {
     mp_state *st = mp_get_state(module);
+    const char *name = mp_allocator_name();
+    if (!is_mimalloc(name)) {
+        if (name == NULL) {
+            PyErr_SetString(st->no_mimalloc, "the allocator is hooked (e.g. "
+                            "by tracemalloc), not mimalloc");
+        }
+        else {
+            PyErr_Format(st->no_mimalloc,
+                         "the allocator is %s, not mimalloc; free-threaded "
+                         "builds and PYTHONMALLOC=mimalloc (3.13+) use it",
+                         name);
+        }
+        return NULL;
+    }
 #if MP_HAVE_MIMALLOC
     if (mp_require(st, MP_PART_MIMALLOC) < 0) {
         return NULL;
@@ -234,7 +255,8 @@ mp_mimalloc_gather(PyObject *module, PyObject *unused)
     else {
         PyObject *rows = rows_list(t);
         result = rows == NULL ? NULL : Py_BuildValue(
-            "{ss si sO sN sn sn sn}",
+            "{ss ss si sO sN sn sn sn}",
+            "allocator", name,
             "scope", MP_FREE_THREADED ? "all-threads" : "current-thread",
             "threads", t->threads,
             "abandoned_pool", abandoned_walked ? Py_True : Py_False,
@@ -262,8 +284,7 @@ int
 mp_check_mimalloc_layout(char *why, size_t why_size)
 {
 #if MP_HAVE_MIMALLOC
-    const char *name = mp_allocator_name();
-    if (name == NULL || strncmp(name, "mimalloc", 8) != 0) {
+    if (!is_mimalloc(mp_allocator_name())) {
         return -1;
     }
     static const size_t sizes[] = {24, 200, 3000};

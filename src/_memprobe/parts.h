@@ -26,6 +26,7 @@ typedef struct {
     PyObject *error;             /* memprobe.MemprobeError */
     PyObject *unsupported;       /* memprobe.UnsupportedInterpreter */
     PyObject *no_pymalloc;       /* memprobe.PymallocUnavailable */
+    PyObject *no_mimalloc;       /* memprobe.MimallocUnavailable */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
     PyObject *types[MP_TYPE_COUNT];  /* result types, from memprobe._types */
     PyObject *generation_members;    /* {code: memprobe.Generation member} */

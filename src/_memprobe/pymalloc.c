@@ -39,7 +39,7 @@ require_pymalloc(mp_state *st)
         PyErr_Format(st->no_pymalloc,
                      "pymalloc is not in use: the allocator is %s%s", name,
                      strncmp(name, "mimalloc", 8) == 0
-                         ? " (mimalloc statistics are not supported yet)"
+                         ? " (see memprobe.mimalloc())"
                          : " (PYTHONMALLOC)");
         return -1;
     }

@@ -4,16 +4,10 @@ extension gathers in C (free-threaded builds, and PYTHONMALLOC=mimalloc on
 from __future__ import annotations
 
 from . import _memprobe
-from ._memprobe import MemprobeError
+from ._memprobe import MimallocUnavailable
 from ._types import MimallocSizeClass, MimallocSnapshot
 
 HEAP_ORDER = ("mem", "object", "gc", "gc_pre", "default")
-
-
-class MimallocUnavailable(MemprobeError):
-    """mimalloc does not serve allocations in this interpreter (another
-    allocator is active, hooks such as tracemalloc wrap it, or the
-    interpreter predates 3.13)."""
 
 
 def mimalloc() -> MimallocSnapshot:
@@ -22,11 +16,6 @@ def mimalloc() -> MimallocSnapshot:
     Raises ``MimallocUnavailable`` when mimalloc is not the allocator and
     ``UnsupportedInterpreter`` when its layout check failed at import.
     """
-    allocator = _memprobe._interpreter_facts()["allocator"]
-    if allocator not in ("mimalloc", "mimalloc_debug"):
-        raise MimallocUnavailable(
-            f"the allocator is {allocator or 'hooked (e.g. by tracemalloc)'}, not mimalloc"
-            + ("" if allocator is None else "; free-threaded builds and PYTHONMALLOC=mimalloc (3.13+) use it"))
     raw = _memprobe._mimalloc_gather()
     classes = []
     for heap, size, pages, used, pending, capacity, reserved, abandoned in raw["rows"]:
@@ -37,7 +26,7 @@ def mimalloc() -> MimallocSnapshot:
             abandoned_pages=abandoned))
     classes.sort(key=lambda c: (HEAP_ORDER.index(c.heap), c.block_size))
     return MimallocSnapshot(
-        allocator=allocator,
+        allocator=raw["allocator"],
         scope=raw["scope"],
         threads=raw["threads"],
         abandoned_pool=raw["abandoned_pool"],
