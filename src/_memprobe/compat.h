@@ -544,28 +544,13 @@ mp_mi_abandoned_list(PyInterpreterState *interp, int visited)
  * keeps other threads out of the allocator. */
 #  if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
 #    define MP_CAN_STOP_THE_WORLD 1
+#    define mp_stop_the_world(interp) _PyEval_StopTheWorld(interp)
+#    define mp_start_the_world(interp) _PyEval_StartTheWorld(interp)
 #  else
 #    define MP_CAN_STOP_THE_WORLD !MP_FREE_THREADED
+#    define mp_stop_the_world(interp) ((void)(interp))
+#    define mp_start_the_world(interp) ((void)(interp))
 #  endif
-static inline void
-mp_stop_the_world(PyInterpreterState *interp)
-{
-#  if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
-    _PyEval_StopTheWorld(interp);
-#  else
-    (void)interp;
-#  endif
-}
-
-static inline void
-mp_start_the_world(PyInterpreterState *interp)
-{
-#  if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
-    _PyEval_StartTheWorld(interp);
-#  else
-    (void)interp;
-#  endif
-}
 #else
 #  define MP_HAVE_MIMALLOC 0
 #endif

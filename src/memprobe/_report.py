@@ -7,12 +7,12 @@ import dataclasses
 import os
 import sys
 import textwrap
-from typing import Any, Dict, List, TextIO
+from typing import Any, Callable, Dict, List, TextIO, Tuple
 
 from ._memprobe import MemprobeError, census, gc_state, refcount
 from ._mimalloc import mimalloc
 from ._pymalloc import pymalloc
-from ._types import Generation, Interpreter, PymallocSnapshot
+from ._types import Generation, Interpreter
 
 BAR = 20
 
@@ -33,30 +33,28 @@ def _short_type(tp: type) -> str:
     return tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
 
 
+def _allocator_data(probe: Callable[[], Any], totals: Tuple[str, ...]) -> Dict[str, Any]:
+    """An allocator snapshot as plain data, with the totals its properties
+    compute, or the reason it is unavailable."""
+    try:
+        snap = probe()
+    except MemprobeError as exc:
+        return {"unavailable": str(exc)}
+    data: Dict[str, Any] = dataclasses.asdict(snap)
+    data["size_classes"] = [c._asdict() for c in snap.size_classes]
+    data.update((name, getattr(snap, name)) for name in totals)
+    return data
+
+
 def gather() -> Dict[str, Any]:
     """Everything the report shows, as plain data (the --json output)."""
     from . import interpreter
 
     info = interpreter()
     data: Dict[str, Any] = {"interpreter": dataclasses.asdict(info)}
-    try:
-        snap: PymallocSnapshot = pymalloc()
-        data["pymalloc"] = dataclasses.asdict(snap)
-        data["pymalloc"]["size_classes"] = [c._asdict() for c in snap.size_classes]
-        data["pymalloc"]["blocks_in_use"] = snap.blocks_in_use
-        data["pymalloc"]["allocated_blocks"] = snap.allocated_blocks
-    except MemprobeError as exc:
-        data["pymalloc"] = {"unavailable": str(exc)}
-    try:
-        mi = mimalloc()
-        data["mimalloc"] = dataclasses.asdict(mi)
-        data["mimalloc"]["size_classes"] = [c._asdict() for c in mi.size_classes]
-        data["mimalloc"]["blocks_in_use"] = mi.blocks_in_use
-        data["mimalloc"]["pages"] = mi.pages
-        data["mimalloc"]["bytes_committed"] = mi.bytes_committed
-        data["mimalloc"]["bytes_reserved"] = mi.bytes_reserved
-    except MemprobeError as exc:
-        data["mimalloc"] = {"unavailable": str(exc)}
+    data["pymalloc"] = _allocator_data(pymalloc, ("blocks_in_use", "allocated_blocks"))
+    data["mimalloc"] = _allocator_data(
+        mimalloc, ("blocks_in_use", "pages", "bytes_committed", "bytes_reserved"))
     try:
         state = gc_state()
         data["gc"] = dataclasses.asdict(state)
