@@ -17,7 +17,7 @@ import pytest
 
 import memprobe
 from memprobe import _memprobe
-from memprobe._pymalloc import parse_debug_malloc_stats, snapshot_from_raw
+from memprobe._pymalloc import arena_map_from_state, parse_debug_malloc_stats, snapshot_from_state, state_from_report
 
 INFO = memprobe.interpreter()
 DIRECT = sys.version_info >= (3, 12)
@@ -37,24 +37,36 @@ def expected_class(request_size):
 # ---- the snapshot against the interpreter's own numbers ------------------------
 
 @pytest.mark.skipif(not DIRECT, reason="before 3.12 the snapshot is the report itself")
+def read_back_to_back():
+    """(pymalloc's state, the report's text, sys.getallocatedblocks()), all
+    read in C before any of them is built; before 3.12 the state is the
+    report's."""
+    state, (text, allocated) = _memprobe._pymalloc_with_report()
+    if state is None:
+        state = state_from_report((text, allocated))
+    return state, text.decode(), allocated
+
+
 def test_blocks_in_use_plus_raw_equals_getallocatedblocks_exactly():
-    raw, _, allocated = _memprobe._pymalloc_gather_with_report()
-    snapshot = snapshot_from_raw(raw)
+    state, _, allocated = read_back_to_back()
+    snapshot = snapshot_from_state(state)
     assert snapshot.blocks_in_use + snapshot.raw_allocated_blocks == allocated
     assert snapshot.raw_allocated_blocks > 0
 
 
-@pytest.mark.skipif(not DIRECT, reason="before 3.12 the snapshot is the report itself")
-def test_size_classes_and_arena_lines_equal_the_report_taken_back_to_back():
-    raw, text, _ = _memprobe._pymalloc_gather_with_report()
-    report = parse_debug_malloc_stats(text.decode())
-    snapshot = snapshot_from_raw(raw)
+def test_size_classes_and_byte_counts_equal_the_report_taken_back_to_back():
+    """memprobe derives every byte count from pool and block counts; the
+    interpreter prints its own.  (Before 3.12 the counts come from that
+    report too, so this checks the derivation.)"""
+    state, text, _ = read_back_to_back()
+    report = parse_debug_malloc_stats(text)
+    snapshot = snapshot_from_state(state)
     assert [tuple(c) for c in snapshot.size_classes] == [tuple(c) for c in report["size_classes"]]
     for field in ("arenas_allocated_total", "arenas_highwater", "arenas_current", "unused_pools",
                   "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
                   "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment"):
         assert getattr(snapshot, field) == report[field], field
-    total = int(re.search(r"^Total\s+=\s+([\d,]+)", text.decode(), re.M).group(1).replace(",", ""))
+    total = int(re.search(r"^Total\s+=\s+([\d,]+)", text, re.M).group(1).replace(",", ""))
     assert snapshot.total_bytes == total == snapshot.arenas_current * snapshot.arena_size
 
 
@@ -95,7 +107,7 @@ def test_snapshot_is_consistent_with_itself():
         assert c.blocks_in_use + c.blocks_free == c.pools * capacity
     assert s.source == ("obmalloc-state" if DIRECT else "debug-malloc-stats")
     assert s.allocator == INFO.allocator
-    assert s.debug_padding == (INFO.allocator == "pymalloc_debug")
+    assert s.debug_layer == (INFO.allocator == "pymalloc_debug")
 
 
 # ---- allocating and freeing --------------------------------------------------------
@@ -131,17 +143,18 @@ def test_allocating_and_freeing_100000_objects_of_one_size_class():
 
 @pytest.mark.skipif(not DIRECT, reason="arenas() needs 3.12+")
 def test_arena_totals_equal_the_snapshot_from_the_same_walk():
-    raw, _, _ = _memprobe._pymalloc_gather_with_report()
-    snapshot = snapshot_from_raw(raw)
-    arenas = raw["arenas"]
+    state, _, _ = read_back_to_back()
+    snapshot = snapshot_from_state(state)
+    arenas = arena_map_from_state(state)
     assert len(arenas) == snapshot.arenas_current
-    assert sum(free for _, _, free, _, _ in arenas) == snapshot.unused_pools
+    assert sum(a.free_pools for a in arenas) == snapshot.unused_pools
     pools, blocks = {}, {}
-    for _, total, free, classes, slots in arenas:
+    for arena in arenas:
+        total, free, classes, slots = arena.total_pools, arena.free_pools, arena.size_classes, arena.pools
         assert len(slots) == total
-        assert sum(1 for s in slots if s[0] < 0) == free
-        assert sum(s[1] for s in slots) == sum(c[3] for c in classes)
-        assert sum(c[2] for c in classes) + free <= total
+        assert sum(1 for s in slots if s.class_index < 0) == free
+        assert sum(s.blocks_in_use for s in slots) == sum(c.blocks_in_use for c in classes)
+        assert sum(c.pools for c in classes) + free <= total
         for index, _, p, b in classes:
             pools[index] = pools.get(index, 0) + p
             blocks[index] = blocks.get(index, 0) + b
@@ -228,7 +241,7 @@ MODE_SCRIPT = textwrap.dedent(
     """
     import sys, memprobe
     from memprobe import _memprobe
-    from memprobe._pymalloc import snapshot_from_raw
+    from memprobe._pymalloc import snapshot_from_state
     results = {}
     for name, probe in [("pymalloc", memprobe.pymalloc), ("arenas", memprobe.arenas),
                         ("block_info", lambda: memprobe.block_info(bytes(200)))]:
@@ -240,9 +253,9 @@ MODE_SCRIPT = textwrap.dedent(
             results[name] = value
     snap = results["pymalloc"]
     if isinstance(snap, memprobe.PymallocSnapshot):
-        raw, _, allocated = _memprobe._pymalloc_gather_with_report()
-        print("hooks", snap.hooks_installed, "debug", snap.debug_padding, "source", snap.source)
-        print("exact", snapshot_from_raw(raw).allocated_blocks == allocated)
+        state, (_, allocated) = _memprobe._pymalloc_with_report()
+        print("hooks", snap.hooks_installed, "debug", snap.debug_layer, "source", snap.source)
+        print("exact", state is not None and snapshot_from_state(state).allocated_blocks == allocated)
         print("blocks", snap.blocks_in_use > 1000)
     else:
         print("pymalloc-error", snap)

@@ -15,8 +15,9 @@ import pytest
 
 import memprobe
 from memprobe import _memprobe
-from memprobe._pymalloc import arena_map_from_raw, snapshot_from_raw
-from memprobe._report import gather, render, use_colour
+from memprobe._pymalloc import arena_map_from_state, snapshot_from_state
+from memprobe._render import report_text
+from memprobe._report import gather, use_colour
 from memprobe.lessons import LESSONS, LessonResult
 
 INFO = memprobe.interpreter()
@@ -93,10 +94,11 @@ def test_report_and_json_run_under_every_allocator_mode(mode):
     on_mimalloc = mode.startswith("mimalloc") or (mode == "tracemalloc" and INFO.free_threaded)
     if mode.startswith("mimalloc"):
         assert "heap     size  pages" in text.stdout
-        assert parsed["mimalloc"]["blocks_in_use"] > 0
+        assert sum(row[3] for row in parsed["mimalloc"]["size_classes"]) > 0  # blocks in use
     if mode in ("malloc", "malloc_debug") or on_mimalloc:
         assert "pymalloc is not in use" in text.stdout
-        assert parsed["pymalloc"]["unavailable"].startswith("pymalloc is not in use")
+        assert parsed["pymalloc"] is None
+        assert parsed["pymalloc_unavailable"].startswith("pymalloc is not in use")
     elif mode != "tracemalloc" or DIRECT or INFO.debug_build:
         assert "class  size  pools" in text.stdout
         assert parsed["pymalloc"]["arenas_current"] > 0
@@ -106,8 +108,9 @@ def test_report_and_json_run_under_every_allocator_mode(mode):
 
 def test_report_numbers_are_the_probes_numbers():
     data = gather()
-    assert data["gc"]["generations"][0]["threshold"] == gc.get_threshold()[0]
-    text = render(data)
+    assert data.gc is not None
+    assert data.gc.generations[0].threshold == gc.get_threshold()[0]
+    text = report_text(data)
     assert f"GC regime {INFO.gc_regime}" in text
 
 
@@ -122,8 +125,8 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     assert not use_colour(sys.__stdout__) or sys.__stdout__.isatty()
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_colour(FakeTerminal())
-    assert "\033[" in render(gather(), colour=True)
-    assert "\033[" not in render(gather(), colour=False)
+    assert "\033[" in report_text(gather(), colour=True)
+    assert "\033[" not in report_text(gather(), colour=False)
 
 
 # ---- explain ----------------------------------------------------------------------------------
@@ -178,8 +181,8 @@ pytestmark_map = pytest.mark.skipif(not (DIRECT and INFO.allocator.startswith("p
 
 @pytestmark_map
 def test_svg_has_one_cell_per_pool_and_legend_totals_match_the_snapshot():
-    raw, _, _ = _memprobe._pymalloc_gather_with_report()
-    arenas, snapshot = arena_map_from_raw(raw), snapshot_from_raw(raw)
+    state, _ = _memprobe._pymalloc_with_report()
+    arenas, snapshot = arena_map_from_state(state), snapshot_from_state(state)
     root = ET.fromstring(arenas.to_svg())
     ns = {"svg": "http://www.w3.org/2000/svg"}
     cells = root.findall(".//svg:rect[@class='pool']", ns)

@@ -1,8 +1,9 @@
 /* compat.h: the one place that knows how CPython versions differ.
  *
- * Every other part of memprobe reads interpreter internals only through the
- * inline functions and macros declared here.  Each section names the CPython
- * structures it touches and the versions it covers:
+ * Accessors and shims only: every other part reads interpreter internals
+ * through the inline functions and macros declared here, and tests
+ * features (MP_HAVE_*), never PY_VERSION_HEX.  Each section names the
+ * CPython structures it touches and the versions it covers:
  *
  *   refcount field   PyObject header: ob_refcnt (3.9-3.11), the split union
  *                    (3.12-3.13), {ob_refcnt, ob_overflow, ob_flags} (3.14+),
@@ -13,7 +14,9 @@
  *                    before 3.12 they live in Objects/obmalloc.c only, so the
  *                    values are restated here and checked at import against
  *                    _PyObject_DebugMallocStats output
+ *   mimalloc         pages, heaps and the abandoned pool (3.13+)
  *   debug offsets    _PyRuntime.debug_offsets (3.13+)
+ *   allocator        the current allocator's name, its printed report
  */
 #ifndef MEMPROBE_COMPAT_H
 #define MEMPROBE_COMPAT_H
@@ -25,6 +28,7 @@
 #endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if PY_VERSION_HEX < 0x03090000
@@ -79,6 +83,8 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 
 /* ---- Runtime version --------------------------------------------------- */
 
+#define MP_COMPILED_HEXVERSION ((unsigned long)PY_VERSION_HEX)
+
 /* The PY_VERSION_HEX of the interpreter we were loaded into (not the one we
  * were compiled for).  Py_Version is exported from 3.11; before that the
  * caller passes sys.hexversion, read once at import. */
@@ -122,6 +128,12 @@ typedef struct {
     Py_ssize_t deferred_bias;   /* 3.14+: added to the shared count */
     Py_ssize_t effective;       /* count without the deferred bias */
 } mp_refcnt_view;
+
+/* Immortal objects exist from 3.12; sys._is_immortal and the ob_flags field
+ * (also on free-threaded builds) from 3.14. */
+#define MP_HAVE_IMMORTAL (PY_VERSION_HEX >= 0x030C0000)
+#define MP_HAVE_IS_IMMORTAL (PY_VERSION_HEX >= 0x030E0000)
+#define MP_HAVE_OB_FLAGS (PY_VERSION_HEX >= 0x030E0000)
 
 /* Shared-count state bits and shift of free-threaded builds
  * (Include/internal/pycore_object.h: _Py_REF_SHARED_SHIFT and friends). */
@@ -224,36 +236,6 @@ mp_gc_threshold(PyInterpreterState *interp, int generation)
 #define MP_PERMANENT_LIST 3
 #define MP_NUM_LISTS 4
 
-#if !MP_FREE_THREADED
-static inline PyGC_Head *
-mp_gc_list_head(PyInterpreterState *interp, int list)
-{
-    struct _gc_runtime_state *gc = mp_gc_state(interp);
-    return list == MP_PERMANENT_LIST ? &gc->permanent_generation.head
-                                     : &gc->generations[list].head;
-}
-
-/* _gc_next without its flag bits: NEXT_MASK_UNREACHABLE during a
- * collection, and the old-space bit of the incremental collector. */
-static inline PyGC_Head *
-mp_gc_next(PyGC_Head *g)
-{
-    return (PyGC_Head *)(g->_gc_next & ~(uintptr_t)3);
-}
-
-static inline int
-mp_gc_is_tracked(PyObject *op)
-{
-    return _Py_AS_GC(op)->_gc_next != 0;
-}
-
-static inline int
-mp_gc_is_finalized(PyObject *op)
-{
-    return (_Py_AS_GC(op)->_gc_prev & _PyGC_PREV_MASK_FINALIZED) != 0;
-}
-#endif
-
 /* Free-threaded builds count allocations per thread first and add them to
  * the young count in batches; gc.get_count() adds the calling thread's
  * batch before answering (by flushing it: memprobe only reads it). */
@@ -310,28 +292,6 @@ mp_gc_counters_get(PyInterpreterState *interp, mp_gc_counters *c)
 #endif
 }
 
-typedef enum {
-    MP_GC_GENERATIONAL = 0,
-    MP_GC_INCREMENTAL = 1,
-    MP_GC_FREE_THREADED = 2
-} mp_gc_regime;
-
-/* Decided from the runtime version: a wheel built against 3.14.10 headers
- * may be loaded into 3.14.0-3.14.4, which ran the incremental collector. */
-static inline mp_gc_regime
-mp_gc_regime_for(unsigned long hexversion, int free_threaded)
-{
-    unsigned long minor = (hexversion >> 16) & 0xFF;
-    unsigned long micro = (hexversion >> 8) & 0xFF;
-    if (free_threaded) {
-        return MP_GC_FREE_THREADED;
-    }
-    if ((hexversion >> 24) == 3 && minor == 14 && micro <= 4) {
-        return MP_GC_INCREMENTAL;
-    }
-    return MP_GC_GENERATIONAL;
-}
-
 /* ---- pymalloc compiled constants ----------------------------------------- */
 
 typedef struct {
@@ -341,6 +301,7 @@ typedef struct {
     long alignment;
     long small_request_threshold;
     long size_classes;
+    long pool_overhead;          /* POOL_OVERHEAD: the header of each pool */
 } mp_pymalloc_constants;
 
 static inline void
@@ -356,12 +317,16 @@ mp_pymalloc_constants_get(mp_pymalloc_constants *c)
     c->alignment = ALIGNMENT;
     c->small_request_threshold = SMALL_REQUEST_THRESHOLD;
     c->size_classes = NB_SMALL_SIZE_CLASSES;
+    c->pool_overhead = POOL_OVERHEAD;
 #  else
     /* Objects/obmalloc.c of 3.9-3.11 (64-bit): 3.10 turned on large arenas
      * and pools when addresses are 64-bit. */
     c->alignment = SIZEOF_VOID_P > 4 ? 16 : 8;
     c->small_request_threshold = 512;
     c->size_classes = c->small_request_threshold / c->alignment;
+    /* struct pool_header: four pointers and four uints, rounded up. */
+    c->pool_overhead = (4 * SIZEOF_VOID_P + 4 * 4 + c->alignment - 1)
+                       / c->alignment * c->alignment;
 #    if PY_VERSION_HEX >= 0x030A0000 && SIZEOF_VOID_P > 4
     c->arena_size = 1L << 20;
     c->pool_size = 1L << 14;
@@ -421,14 +386,18 @@ mp_preheader_size(PyTypeObject *tp)
  * before the pointer callers see (size and API id words). */
 #define MP_DEBUG_FRONT_BYTES (2 * (Py_ssize_t)sizeof(size_t))
 
-/* The exported count behind sys.getallocatedblocks() before 3.12. */
-#if PY_VERSION_HEX < 0x030C0000
+/* The count behind sys.getallocatedblocks(), where an extension can call
+ * it (before 3.12); -1 from 3.12, where only sys.getallocatedblocks()
+ * reaches it. */
 static inline Py_ssize_t
 mp_allocated_blocks(void)
 {
+#if PY_VERSION_HEX < 0x030C0000
     return _Py_GetAllocatedBlocks();
-}
+#else
+    return -1;
 #endif
+}
 
 /* ---- mimalloc heaps (3.13+) ---------------------------------------------- */
 
@@ -462,63 +431,6 @@ mp_mi_block_size(const mi_page_t *page)
         ? size : (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
 }
 #  endif
-
-/* The memory range a page's blocks lie in: its slices of the segment. */
-static inline void
-mp_mi_page_bounds(const mi_page_t *page, uintptr_t *lo, uintptr_t *hi)
-{
-    mi_segment_t *segment = (mi_segment_t *)((uintptr_t)page & ~MI_SEGMENT_MASK);
-    size_t index = (size_t)((const mi_slice_t *)page - segment->slices);
-    *lo = (uintptr_t)segment + index * MI_SEGMENT_SLICE_SIZE;
-    *hi = *lo + (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
-}
-
-static inline const uintptr_t *
-mp_mi_page_keys(const mi_page_t *page)
-{
-#  if defined(MI_ENCODE_FREELIST) || MI_PADDING
-    return page->keys;
-#  else
-    (void)page;
-    return NULL;
-#  endif
-}
-
-/* Blocks other threads freed into the page that its owner has not taken
- * back yet: mimalloc still counts them in page->used.  Read without
- * collecting them (which would change the page); -1 when the list leaves
- * the page or is longer than page->used. */
-static inline Py_ssize_t
-mp_mi_pending_frees(const mi_page_t *page)
-{
-    uintptr_t lo, hi;
-    mp_mi_page_bounds(page, &lo, &hi);
-    uintptr_t tf = mi_atomic_load_relaxed(&((mi_page_t *)page)->xthread_free);
-    const mi_block_t *block = (const mi_block_t *)(tf & ~(uintptr_t)3);
-    Py_ssize_t n = 0;
-    while (block != NULL) {
-        if ((uintptr_t)block < lo || (uintptr_t)block >= hi
-            || ++n > (Py_ssize_t)page->used) {
-            return -1;
-        }
-        block = mi_block_nextx(page, block, mp_mi_page_keys(page));
-    }
-    return n;
-}
-
-/* The page holding a block mimalloc handed out: the slice the block's
- * address falls in, moved back to the slice that starts its page.  Written
- * out because mimalloc's own _mi_ptr_page asserts through a function debug
- * builds do not export. */
-static inline mi_page_t *
-mp_mi_page_of(void *block)
-{
-    uintptr_t p = (uintptr_t)block;
-    mi_segment_t *segment = (mi_segment_t *)((p - 1) & ~MI_SEGMENT_MASK);
-    size_t index = (p - (uintptr_t)segment) >> MI_SEGMENT_SLICE_SHIFT;
-    mi_slice_t *slice = &segment->slices[index];
-    return (mi_page_t *)((uint8_t *)slice - slice->slice_offset);
-}
 
 /* The abandoned pool of free-threaded builds on mimalloc 2.1 is a pair of
  * segment lists in the interpreter; mimalloc 2.5 keeps abandoned segments
@@ -557,61 +469,20 @@ mp_mi_abandoned_list(PyInterpreterState *interp, int visited)
 
 /* ---- Debug offsets (3.13+) ------------------------------------------------ */
 
-/* Compares what this extension was compiled for with the offsets the running
- * interpreter publishes about itself.  Writes a short reason and returns 0
- * on the first disagreement; returns 1 when everything checked agrees, and
- * -1 when the interpreter publishes no offsets (before 3.13). */
-static inline int
-mp_check_debug_offsets(char *why, size_t why_size)
-{
+/* The offsets the running interpreter publishes about itself (layout.c
+ * compares them with what this extension was compiled for).  3.14 added
+ * the GC state's offsets. */
 #if PY_VERSION_HEX >= 0x030D0000
-    const _Py_DebugOffsets *d = &_PyRuntime.debug_offsets;
-    if (memcmp(d->cookie, "xdebugpy", 8) != 0) {
-        snprintf(why, why_size, "debug offsets cookie is not 'xdebugpy'");
-        return 0;
-    }
-    if ((d->version >> 16) != ((unsigned long)PY_VERSION_HEX >> 16)) {
-        snprintf(why, why_size,
-                 "debug offsets describe version 0x%llx, compiled for 0x%lx",
-                 (unsigned long long)d->version,
-                 (unsigned long)PY_VERSION_HEX);
-        return 0;
-    }
-    if ((int)d->free_threaded != MP_FREE_THREADED) {
-        snprintf(why, why_size, "free-threaded flag is %d, compiled for %d",
-                 (int)d->free_threaded, MP_FREE_THREADED);
-        return 0;
-    }
-    if (d->interpreter_state.gc != offsetof(PyInterpreterState, gc)) {
-        snprintf(why, why_size,
-                 "PyInterpreterState.gc is at offset %llu, compiled for %zu",
-                 (unsigned long long)d->interpreter_state.gc,
-                 offsetof(PyInterpreterState, gc));
-        return 0;
-    }
-    if (d->pyobject.ob_type != offsetof(PyObject, ob_type)) {
-        snprintf(why, why_size,
-                 "PyObject.ob_type is at offset %llu, compiled for %zu",
-                 (unsigned long long)d->pyobject.ob_type,
-                 offsetof(PyObject, ob_type));
-        return 0;
-    }
-#  if PY_VERSION_HEX >= 0x030E0000
-    if (d->gc.collecting != offsetof(struct _gc_runtime_state, collecting)) {
-        snprintf(why, why_size,
-                 "gc.collecting is at offset %llu, compiled for %zu",
-                 (unsigned long long)d->gc.collecting,
-                 offsetof(struct _gc_runtime_state, collecting));
-        return 0;
-    }
-#  endif
-    return 1;
-#else
-    (void)why;
-    (void)why_size;
-    return -1;
-#endif
+#  define MP_HAVE_DEBUG_OFFSETS 1
+static inline const _Py_DebugOffsets *
+mp_debug_offsets(void)
+{
+    return &_PyRuntime.debug_offsets;
 }
+#else
+#  define MP_HAVE_DEBUG_OFFSETS 0
+#endif
+#define MP_HAVE_GC_DEBUG_OFFSETS (PY_VERSION_HEX >= 0x030E0000)
 
 /* ---- Allocator ------------------------------------------------------------ */
 

@@ -11,57 +11,14 @@
  *   gc        thresholds and the enabled flag read from PyInterpreterState.gc
  *             vs gc.get_threshold() and gc.isenabled()
  *   pymalloc  compiled constants vs _PyObject_DebugMallocStats' own report
+ *   mimalloc  blocks of known sizes allocated now sit in pages whose
+ *             geometry adds up and whose heap is the calling thread's
  * A failure is recorded in the module state's layout_problems dict; probes
  * needing that part then raise UnsupportedInterpreter.  Import never fails
  * because of a layout check.
  */
 #include "parts.h"
-
-#ifdef MS_WINDOWS
-#  include <io.h>
-#endif
-
-static int
-add_problem(mp_state *st, const char *part, const char *why)
-{
-    PyObject *msg = PyUnicode_FromString(why);
-    if (msg == NULL) {
-        return -1;
-    }
-    int rc = PyDict_SetItemString(st->layout_problems, part, msg);
-    Py_DECREF(msg);
-    return rc;
-}
-
-const char *
-mp_version_text(mp_state *st)
-{
-    unsigned long v = st->runtime_hexversion;
-    if (st->version_text[0] == '\0') {
-        snprintf(st->version_text, sizeof(st->version_text), "%lu.%lu.%lu",
-                 v >> 24, (v >> 16) & 0xFF, (v >> 8) & 0xFF);
-    }
-    return st->version_text;
-}
-
-int
-mp_require(mp_state *st, const char *part)
-{
-    if (PyDict_GET_SIZE(st->layout_problems) == 0) {
-        return 0;
-    }
-    PyObject *why = PyDict_GetItemString(st->layout_problems, MP_PART_VERSION);
-    if (why == NULL) {
-        why = PyDict_GetItemString(st->layout_problems, part);
-    }
-    if (why == NULL) {
-        return 0;
-    }
-    PyErr_Format(st->unsupported,
-                 "memprobe cannot read %s on CPython %s: %U",
-                 part, mp_version_text(st), why);
-    return -1;
-}
+#include "mimalloc.h"
 
 /* Returns a new string describing why a module compiled for `compiled`
  * cannot read an interpreter of version `runtime`, or None. */
@@ -85,38 +42,6 @@ mp_version_problem(PyObject *module, PyObject *args)
         return NULL;
     }
     return version_problem(compiled, runtime);
-}
-
-/* Test hook: pretend a part failed (or, with None, passed) its check. */
-PyObject *
-mp_set_layout_problem(PyObject *module, PyObject *args)
-{
-    const char *part;
-    PyObject *why;
-    if (!PyArg_ParseTuple(args, "sO:_set_layout_problem", &part, &why)) {
-        return NULL;
-    }
-    mp_state *st = mp_get_state(module);
-    if (why == Py_None) {
-        if (PyDict_DelItemString(st->layout_problems, part) < 0) {
-            PyErr_Clear();
-        }
-        Py_RETURN_NONE;
-    }
-    if (!PyUnicode_Check(why)) {
-        PyErr_SetString(PyExc_TypeError, "why must be a str or None");
-        return NULL;
-    }
-    if (PyDict_SetItemString(st->layout_problems, part, why) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
-mp_layout_problems(PyObject *module, PyObject *unused)
-{
-    return PyDict_Copy(mp_get_state(module)->layout_problems);
 }
 
 static PyObject *
@@ -189,7 +114,7 @@ check_refcount(mp_state *st)
     if (ok == 1) {
         ok = refcount_matches_sys(Py_None, why, sizeof(why));
     }
-#if PY_VERSION_HEX >= 0x030C0000
+#if MP_HAVE_IMMORTAL
     if (ok == 1) {
         mp_refcnt_view none;
         mp_read_refcnt(Py_None, &none);
@@ -199,7 +124,7 @@ check_refcount(mp_state *st)
         }
     }
 #endif
-#if PY_VERSION_HEX >= 0x030E0000
+#if MP_HAVE_IS_IMMORTAL
     /* sys._is_immortal is the interpreter's own verdict. */
     PyObject *samples[2] = {probe, Py_None};
     for (int i = 0; ok == 1 && i < 2; i++) {
@@ -224,7 +149,7 @@ check_refcount(mp_state *st)
     if (ok < 0) {
         return -1;
     }
-    return ok ? 0 : add_problem(st, MP_PART_REFCOUNT, why);
+    return ok ? 0 : mp_add_problem(st, MP_PART_REFCOUNT, why);
 }
 
 static int
@@ -238,7 +163,7 @@ check_gc(mp_state *st)
     }
     if (!PyTuple_Check(thresholds) || PyTuple_GET_SIZE(thresholds) < 3) {
         Py_DECREF(thresholds);
-        return add_problem(st, MP_PART_GC,
+        return mp_add_problem(st, MP_PART_GC,
                            "gc.get_threshold() is not a 3-tuple");
     }
     for (int i = 0; i < MP_NUM_GENERATIONS && why[0] == '\0'; i++) {
@@ -268,47 +193,7 @@ check_gc(mp_state *st)
                      mp_gc_state(interp)->enabled, expected);
         }
     }
-    return why[0] ? add_problem(st, MP_PART_GC, why) : 0;
-}
-
-char *
-mp_capture_malloc_stats(size_t *length)
-{
-    char *buffer = NULL;
-#ifdef MS_WINDOWS
-    FILE *out = tmpfile();
-    if (out == NULL) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return NULL;
-    }
-    mp_debug_malloc_stats(out);
-    long size = ftell(out);
-    buffer = size >= 0 ? (char *)malloc((size_t)size + 1) : NULL;
-    if (buffer != NULL) {
-        rewind(out);
-        *length = fread(buffer, 1, (size_t)size, out);
-        buffer[*length] = '\0';
-    }
-    fclose(out);
-#else
-    size_t size = 0;
-    FILE *out = open_memstream(&buffer, &size);
-    if (out == NULL) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return NULL;
-    }
-    mp_debug_malloc_stats(out);
-    if (fclose(out) != 0) {
-        free(buffer);
-        PyErr_SetFromErrno(PyExc_OSError);
-        return NULL;
-    }
-    *length = size;
-#endif
-    if (buffer == NULL) {
-        PyErr_NoMemory();
-    }
-    return buffer;
+    return why[0] ? mp_add_problem(st, MP_PART_GC, why) : 0;
 }
 
 /* Finds "<count> <unit>s * <bytes> bytes..." and returns bytes, or -1. */
@@ -333,8 +218,9 @@ check_pymalloc(mp_state *st)
     }
     /* Under mimalloc the report is mimalloc's own, with a "Small block
      * threshold" line of different meaning: nothing of pymalloc to check. */
-    const char *allocator = mp_allocator_name();
-    if (allocator != NULL && strncmp(allocator, "pymalloc", 8) != 0) {
+    mp_allocator a;
+    mp_current_allocator(&a);
+    if (a.name != NULL && a.family != MP_ALLOC_PYMALLOC) {
         return 0;
     }
     size_t length = 0;
@@ -371,14 +257,115 @@ check_pymalloc(mp_state *st)
         }
     }
     free(text);
-    return why[0] ? add_problem(st, MP_PART_PYMALLOC, why) : 0;
+    return why[0] ? mp_add_problem(st, MP_PART_PYMALLOC, why) : 0;
 }
 
+/* The offsets the interpreter publishes about itself (3.13+) vs the ones
+ * this extension was compiled with.  1: they agree, 0: they disagree (why
+ * is set), -1: the interpreter publishes none. */
+static int
+check_debug_offsets(char *why, size_t why_size)
+{
+#if MP_HAVE_DEBUG_OFFSETS
+    const _Py_DebugOffsets *d = mp_debug_offsets();
+    if (memcmp(d->cookie, "xdebugpy", 8) != 0) {
+        snprintf(why, why_size, "debug offsets cookie is not 'xdebugpy'");
+        return 0;
+    }
+    if ((d->version >> 16) != (MP_COMPILED_HEXVERSION >> 16)) {
+        snprintf(why, why_size,
+                 "debug offsets describe version 0x%llx, compiled for 0x%lx",
+                 (unsigned long long)d->version, MP_COMPILED_HEXVERSION);
+        return 0;
+    }
+    if ((int)d->free_threaded != MP_FREE_THREADED) {
+        snprintf(why, why_size, "free-threaded flag is %d, compiled for %d",
+                 (int)d->free_threaded, MP_FREE_THREADED);
+        return 0;
+    }
+    const struct {
+        const char *name;
+        unsigned long long published;
+        size_t compiled;
+    } offsets[] = {
+        {"PyInterpreterState.gc", d->interpreter_state.gc,
+         offsetof(PyInterpreterState, gc)},
+        {"PyObject.ob_type", d->pyobject.ob_type, offsetof(PyObject, ob_type)},
+#  if MP_HAVE_GC_DEBUG_OFFSETS
+        {"gc.collecting", d->gc.collecting,
+         offsetof(struct _gc_runtime_state, collecting)},
+#  endif
+    };
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+        if (offsets[i].published != offsets[i].compiled) {
+            snprintf(why, why_size, "%s is at offset %llu, compiled for %zu",
+                     offsets[i].name, offsets[i].published,
+                     offsets[i].compiled);
+            return 0;
+        }
+    }
+    return 1;
+#else
+    (void)why;
+    (void)why_size;
+    return -1;
+#endif
+}
+
+/* Blocks of known sizes must sit in pages whose geometry adds up and whose
+ * heap is the calling thread's (3.13+, when mimalloc is the allocator). */
+static int
+check_mimalloc(mp_state *st)
+{
+#if MP_HAVE_MIMALLOC
+    mp_allocator a;
+    mp_current_allocator(&a);
+    if (a.name == NULL || a.family != MP_ALLOC_MIMALLOC) {
+        return 0;
+    }
+    static const size_t sizes[] = {24, 200, 3000};
+    void *blocks[3] = {NULL, NULL, NULL};
+    char why[200] = "";
+    for (int i = 0; i < 3; i++) {
+        blocks[i] = PyMem_Malloc(sizes[i]);
+    }
+    for (int i = 0; i < 3 && why[0] == '\0'; i++) {
+        if (blocks[i] == NULL) {
+            continue;
+        }
+        const mi_page_t *page = mp_mi_page_of(blocks[i]);
+        size_t size = mp_mi_block_size(page);
+        uintptr_t lo, hi;
+        mp_mi_page_bounds(page, &lo, &hi);
+        int own_heap = mp_mi_is_own_heap(mi_page_heap(page));
+        if (size < sizes[i] || size > 2 * sizes[i] + 64
+            || (uintptr_t)blocks[i] < lo || (uintptr_t)blocks[i] >= hi
+            || page->used == 0 || page->used > page->capacity
+            || page->capacity > page->reserved || !own_heap) {
+            snprintf(why, sizeof(why),
+                     "a %zu-byte block's mimalloc page reads block size %zu, "
+                     "used %u of %u/%u, own heap %d: layout differs",
+                     sizes[i], size, (unsigned)page->used,
+                     (unsigned)page->capacity, (unsigned)page->reserved,
+                     own_heap);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_Free(blocks[i]);
+    }
+    return why[0] ? mp_add_problem(st, MP_PART_MIMALLOC, why) : 0;
+#else
+    (void)st;
+    return 0;
+#endif
+}
+
+/* Every check, once, at import. */
 int
-mp_validate_layout(PyObject *module, mp_state *st)
+mp_init_layout(PyObject *module, mp_state *st)
 {
     char why[200];
-    PyObject *version = version_problem(PY_VERSION_HEX,
+    PyObject *version = version_problem(MP_COMPILED_HEXVERSION,
                                         st->runtime_hexversion);
     if (version == NULL) {
         return -1;
@@ -392,22 +379,20 @@ mp_validate_layout(PyObject *module, mp_state *st)
     }
     Py_DECREF(version);
 
-    if (mp_check_debug_offsets(why, sizeof(why)) == 0) {
+    if (check_debug_offsets(why, sizeof(why)) == 0) {
         /* The interpreter's own description of its structs disagrees with
          * ours: no struct we read can be trusted. */
-        if (add_problem(st, MP_PART_REFCOUNT, why) < 0
-            || add_problem(st, MP_PART_GC, why) < 0
-            || add_problem(st, MP_PART_PYMALLOC, why) < 0
-            || add_problem(st, MP_PART_MIMALLOC, why) < 0) {
-            return -1;
+        static const char *parts[] = {MP_PART_REFCOUNT, MP_PART_GC,
+                                      MP_PART_PYMALLOC, MP_PART_MIMALLOC};
+        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+            if (mp_add_problem(st, parts[i], why) < 0) {
+                return -1;
+            }
         }
         return 0;
     }
-    if (check_refcount(st) < 0 || check_gc(st) < 0 || check_pymalloc(st) < 0) {
-        return -1;
-    }
-    if (mp_check_mimalloc_layout(why, sizeof(why)) == 0
-        && add_problem(st, MP_PART_MIMALLOC, why) < 0) {
+    if (check_refcount(st) < 0 || check_gc(st) < 0 || check_pymalloc(st) < 0
+        || check_mimalloc(st) < 0) {
         return -1;
     }
     return 0;

@@ -14,34 +14,35 @@
  * counted separately as pending.
  */
 #include "parts.h"
+#include "mimalloc.h"
 
 #if MP_HAVE_MIMALLOC
 
-#define MP_MI_HEAP_KINDS 5        /* four free-threaded heaps + "default" */
+/* Heap kinds by index: CPython's _Py_MIMALLOC_HEAP_* (mem, object, gc,
+ * gc_pre) on free-threaded builds, and a default build's "default" heap;
+ * memprobe/_mimalloc.py names them in this order. */
+#define MP_MI_HEAP_KINDS 5
 #define MP_MI_DEFAULT_HEAP 4
 #define MP_MI_ROWS 1024           /* distinct (heap, block size) pairs */
 /* More pages than this in one walk means a list loops: 2**32 pages of
  * 64 KiB would be 256 TiB. */
 #define MP_MI_PAGE_CAP ((size_t)1 << 32)
 
-static const char *heap_names[MP_MI_HEAP_KINDS] = {
-    "mem", "object", "gc", "gc_pre", "default"};
-
 typedef struct {
     int heap;
     size_t block_size;
     Py_ssize_t pages, used, pending, capacity, reserved, abandoned_pages;
-} mi_row;
+} heap_row;
 
 typedef struct {
-    mi_row rows[MP_MI_ROWS];
+    heap_row rows[MP_MI_ROWS];
     size_t nrows, pages_seen;
     int broken;                   /* a list or page did not add up */
     int threads;
-} mi_table;
+} heap_table;
 
 static void
-count_page(mi_table *t, int heap, const mi_page_t *page, int abandoned)
+count_page(heap_table *t, int heap, const mi_page_t *page, int abandoned)
 {
     if (++t->pages_seen > MP_MI_PAGE_CAP || heap < 0
         || heap >= MP_MI_HEAP_KINDS) {
@@ -55,7 +56,7 @@ count_page(mi_table *t, int heap, const mi_page_t *page, int abandoned)
         t->broken = 1;
         return;
     }
-    mi_row *row = NULL;
+    heap_row *row = NULL;
     for (size_t i = 0; i < t->nrows; i++) {
         if (t->rows[i].heap == heap && t->rows[i].block_size == block_size) {
             row = &t->rows[i];
@@ -81,7 +82,7 @@ count_page(mi_table *t, int heap, const mi_page_t *page, int abandoned)
 
 /* Every page of one heap: each size's queue, and the queue of full pages. */
 static void
-count_heap(mi_table *t, mi_heap_t *heap, int kind)
+count_heap(heap_table *t, mi_heap_t *heap, int kind)
 {
     for (size_t q = 0; q <= MI_BIN_FULL && !t->broken; q++) {
         for (mi_page_t *page = heap->pages[q].first;
@@ -95,7 +96,7 @@ count_heap(mi_table *t, mi_heap_t *heap, int kind)
 /* Pages of segments whose threads exited.  Each page carries the tag of
  * the heap kind it served. */
 static void
-count_abandoned(mi_table *t, PyInterpreterState *interp)
+count_abandoned(heap_table *t, PyInterpreterState *interp)
 {
     for (int visited = 0; visited < 2; visited++) {
         for (mi_segment_t *segment = mp_mi_abandoned_list(interp, visited);
@@ -139,7 +140,7 @@ current_default_heap(void)
 #endif
 
 static void
-gather(mi_table *t, PyInterpreterState *interp, int *abandoned_walked)
+gather(heap_table *t, PyInterpreterState *interp, int *abandoned_walked)
 {
     *abandoned_walked = 0;
 #if MP_FREE_THREADED
@@ -178,13 +179,13 @@ gather(mi_table *t, PyInterpreterState *interp, int *abandoned_walked)
 }
 
 static PyObject *
-rows_list(const mi_table *t)
+rows_list(const heap_table *t)
 {
     PyObject *rows = PyList_New((Py_ssize_t)t->nrows);
     for (size_t i = 0; rows != NULL && i < t->nrows; i++) {
-        const mi_row *r = &t->rows[i];
+        const heap_row *r = &t->rows[i];
         PyObject *row = Py_BuildValue(
-            "(snnnnnnn)", heap_names[r->heap], (Py_ssize_t)r->block_size,
+            "(innnnnnn)", r->heap, (Py_ssize_t)r->block_size,
             r->pages, r->used, r->pending, r->capacity, r->reserved,
             r->abandoned_pages);
         if (row == NULL) {
@@ -197,22 +198,19 @@ rows_list(const mi_table *t)
 }
 #endif
 
-/* "mimalloc" or "mimalloc_debug"; NULL (hooks installed) is neither. */
-static int
-is_mimalloc(const char *allocator_name)
-{
-    return allocator_name != NULL && strncmp(allocator_name, "mimalloc", 8) == 0;
-}
-
-/* _mimalloc_gather(): the raw walk, as a dict memprobe._mimalloc turns
- * into a MimallocSnapshot. */
-PyObject *
-mp_mimalloc_gather(PyObject *module, PyObject *unused)
+/* _mimalloc() -> (threads, abandoned_pool, small_max, medium_max,
+ * large_max, rows): every page of the heaps walked, one row per heap kind
+ * and block size: (heap index, block_size, pages, used, pending, capacity,
+ * reserved, abandoned_pages); the *_max are mimalloc's block size limits of
+ * small, medium and large pages. */
+static PyObject *
+mimalloc_probe(PyObject *module, PyObject *unused)
 {
     mp_state *st = mp_get_state(module);
-    const char *name = mp_allocator_name();
-    if (!is_mimalloc(name)) {
-        if (name == NULL) {
+    mp_allocator a;
+    mp_current_allocator(&a);
+    if (a.name == NULL || a.family != MP_ALLOC_MIMALLOC) {
+        if (a.name == NULL) {
             PyErr_SetString(st->no_mimalloc, "the allocator is hooked (e.g. "
                             "by tracemalloc), not mimalloc");
         }
@@ -220,12 +218,12 @@ mp_mimalloc_gather(PyObject *module, PyObject *unused)
             PyErr_Format(st->no_mimalloc,
                          "the allocator is %s, not mimalloc; free-threaded "
                          "builds and PYTHONMALLOC=mimalloc (3.13+) use it",
-                         name);
+                         a.name);
         }
         return NULL;
     }
 #if MP_HAVE_MIMALLOC
-    if (mp_require(st, MP_PART_MIMALLOC) < 0) {
+    if (mp_probe_state(module, MP_PART_MIMALLOC) == NULL) {
         return NULL;
     }
     if (!MP_CAN_STOP_THE_WORLD) {
@@ -235,7 +233,7 @@ mp_mimalloc_gather(PyObject *module, PyObject *unused)
                      mp_version_text(st));
         return NULL;
     }
-    mi_table *t = PyMem_RawCalloc(1, sizeof(mi_table));
+    heap_table *t = PyMem_RawCalloc(1, sizeof(heap_table));
     if (t == NULL) {
         return PyErr_NoMemory();
     }
@@ -255,20 +253,15 @@ mp_mimalloc_gather(PyObject *module, PyObject *unused)
     else {
         PyObject *rows = rows_list(t);
         result = rows == NULL ? NULL : Py_BuildValue(
-            "{ss ss si sO sN sn sn sn}",
-            "allocator", name,
-            "scope", MP_FREE_THREADED ? "all-threads" : "current-thread",
-            "threads", t->threads,
-            "abandoned_pool", abandoned_walked ? Py_True : Py_False,
-            "rows", rows,
-            "small_max", (Py_ssize_t)MI_SMALL_OBJ_SIZE_MAX,
-            "medium_max", (Py_ssize_t)MI_MEDIUM_OBJ_SIZE_MAX,
-            "large_max", (Py_ssize_t)MI_LARGE_OBJ_SIZE_MAX);
+            "(iOnnnO)", t->threads, abandoned_walked ? Py_True : Py_False,
+            (Py_ssize_t)MI_SMALL_OBJ_SIZE_MAX,
+            (Py_ssize_t)MI_MEDIUM_OBJ_SIZE_MAX,
+            (Py_ssize_t)MI_LARGE_OBJ_SIZE_MAX, rows);
+        Py_XDECREF(rows);
     }
     PyMem_RawFree(t);
     return result;
 #else
-    (void)unused;
     PyErr_Format(st->unsupported,
                  "CPython %s has no mimalloc (it arrived in 3.13)",
                  mp_version_text(st));
@@ -276,58 +269,15 @@ mp_mimalloc_gather(PyObject *module, PyObject *unused)
 #endif
 }
 
-/* Import-time check that the compiled mimalloc layout is the running one:
- * blocks of known sizes must sit in pages whose geometry adds up and whose
- * heap is the calling thread's.  1: agrees, 0: disagrees (why is set),
- * -1: not applicable (no mimalloc, or it is not the allocator). */
+static PyMethodDef mimalloc_methods[] = {
+    {"_mimalloc", mimalloc_probe, METH_NOARGS,
+     "_mimalloc()\n--\n\nmimalloc's heaps walked, as plain data."},
+    {NULL, NULL, 0, NULL}
+};
+
 int
-mp_check_mimalloc_layout(char *why, size_t why_size)
+mp_init_mimalloc(PyObject *module, mp_state *st)
 {
-#if MP_HAVE_MIMALLOC
-    if (!is_mimalloc(mp_allocator_name())) {
-        return -1;
-    }
-    static const size_t sizes[] = {24, 200, 3000};
-    void *blocks[3] = {NULL, NULL, NULL};
-    int ok = 1;
-    for (int i = 0; i < 3; i++) {
-        blocks[i] = PyMem_Malloc(sizes[i]);
-    }
-    for (int i = 0; i < 3 && ok; i++) {
-        if (blocks[i] == NULL) {
-            continue;
-        }
-        const mi_page_t *page = mp_mi_page_of(blocks[i]);
-        size_t size = mp_mi_block_size(page);
-        uintptr_t lo, hi;
-        mp_mi_page_bounds(page, &lo, &hi);
-        mi_heap_t *heap = mi_page_heap(page);
-#  if MP_FREE_THREADED
-        _PyThreadStateImpl *ts = (_PyThreadStateImpl *)PyThreadState_Get();
-        int own_heap = heap == &ts->mimalloc.heaps[_Py_MIMALLOC_HEAP_MEM];
-#  else
-        int own_heap = heap != NULL && heap->tld != NULL;
-#  endif
-        if (size < sizes[i] || size > 2 * sizes[i] + 64
-            || (uintptr_t)blocks[i] < lo || (uintptr_t)blocks[i] >= hi
-            || page->used == 0 || page->used > page->capacity
-            || page->capacity > page->reserved || !own_heap) {
-            snprintf(why, why_size,
-                     "a %zu-byte block's mimalloc page reads block size %zu, "
-                     "used %u of %u/%u, own heap %d: layout differs",
-                     sizes[i], size, (unsigned)page->used,
-                     (unsigned)page->capacity, (unsigned)page->reserved,
-                     own_heap);
-            ok = 0;
-        }
-    }
-    for (int i = 0; i < 3; i++) {
-        PyMem_Free(blocks[i]);
-    }
-    return ok;
-#else
-    (void)why;
-    (void)why_size;
-    return -1;
-#endif
+    (void)st;
+    return PyModule_AddFunctions(module, mimalloc_methods);
 }

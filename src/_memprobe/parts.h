@@ -1,45 +1,45 @@
 /* parts.h: what the parts of _memprobe share.
  *
- * _memprobe.c holds the method table and module init; each subject is one
- * file beside this header.  All version differences live in compat.h.
+ * THE RULE for results crossing from C to Python.  A probe reads what it
+ * needs into C memory (a struct on the stack, or PyMem_Raw memory) and only
+ * then builds its answer out of plain builtins: int, bool, str, bytes, None,
+ * and tuples whose items come in the order the Python type in
+ * memprobe/_types.py declares the fields that are read (the comment above
+ * each entry point spells the tuple out).  Python builds every typed result
+ * and computes every derived number.  The C module imports nothing from
+ * Python.
+ *
+ * One exception: refcount() and refinfo() are called directly by users,
+ * because a Python wrapper's own references to the argument would be part
+ * of the count they read.  refcount() returns an int; refinfo() builds its
+ * RefInfo from the same plain tuple by calling, positionally, the class the
+ * package hands over once at import (_set_refinfo_type).
+ *
+ * _memprobe.c runs the init steps below in order; each part owns its method
+ * table and adds it in its init step.  Parts call only state.c,
+ * interpreter.c and, for the captured report, pymalloc.c: no circle.  Every
+ * difference between CPython versions lives in compat.h.
  */
 #ifndef MEMPROBE_PARTS_H
 #define MEMPROBE_PARTS_H
 
 #include "compat.h"
 
-/* Result types, declared once in memprobe/_types.py (names in
- * _memprobe.c). */
-enum {
-    MP_TYPE_REFINFO,
-    MP_TYPE_GENERATION,
-    MP_TYPE_GCINFO,
-    MP_TYPE_GENERATION_STATE,
-    MP_TYPE_GC_STATE,
-    MP_TYPE_CENSUS,
-    MP_TYPE_COUNT
-};
+/* ---- state.c: per-module state, errors, which parts may be read --------- */
 
-/* Per-module state: nothing memprobe keeps is process-global, so each
- * (sub)interpreter that imports memprobe gets its own. */
+/* Nothing memprobe keeps is process-global: each (sub)interpreter that
+ * imports memprobe gets its own. */
 typedef struct {
     PyObject *error;             /* memprobe.MemprobeError */
     PyObject *unsupported;       /* memprobe.UnsupportedInterpreter */
     PyObject *no_pymalloc;       /* memprobe.PymallocUnavailable */
     PyObject *no_mimalloc;       /* memprobe.MimallocUnavailable */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
-    PyObject *types[MP_TYPE_COUNT];  /* result types, from memprobe._types */
-    PyObject *generation_members;    /* {code: memprobe.Generation member} */
+    PyObject *refinfo_type;      /* memprobe.RefInfo, handed over at import */
     unsigned long runtime_hexversion;
-    char version_text[16];
+    char version_text[48];
     int pymalloc_constants_verified;
 } mp_state;
-
-mp_state *mp_get_state(PyObject *module);
-
-/* Calls result type `which` with keyword arguments kw (a new reference,
- * consumed; NULL passes an error through). */
-PyObject *mp_build_result(mp_state *st, int which, PyObject *kw);
 
 /* Parts of the interpreter a probe may depend on.  A failed import-time
  * check of a part makes the probes that need it raise
@@ -50,48 +50,148 @@ PyObject *mp_build_result(mp_state *st, int which, PyObject *kw);
 #define MP_PART_PYMALLOC "pymalloc"
 #define MP_PART_MIMALLOC "mimalloc"
 
-/* "3.12.1": the running interpreter's version, for messages (Py_GetVersion
- * also carries the build date and compiler, on two lines before 3.10). */
+mp_state *mp_get_state(PyObject *module);
+
+/* Every probe starts here: the module's state once `part` passed its
+ * import-time check, else NULL with UnsupportedInterpreter set naming the
+ * interpreter and the reason. */
+mp_state *mp_probe_state(PyObject *module, const char *part);
+
+/* Records that `part` failed its check (why: a short reason).  0 or -1. */
+int mp_add_problem(mp_state *st, const char *part, const char *why);
+
+/* "3.12.1": the running interpreter's version, for messages. */
 const char *mp_version_text(mp_state *st);
 
-/* Returns 0 when part passed its checks, else sets UnsupportedInterpreter
- * naming the interpreter and the reason, and returns -1. */
-int mp_require(mp_state *st, const char *part);
+/* Open-addressing hash of a pointer into a table of mask + 1 slots. */
+static inline size_t
+mp_hash_pointer(const void *p, size_t mask)
+{
+    uintptr_t x = (uintptr_t)p >> 4;
+    x ^= x >> 17;
+    x *= (uintptr_t)0x9E3779B97F4A7C15ULL;
+    return (size_t)(x ^ (x >> 29)) & mask;
+}
 
-/* layout.c: checks run once at import. */
-int mp_validate_layout(PyObject *module, mp_state *st);
-PyObject *mp_version_problem(PyObject *module, PyObject *args);
-PyObject *mp_set_layout_problem(PyObject *module, PyObject *args);
-PyObject *mp_layout_problems(PyObject *module, PyObject *unused);
+/* ---- interpreter.c: facts about the running interpreter ------------------ */
+
+typedef enum {
+    MP_GC_GENERATIONAL = 0,
+    MP_GC_INCREMENTAL = 1,
+    MP_GC_FREE_THREADED = 2
+} mp_gc_regime;
+
+/* The regime of an interpreter of this version (a wheel built against
+ * 3.14.10 headers may be loaded into 3.14.0-3.14.4, which ran the
+ * incremental collector). */
+mp_gc_regime mp_gc_regime_for(unsigned long hexversion, int free_threaded);
+
+
+typedef enum {
+    MP_ALLOC_UNKNOWN = 0,       /* hooked, and nothing tells what is under */
+    MP_ALLOC_PYMALLOC,
+    MP_ALLOC_MALLOC,
+    MP_ALLOC_MIMALLOC
+} mp_allocator_family;
+
+/* The allocator serving PyObject_Malloc now: the one place that decides. */
+typedef struct {
+    const char *name;           /* "pymalloc", "malloc_debug", ...; NULL: hooked */
+    mp_allocator_family family;
+    int debug;                  /* a _debug layer pads every block */
+} mp_allocator;
+
+void mp_current_allocator(mp_allocator *a);
+
+/* "generational", "incremental" or "free-threaded". */
+const char *mp_gc_regime_name(mp_gc_regime regime);
+
+/* ---- gc: where objects are in the cyclic collector ----------------------- */
+
+/* Where an object is.  The one home of these numbers: memprobe.Generation
+ * takes its values from _memprobe.GENERATION_CODES, made from this list
+ * (gc.c). */
+#define MP_GENERATION_CODES(X) \
+    X(NOT_GC, -3) \
+    X(UNTRACKED, -2) \
+    X(IN_COLLECTION, -1) \
+    X(GEN0, 0) \
+    X(GEN1, 1) \
+    X(GEN2, 2) \
+    X(PERMANENT, 3) \
+    X(YOUNG, 10) \
+    X(OLD_VISITED, 11) \
+    X(OLD_PENDING, 12) \
+    X(TRACKED, 20)
+
+#define MP_GEN_ENUM_ITEM(name, value) MP_GEN_##name = value,
+enum {
+    MP_GEN_UNKNOWN = -100,      /* not a code: the lookup failed */
+    MP_GENERATION_CODES(MP_GEN_ENUM_ITEM)
+};
+#undef MP_GEN_ENUM_ITEM
+
+/* gc_lists.c (GIL builds: the generation lists) and gc_bits.c
+ * (free-threaded builds: ob_gc_bits) each define these; only one of the
+ * two is compiled.  Lists are numbered 0..MP_GC_LISTS-1: generations 0-2
+ * and the permanent generation on GIL builds; on free-threaded builds one
+ * "list", the tracked objects gc.freeze() has not frozen. */
+#define MP_GC_LISTS (MP_FREE_THREADED ? 1 : MP_NUM_LISTS)
+
+/* The generation code of the objects in `list`. */
+int mp_gc_list_code(mp_state *st, int list);
+
+/* The generation code of each of n objects: 0, or -1 with an error set. */
+int mp_gc_locate(mp_state *st, PyObject *const *objs, Py_ssize_t n,
+                 int *codes);
+
+/* obj's finalized bit (0 for objects outside the collector). */
+int mp_gc_finalized(PyObject *op);
+
+/* The raw ob_gc_bits byte (free-threaded builds), else -1. */
+int mp_gc_bits(PyObject *op);
+
+/* The number of objects in each list, walked: 0, or -1 with an error set.
+ * -1 in lengths: this build keeps no such list. */
+int mp_gc_list_lengths(mp_state *st, Py_ssize_t lengths[MP_NUM_LISTS]);
+
+/* Calls visit(op, list, arg) for every object of one list (only_list >= 0)
+ * or of every list, until visit returns nonzero.  Runs no Python code and
+ * creates no Python object.  On free-threaded builds the world is stopped
+ * meanwhile: visit must not allocate there (MP_GC_VISIT_MAY_ALLOCATE).
+ * Returns 0, or -1 with an error set. */
+typedef int (*mp_gc_visitor)(PyObject *op, int list, void *arg);
+int mp_gc_visit(mp_state *st, int only_list, mp_gc_visitor visit, void *arg);
+#define MP_GC_VISIT_MAY_ALLOCATE (!MP_FREE_THREADED)
+
+/* ---- pymalloc.c ------------------------------------------------------------ */
 
 /* Writes _PyObject_DebugMallocStats output into a malloc'ed, NUL-terminated
  * buffer without touching file descriptor 2.  Returns NULL with MemoryError
  * or OSError set on failure. */
 char *mp_capture_malloc_stats(size_t *length);
 
-/* refcount.c */
-PyObject *mp_refcount(PyObject *module, PyObject *obj);
-PyObject *mp_refinfo(PyObject *module, PyObject *obj);
+/* ---- Init steps, in the order _memprobe.c runs them ------------------------ */
 
-/* gc.c */
-PyObject *mp_generation(PyObject *module, PyObject *obj);
-PyObject *mp_gcinfo(PyObject *module, PyObject *obj);
-PyObject *mp_generations(PyObject *module, PyObject *objs);
-PyObject *mp_gc_state_probe(PyObject *module, PyObject *unused);
-PyObject *mp_census(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
-                    PyObject *kwnames);
+int mp_init_state(PyObject *module, mp_state *st);        /* state.c */
+int mp_init_interpreter(PyObject *module, mp_state *st);  /* interpreter.c */
+int mp_init_refcount(PyObject *module, mp_state *st);     /* refcount.c */
+int mp_init_gc(PyObject *module, mp_state *st);           /* gc.c */
+int mp_init_census(PyObject *module, mp_state *st);       /* census.c */
+int mp_init_pymalloc(PyObject *module, mp_state *st);     /* pymalloc.c */
+int mp_init_mimalloc(PyObject *module, mp_state *st);     /* mimalloc.c */
+int mp_init_layout(PyObject *module, mp_state *st);       /* layout.c */
 
-/* pymalloc.c */
-PyObject *mp_pymalloc_gather(PyObject *module, PyObject *with_arenas);
-PyObject *mp_pymalloc_gather_with_report(PyObject *module, PyObject *unused);
-PyObject *mp_block_info(PyObject *module, PyObject *obj);
+int mp_traverse_state(mp_state *st, visitproc visit, void *arg);
+void mp_clear_state(mp_state *st);
 
-/* mimalloc.c */
-PyObject *mp_mimalloc_gather(PyObject *module, PyObject *unused);
-int mp_check_mimalloc_layout(char *why, size_t why_size);
+/* ---- Test-only entry points (the marked sub-table in _memprobe.c) --------- */
 
-/* interpreter.c */
-PyObject *mp_interpreter_facts(PyObject *module, PyObject *unused);
-PyObject *mp_gc_regime_name(PyObject *module, PyObject *args);
+PyObject *mp_set_layout_problem(PyObject *module, PyObject *args);  /* state.c */
+PyObject *mp_version_problem(PyObject *module, PyObject *args);     /* layout.c */
+PyObject *mp_gc_regime_for_version(PyObject *module, PyObject *args);
+                                                        /* interpreter.c */
+PyObject *mp_pymalloc_with_report(PyObject *module, PyObject *unused);
+                                                        /* pymalloc.c */
 
 #endif /* MEMPROBE_PARTS_H */

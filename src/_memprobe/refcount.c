@@ -5,15 +5,18 @@
  * 3.13), {ob_refcnt, ob_overflow, ob_flags} (3.14+) and the local/shared pair
  * of free-threaded builds.  The whole view is copied out before any Python
  * object is created, so building the result cannot change what was read.
+ *
+ * Both probes are called directly (see the rule in parts.h): a Python
+ * wrapper would hold references to obj that the count would include.
  */
 #include "parts.h"
 
-PyObject *
-mp_refcount(PyObject *module, PyObject *obj)
+static PyObject *
+refcount(PyObject *module, PyObject *obj)
 {
     mp_refcnt_view view;
     mp_read_refcnt(obj, &view);
-    if (mp_require(mp_get_state(module), MP_PART_REFCOUNT) < 0) {
+    if (mp_probe_state(module, MP_PART_REFCOUNT) == NULL) {
         return NULL;
     }
     return PyLong_FromSsize_t(view.count);
@@ -51,74 +54,111 @@ shared_state_name(Py_ssize_t shared_raw)
     }
 }
 
-static int
-set_item(PyObject *dict, const char *key, PyObject *value)
-{
-    if (value == NULL) {
-        return -1;
-    }
-    int rc = PyDict_SetItemString(dict, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
+/* An int, or None when the layout has no such field. */
 static PyObject *
 optional_int(int present, long long value)
 {
-    if (!present) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(value);
+    return present ? PyLong_FromLongLong(value) : Py_NewRef(Py_None);
 }
 
-PyObject *
-mp_refinfo(PyObject *module, PyObject *obj)
+static PyObject *
+optional_bool(int present, int value)
+{
+    return present ? PyBool_FromLong(value) : Py_NewRef(Py_None);
+}
+
+/* The fields of memprobe.RefInfo, in its order, from one view. */
+static PyObject *
+refinfo_fields(const mp_refcnt_view *v)
+{
+    int ft = v->layout == MP_REFCNT_FREE_THREADED;
+    int split = v->layout == MP_REFCNT_SPLIT || v->layout == MP_REFCNT_FLAGS;
+    int flags = v->layout == MP_REFCNT_FLAGS || (ft && MP_HAVE_OB_FLAGS);
+    PyObject *state = ft ? PyUnicode_FromString(shared_state_name(v->shared_raw))
+                         : Py_NewRef(Py_None);
+    if (state == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue(
+        "(nnOOsNNNNNNNNNNN)",
+        v->count, v->effective,
+        v->immortal ? Py_True : Py_False,
+        v->static_immortal ? Py_True : Py_False,
+        layout_name(v->layout),
+        optional_int(!ft, v->word),
+        optional_int(split, v->low),
+        optional_int(v->layout == MP_REFCNT_SPLIT, v->high),
+        optional_int(v->layout == MP_REFCNT_FLAGS, v->overflow),
+        optional_int(flags, v->flags),
+        optional_int(ft, v->local),
+        optional_int(ft, Py_ARITHMETIC_RIGHT_SHIFT(Py_ssize_t, v->shared_raw,
+                                                   MP_REF_SHARED_SHIFT)),
+        state,
+        optional_int(ft, (long long)v->tid),
+        optional_bool(ft, v->deferred),
+        optional_int(ft, (long long)v->deferred_bias));
+}
+
+static PyObject *
+refinfo(PyObject *module, PyObject *obj)
 {
     mp_refcnt_view v;
     mp_read_refcnt(obj, &v);
-    mp_state *st = mp_get_state(module);
-    if (mp_require(st, MP_PART_REFCOUNT) < 0) {
+    mp_state *st = mp_probe_state(module, MP_PART_REFCOUNT);
+    if (st == NULL) {
         return NULL;
     }
+    if (st->refinfo_type == NULL) {
+        PyErr_SetString(st->error, "refinfo(): memprobe was not imported "
+                        "through its package");
+        return NULL;
+    }
+    PyObject *fields = refinfo_fields(&v);
+    if (fields == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Call(st->refinfo_type, fields, NULL);
+    Py_DECREF(fields);
+    return result;
+}
 
-    int split = v.layout == MP_REFCNT_SPLIT || v.layout == MP_REFCNT_FLAGS;
-    int flags = v.layout == MP_REFCNT_FLAGS
-                || (v.layout == MP_REFCNT_FREE_THREADED
-                    && st->runtime_hexversion >= 0x030E0000);
-    int ft = v.layout == MP_REFCNT_FREE_THREADED;
+/* _set_refinfo_type(cls): the class refinfo() builds, once, at import. */
+static PyObject *
+set_refinfo_type(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "_set_refinfo_type takes a class");
+        return NULL;
+    }
+    Py_XSETREF(mp_get_state(module)->refinfo_type, Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
 
-    PyObject *kw = PyDict_New();
-    if (kw == NULL) {
-        return NULL;
-    }
-    if (set_item(kw, "count", PyLong_FromSsize_t(v.count)) < 0
-        || set_item(kw, "effective", PyLong_FromSsize_t(v.effective)) < 0
-        || set_item(kw, "immortal", PyBool_FromLong(v.immortal)) < 0
-        || set_item(kw, "static_immortal",
-                    PyBool_FromLong(v.static_immortal)) < 0
-        || set_item(kw, "layout", PyUnicode_FromString(layout_name(v.layout))) < 0
-        || set_item(kw, "word", optional_int(!ft, v.word)) < 0
-        || set_item(kw, "low", optional_int(split, v.low)) < 0
-        || set_item(kw, "high",
-                    optional_int(v.layout == MP_REFCNT_SPLIT, v.high)) < 0
-        || set_item(kw, "overflow",
-                    optional_int(v.layout == MP_REFCNT_FLAGS, v.overflow)) < 0
-        || set_item(kw, "flags", optional_int(flags, v.flags)) < 0
-        || set_item(kw, "local", optional_int(ft, v.local)) < 0
-        || set_item(kw, "shared",
-                    optional_int(ft, Py_ARITHMETIC_RIGHT_SHIFT(
-                        Py_ssize_t, v.shared_raw, MP_REF_SHARED_SHIFT))) < 0
-        || set_item(kw, "shared_state",
-                    ft ? PyUnicode_FromString(shared_state_name(v.shared_raw))
-                       : Py_NewRef(Py_None)) < 0
-        || set_item(kw, "owner_tid", optional_int(ft, (long long)v.tid)) < 0
-        || set_item(kw, "deferred",
-                    ft ? PyBool_FromLong(v.deferred) : Py_NewRef(Py_None)) < 0
-        || set_item(kw, "deferred_bias",
-                    optional_int(ft, (long long)v.deferred_bias)) < 0)
-    {
-        Py_DECREF(kw);
-        return NULL;
-    }
-    return mp_build_result(st, MP_TYPE_REFINFO, kw);
+PyDoc_STRVAR(refcount_doc,
+"refcount(obj, /)\n--\n\n"
+"The value of obj's reference count field, read directly.\n\n"
+"Called the same way it equals sys.getrefcount(obj): the count includes\n"
+"the reference the caller's argument holds, when the caller holds one\n"
+"(3.14+ often passes a borrowed reference instead).");
+
+PyDoc_STRVAR(refinfo_doc,
+"refinfo(obj, /)\n--\n\n"
+"The reference count field of obj decoded for this interpreter, as a\n"
+"memprobe.RefInfo; its count equals sys.getrefcount(obj) called the same\n"
+"way.");
+
+static PyMethodDef refcount_methods[] = {
+    {"refcount", refcount, METH_O, refcount_doc},
+    {"refinfo", refinfo, METH_O, refinfo_doc},
+    {"_set_refinfo_type", set_refinfo_type, METH_O,
+     "_set_refinfo_type(cls, /)\n--\n\n"
+     "The class refinfo() builds its result with (memprobe.RefInfo)."},
+    {NULL, NULL, 0, NULL}
+};
+
+int
+mp_init_refcount(PyObject *module, mp_state *st)
+{
+    (void)st;
+    return PyModule_AddFunctions(module, refcount_methods);
 }

@@ -6,25 +6,21 @@ True
 """
 from __future__ import annotations
 
-import sys
-
 from . import _memprobe
+from ._explain import explain
+from ._gc import census, gc_state, gcinfo, generation, generations
+from ._interpreter import interpreter
 from ._memprobe import (
     MemprobeError,
+    MimallocUnavailable,
     PymallocUnavailable,
     UnsupportedInterpreter,
-    census,
-    gc_state,
-    gcinfo,
-    generation,
-    generations,
     refcount,
     refinfo,
 )
-from ._explain import explain
-from ._mimalloc import MimallocUnavailable, mimalloc
+from ._mimalloc import mimalloc
 from ._pymalloc import arenas, block_info, pymalloc
-from ._snapshot import SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch, measure, snapshot
+from ._snapshot import measure, snapshot
 from ._types import (
     ArenaInfo,
     ArenaMap,
@@ -36,14 +32,23 @@ from ._types import (
     Generation,
     GenerationState,
     Interpreter,
+    LessonResult,
+    MimallocClassDelta,
     MimallocSizeClass,
     MimallocSnapshot,
-    PymallocConstants,
     PoolInfo,
+    PymallocConstants,
     PymallocSnapshot,
     RefInfo,
     SizeClass,
+    SizeClassDelta,
+    Snapshot,
+    SnapshotDiff,
+    SnapshotMismatch,
 )
+
+# refinfo() is called directly and builds RefInfo itself (see parts.h).
+_memprobe._set_refinfo_type(RefInfo)
 
 __all__ = [
     "ArenaInfo",
@@ -56,7 +61,9 @@ __all__ = [
     "Generation",
     "GenerationState",
     "Interpreter",
+    "LessonResult",
     "MemprobeError",
+    "MimallocClassDelta",
     "MimallocSizeClass",
     "MimallocSnapshot",
     "MimallocUnavailable",
@@ -89,23 +96,3 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-
-
-def interpreter() -> Interpreter:
-    """Describe the running interpreter: version, build, allocator, GC regime."""
-    facts = _memprobe._interpreter_facts()
-    pymalloc = facts["pymalloc"]
-    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
-    hexversion = facts["runtime_hexversion"]
-    return Interpreter(
-        version=(hexversion >> 24, (hexversion >> 16) & 0xFF, (hexversion >> 8) & 0xFF),
-        hexversion=hexversion,
-        compiled_hexversion=facts["compiled_hexversion"],
-        debug_build=facts["debug_build"],
-        free_threaded=facts["free_threaded"],
-        gil_enabled=True if is_gil_enabled is None else bool(is_gil_enabled()),
-        allocator=facts["allocator"] or "hooked",
-        gc_regime=facts["gc_regime"],
-        pymalloc=None if pymalloc is None else PymallocConstants(**pymalloc),
-        layout_problems=dict(facts["layout_problems"]),
-    )

@@ -17,7 +17,7 @@ import sys
 import types
 from typing import List, Optional
 
-from . import MemprobeError
+from ._memprobe import MemprobeError
 from ._snapshot import measure
 
 
@@ -105,11 +105,7 @@ def show_lessons(args: argparse.Namespace) -> int:
 def draw_map(args: argparse.Namespace) -> int:
     from ._pymalloc import arenas
 
-    try:
-        svg = arenas().to_svg()
-    except MemprobeError as exc:
-        print(f"memprobe map: {exc}", file=sys.stderr)
-        return 1
+    svg = arenas().to_svg()
     if args.output == "-":
         print(svg)
     else:
@@ -119,42 +115,48 @@ def draw_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_report(args: argparse.Namespace) -> int:
+    from ._report import gather, report
+
+    if args.json:
+        print(json.dumps(gather().to_dict(), indent=2))
+    else:
+        print(report(sys.stdout))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memprobe", description="Memory facts of the live CPython.")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     commands = parser.add_subparsers(dest="command")
+    parser.set_defaults(func=show_report, command="report")
     run = commands.add_parser("run", help="run a script and print the allocator diff of the run")
     run.add_argument("--json", action="store_true", help="print the diff as JSON only")
     run.add_argument("--collect", action="store_true", help="gc.collect() before each snapshot")
     run.add_argument("-o", "--output", help="write the diff to this file instead of stdout")
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
+    run.set_defaults(func=run_script)
     explain = commands.add_parser("explain", help="explain one object: python -m memprobe explain '[1, 2]'")
     explain.add_argument("expression")
+    explain.set_defaults(func=explain_expression)
     lessons = commands.add_parser("lessons", help="run the lessons (all, or those named)")
     lessons.add_argument("names", nargs="*")
+    lessons.set_defaults(func=show_lessons)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
+    arena_map.set_defaults(func=draw_map)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "run":
-        return run_script(args)
-    if args.command == "explain":
-        return explain_expression(args)
-    if args.command == "lessons":
-        return show_lessons(args)
-    if args.command == "map":
-        return draw_map(args)
-    from ._report import gather, report_text
-
-    if args.json:
-        print(json.dumps(gather(), indent=2))
-    else:
-        print(report_text(sys.stdout))
-    return 0
+    try:
+        code: int = args.func(args)
+    except MemprobeError as exc:
+        print(f"memprobe {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return code
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 import sys
 from typing import List
 
-from ._memprobe import MemprobeError, gcinfo, refinfo
+from ._gc import gcinfo
+from ._interpreter import allocator
+from ._memprobe import MemprobeError, refinfo
 from ._pymalloc import block_info
 from ._types import Generation
 
@@ -63,12 +65,10 @@ def explain(obj: object) -> str:
         lines.append(f"Collector: it is {_GENERATION_WORDS[gc_facts.generation]}"
                      + (" Its finalizer has already run." if gc_facts.finalized else "") + ".")
 
-    from . import interpreter
-
     try:
         block = block_info(obj)
     except MemprobeError as exc:
-        if interpreter().allocator.startswith("mimalloc"):
+        if allocator().family == "mimalloc":
             lines.append("Allocator: mimalloc serves it; memprobe.mimalloc() shows its heaps, pages and "
                          "blocks per size.")
         else:

@@ -1,20 +1,24 @@
-"""pymalloc(), arenas() and block_info(): typed results from the raw numbers
-the extension gathers in C (3.12+), or from the interpreter's own report
-captured in memory (3.9-3.11)."""
+"""pymalloc(), arenas() and block_info(): typed results, and every derived
+number, from the plain data the extension reads: pymalloc's state (3.12+),
+or the interpreter's own report captured in memory (3.9-3.11)."""
 from __future__ import annotations
 
 import os
 import re
 import sys
 import tempfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from . import _memprobe
+from ._interpreter import PYMALLOC_STATE_READABLE, allocator, pymalloc_constants
 from ._memprobe import PymallocUnavailable
-from ._types import ArenaInfo, ArenaMap, ArenaSizeClass, BlockInfo, PoolInfo, PymallocSnapshot, SizeClass
+from ._types import (ArenaInfo, ArenaMap, ArenaSizeClass, BlockInfo, PoolInfo, PymallocConstants,
+                     PymallocSnapshot, SizeClass)
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
+# What _pymalloc_state() returns, field by field (pymalloc.c: walk_tuple).
+_State = Tuple[int, int, int, int, int, int, Sequence[Tuple[int, int, int]], Any]
 
 
 def capture_debugmallocstats() -> str:
@@ -35,8 +39,9 @@ def capture_debugmallocstats() -> str:
 
 
 def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:
-    """Parse the pymalloc part of ``sys._debugmallocstats()`` output into the
-    same raw numbers the 3.12+ walk produces."""
+    """The pymalloc part of ``sys._debugmallocstats()`` output, as printed:
+    the arena and byte lines by the snapshot's field names, and
+    ``size_classes`` as (index, size, pools, blocks in use, blocks free)."""
     if "Small block threshold" not in text:
         raise PymallocUnavailable(
             "pymalloc printed no statistics: the allocator is hooked (e.g. by "
@@ -72,43 +77,92 @@ def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:
     }
 
 
-_BYTES_FIELDS = (
-    "bytes_in_allocated_blocks", "bytes_in_available_blocks", "bytes_in_unused_pools",
-    "bytes_lost_to_pool_headers", "bytes_lost_to_quantization", "bytes_lost_to_arena_alignment",
-)
-_constants: Dict[str, Any] = {}
+def _constants() -> PymallocConstants:
+    constants = pymalloc_constants()
+    if constants is None:
+        raise PymallocUnavailable("pymalloc is not compiled into this interpreter")
+    return constants
 
 
-def snapshot_from_raw(raw: Dict[str, Any]) -> PymallocSnapshot:
-    """Build the typed snapshot from what the extension gathered."""
-    if not _constants:
-        facts = _memprobe._interpreter_facts()
-        _constants.update(facts["pymalloc"], debug_build=facts["debug_build"])
-    name = raw["allocator"]
-    if raw["source"] == "debug-malloc-stats":
-        parsed = parse_debug_malloc_stats(raw["text"].decode("ascii", "replace"))
-        blocks = sum(c[3] for c in parsed["size_classes"])
-        parsed.update(source=raw["source"], raw_allocated_blocks=raw["allocated_blocks"] - blocks)
-        raw = parsed
+def _capacity(c: PymallocConstants, index: int) -> int:
+    """Blocks one pool of class ``index`` holds (NUMBLOCKS)."""
+    return (c.pool_size - c.pool_overhead) // ((index + 1) * c.alignment)
+
+
+def state_from_report(report: Tuple[bytes, int]) -> _State:
+    """The printed report of 3.9-3.11, (text, allocated blocks), as the
+    plain state the 3.12+ walk returns (without arenas)."""
+    text, allocated = report
+    printed = parse_debug_malloc_stats(text.decode("ascii", "replace"))
+    classes = [(index, pools, used) for index, _, pools, used, _ in printed["size_classes"]]
+    misaligned = printed["bytes_lost_to_arena_alignment"] // _constants().pool_size
+    return (printed["arenas_allocated_total"], printed["arenas_highwater"], printed["arenas_current"],
+            allocated - sum(used for _, _, used in classes), printed["unused_pools"], misaligned,
+            classes, None)
+
+
+def snapshot_from_state(state: _State, source: Optional[str] = None) -> PymallocSnapshot:
+    """The typed snapshot, with every byte count derived the way
+    ``_PyObject_DebugMallocStats`` derives it."""
+    total, highwater, current, raw_blocks, unused_pools, misaligned, counts, _ = state
+    c = _constants()
+    now = allocator()
+    classes = []
+    allocated_bytes = available_bytes = quantization = 0
+    for index, pools, used in counts:
+        size = (index + 1) * c.alignment
+        free = pools * _capacity(c, index) - used
+        classes.append(SizeClass(index, size, pools, used, free))
+        allocated_bytes += used * size
+        available_bytes += free * size
+        quantization += pools * ((c.pool_size - c.pool_overhead) % size)
+    used_pools = sum(pools for _, pools, _ in counts)
+    lost = {
+        "bytes_in_allocated_blocks": allocated_bytes,
+        "bytes_in_available_blocks": available_bytes,
+        "bytes_in_unused_pools": unused_pools * c.pool_size,
+        "bytes_lost_to_pool_headers": used_pools * c.pool_overhead,
+        "bytes_lost_to_quantization": quantization,
+        "bytes_lost_to_arena_alignment": misaligned * c.pool_size,
+    }
     return PymallocSnapshot(
-        source=raw["source"],
-        allocator=name or "hooked",
-        hooks_installed=name is None,
-        debug_padding=name == "pymalloc_debug" if name else bool(_constants["debug_build"]),
-        arena_size=_constants["arena_size"],
-        pool_size=_constants["pool_size"],
-        alignment=_constants["alignment"],
-        small_request_threshold=_constants["small_request_threshold"],
-        arenas_allocated_total=raw["arenas_allocated_total"],
-        arenas_reclaimed=raw["arenas_allocated_total"] - raw["arenas_current"],
-        arenas_highwater=raw["arenas_highwater"],
-        arenas_current=raw["arenas_current"],
-        raw_allocated_blocks=raw["raw_allocated_blocks"],
-        size_classes=tuple(map(SizeClass._make, raw["size_classes"])),
-        unused_pools=raw["unused_pools"],
-        total_bytes=sum(raw[f] for f in _BYTES_FIELDS),
-        **{f: raw[f] for f in _BYTES_FIELDS},
+        source=source or ("obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats"),
+        allocator=now.name,
+        hooks_installed=now.hooked,
+        debug_layer=now.debug,
+        arena_size=c.arena_size,
+        pool_size=c.pool_size,
+        alignment=c.alignment,
+        small_request_threshold=c.small_request_threshold,
+        arenas_allocated_total=total,
+        arenas_reclaimed=total - current,
+        arenas_highwater=highwater,
+        arenas_current=current,
+        raw_allocated_blocks=raw_blocks,
+        size_classes=tuple(classes),
+        unused_pools=unused_pools,
+        total_bytes=sum(lost.values()),
+        **lost,
     )
+
+
+def arena_map_from_state(state: _State) -> ArenaMap:
+    """The arenas of a state read with arenas, each pool slot in address
+    order; slots past the carved ones are pools not carved yet."""
+    c = _constants()
+    arenas = []
+    for address, total_pools, free_pools, carved in state[7]:
+        pools = [PoolInfo(index, used, _capacity(c, index) if index >= 0 else 0) for index, used in carved]
+        pools += [PoolInfo(-1, 0, 0)] * (total_pools - len(pools))
+        per_class: Dict[int, Tuple[int, int]] = {}
+        for pool in pools:
+            if pool.class_index >= 0:
+                n, used = per_class.get(pool.class_index, (0, 0))
+                per_class[pool.class_index] = (n + 1, used + pool.blocks_in_use)
+        classes = tuple(ArenaSizeClass(i, (i + 1) * c.alignment, n, used)
+                        for i, (n, used) in sorted(per_class.items()))
+        arenas.append(ArenaInfo(address, total_pools, free_pools, classes, tuple(pools)))
+    return ArenaMap(arenas)
 
 
 def pymalloc() -> PymallocSnapshot:
@@ -117,32 +171,27 @@ def pymalloc() -> PymallocSnapshot:
     Every number is gathered in C before any Python object is built.
     Raises PymallocUnavailable when pymalloc does not serve allocations.
     """
-    return snapshot_from_raw(_memprobe._pymalloc_gather(False))
+    if PYMALLOC_STATE_READABLE:
+        return snapshot_from_state(_memprobe._pymalloc_state(False))
+    return snapshot_from_state(state_from_report(_memprobe._malloc_stats_report()))
 
 
 def arenas() -> ArenaMap:
     """One entry per live arena, in the arena table's order (3.12+)."""
-    return arena_map_from_raw(_memprobe._pymalloc_gather(True))
-
-
-def arena_map_from_raw(raw: Dict[str, Any]) -> ArenaMap:
-    return ArenaMap(
-        ArenaInfo(address, total, free, tuple(map(ArenaSizeClass._make, classes)), tuple(map(PoolInfo._make, pools)))
-        for address, total, free, classes, pools in raw["arenas"]
-    )
+    return arena_map_from_state(_memprobe._pymalloc_state(True))
 
 
 def block_info(obj: object) -> BlockInfo:
     """Where obj's memory block sits in pymalloc (3.12+)."""
-    raw = _memprobe._block_info(obj)
+    preheader, padding, arena, arena_index, pool, size_class = _memprobe._block_info(obj)
     return BlockInfo(
-        pymalloc=raw["pymalloc"],
+        pymalloc=arena is not None,
         getsizeof=sys.getsizeof(obj),
-        preheader=raw["preheader"],
-        debug_padding=raw["debug_padding"],
-        arena=raw.get("arena"),
-        arena_index=raw.get("arena_index"),
-        pool=raw.get("pool"),
-        size_class=raw.get("size_class"),
-        block_size=raw.get("block_size"),
+        preheader=preheader,
+        debug_padding=padding,
+        arena=arena,
+        arena_index=arena_index,
+        pool=pool,
+        size_class=size_class,
+        block_size=None if size_class is None else (size_class + 1) * _constants().alignment,
     )

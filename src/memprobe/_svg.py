@@ -7,10 +7,10 @@ rows of grey with a handful of coloured cells.
 """
 from __future__ import annotations
 
-import sys
 from typing import List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
+from ._interpreter import allocator, describe, pymalloc_constants
 from ._types import ArenaInfo
 
 CELL, GAP, LABEL_WIDTH, ROW_GAP = 10, 2, 150, 4
@@ -33,15 +33,13 @@ def fill_colour(fill: float) -> str:
 
 
 def _interpreter_title() -> str:
-    from . import interpreter
-
-    info = interpreter()
-    kind = "debug" if info.debug_build else "release"
-    return f"pymalloc arenas of CPython {'.'.join(map(str, info.version))} ({kind}, {info.allocator})"
+    return f"pymalloc arenas of {describe()} ({allocator().name})"
 
 
 def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None) -> str:
     title = title or _interpreter_title()
+    constants = pymalloc_constants()
+    alignment = constants.alignment if constants else 16
     width_pools = max((a.total_pools for a in arenas), default=1)
     width = LABEL_WIDTH + width_pools * (CELL + GAP) + 20
     top = 50
@@ -68,7 +66,7 @@ def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None) -> s
                 colour, tip = FREE_COLOUR, "free pool"
             else:
                 colour = fill_colour(pool.fill)
-                size = (pool.class_index + 1) * 16 if sys.maxsize > 2**32 else (pool.class_index + 1) * 8
+                size = (pool.class_index + 1) * alignment
                 tip = f"size class {pool.class_index} ({size} B blocks): {pool.blocks_in_use}/{pool.capacity} in use"
             out.append(f'<rect class="pool" x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{colour}">'
                        f"<title>{escape(tip)}</title></rect>")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
+
+from ._memprobe import GENERATION_CODES, MemprobeError
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class RefInfo:
 class PymallocConstants:
     """pymalloc's compiled constants.
 
+    ``pool_overhead`` is the bytes each pool's header takes (POOL_OVERHEAD):
+    a pool of class ``i`` holds ``(pool_size - pool_overhead) //
+    ((i + 1) * alignment)`` blocks.
+
     ``verified`` is True when they were checked against the interpreter's own
     ``_PyObject_DebugMallocStats`` report at import (impossible while
     pymalloc is not the active allocator or hooks such as tracemalloc hide
@@ -75,6 +81,7 @@ class PymallocConstants:
     alignment: int
     small_request_threshold: int
     size_classes: int
+    pool_overhead: int
     verified: bool
 
 
@@ -127,17 +134,17 @@ class Generation(enum.IntEnum):
     which have no generations, ``TRACKED`` or ``PERMANENT`` (frozen).
     """
 
-    NOT_GC = -3
-    UNTRACKED = -2
-    IN_COLLECTION = -1
-    GEN0 = 0
-    GEN1 = 1
-    GEN2 = 2
-    PERMANENT = 3
-    YOUNG = 10
-    OLD_VISITED = 11
-    OLD_PENDING = 12
-    TRACKED = 20
+    NOT_GC = GENERATION_CODES["NOT_GC"]
+    UNTRACKED = GENERATION_CODES["UNTRACKED"]
+    IN_COLLECTION = GENERATION_CODES["IN_COLLECTION"]
+    GEN0 = GENERATION_CODES["GEN0"]
+    GEN1 = GENERATION_CODES["GEN1"]
+    GEN2 = GENERATION_CODES["GEN2"]
+    PERMANENT = GENERATION_CODES["PERMANENT"]
+    YOUNG = GENERATION_CODES["YOUNG"]
+    OLD_VISITED = GENERATION_CODES["OLD_VISITED"]
+    OLD_PENDING = GENERATION_CODES["OLD_PENDING"]
+    TRACKED = GENERATION_CODES["TRACKED"]
 
 
 @dataclass(frozen=True)
@@ -239,7 +246,7 @@ class PymallocSnapshot:
     allocator state) or ``"debug-malloc-stats"`` (3.9-3.11: parsed from
     ``_PyObject_DebugMallocStats`` captured in memory).  ``hooks_installed``
     is True when hooks such as tracemalloc wrap the allocator (pymalloc
-    still serves the blocks underneath).  ``debug_padding`` is True when the
+    still serves the blocks underneath).  ``debug_layer`` is True when the
     pymalloc_debug layer is active: every block then carries 24 extra bytes
     of debug data, which the sizes and counts include.
 
@@ -253,7 +260,7 @@ class PymallocSnapshot:
     source: str
     allocator: str
     hooks_installed: bool
-    debug_padding: bool
+    debug_layer: bool
     arena_size: int
     pool_size: int
     alignment: int
@@ -368,7 +375,8 @@ class BlockInfo:
 
     The block starts ``preheader + debug_padding`` bytes before the object:
     ``preheader`` is the GC head and managed dict/weakref pointers,
-    ``debug_padding`` the pymalloc_debug layer's front words.  When
+    ``debug_padding`` the bytes of the pymalloc_debug layer's front words
+    (0 without that layer).  When
     ``pymalloc`` is False (static objects, requests over the threshold,
     other allocators) the arena fields are ``None``.
     """
@@ -462,3 +470,201 @@ class MimallocSnapshot:
             if (c.heap, c.block_size) == (heap, block_size):
                 return c
         return MimallocSizeClass(heap, block_size, 0, 0, 0, 0, 0, 0, 0)
+
+
+# ---- Snapshots and diffs --------------------------------------------------------
+
+
+class SnapshotMismatch(MemprobeError, ValueError):
+    """Two snapshots from different interpreters cannot be compared."""
+
+
+D = TypeVar("D", bound="_Document")
+
+
+class _Printed:
+    """Results printed as a table and written as JSON: ``to_dict()`` (a
+    plain, JSON-compatible dict), ``to_json()``, and the notebook view."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        from ._serialize import to_dict
+
+        return to_dict(self)
+
+    def to_json(self) -> str:
+        from ._serialize import to_json
+
+        return to_json(self)
+
+    def _repr_html_(self) -> str:
+        from ._render import as_html
+
+        return as_html(str(self))
+
+
+class _Document(_Printed):
+    """Results that can also be read back: ``from_dict()``/``from_json()``
+    (ValueError when malformed)."""
+
+    @classmethod
+    def from_dict(cls: Type[D], data: Mapping[str, Any]) -> D:
+        from ._serialize import from_dict
+
+        return from_dict(cls, data)
+
+    @classmethod
+    def from_json(cls: Type[D], text: str) -> D:
+        from ._serialize import from_json
+
+        return from_json(cls, text)
+
+
+@dataclass(frozen=True)
+class Snapshot(_Document):
+    """Allocator and collector state at one moment (see ``snapshot()``).
+
+    ``pymalloc`` is ``None`` when pymalloc does not serve allocations, with
+    ``pymalloc_unavailable`` saying why; ``mimalloc`` likewise for mimalloc
+    (free-threaded builds, ``PYTHONMALLOC=mimalloc``).  ``objects_by_type``
+    counts tracked objects in generations 0-2 (free-threaded: every tracked
+    object not frozen) by ``module.qualname``; ``objects_by_generation`` has
+    keys ``"0"``, ``"1"``, ``"2"`` and ``"permanent"`` (free-threaded:
+    ``"tracked"``).  Subtracting two snapshots gives a ``SnapshotDiff``.
+    """
+
+    interpreter: str
+    hexversion: int
+    debug_build: bool
+    free_threaded: bool
+    allocated_blocks: int
+    pymalloc: Optional[PymallocSnapshot]
+    pymalloc_unavailable: Optional[str]
+    mimalloc: Optional[MimallocSnapshot]
+    mimalloc_unavailable: Optional[str]
+    gc: GCState
+    objects_by_generation: Dict[str, int]
+    objects_by_type: Dict[str, int]
+
+    def __hash__(self) -> int:
+        return hash((self.interpreter, self.allocated_blocks))
+
+    def __sub__(self, before: "Snapshot") -> "SnapshotDiff":
+        if not isinstance(before, Snapshot):
+            return NotImplemented
+        return SnapshotDiff.between(before, self)
+
+    def __str__(self) -> str:
+        from ._render import snapshot_text
+
+        return snapshot_text(self)
+
+
+class SizeClassDelta(NamedTuple):
+    """Change in one pymalloc size class between two snapshots."""
+
+    class_index: int
+    block_size: int
+    pools: int
+    blocks_in_use: int
+
+
+class MimallocClassDelta(NamedTuple):
+    """Change in one mimalloc heap kind's block size between two snapshots."""
+
+    heap: str
+    block_size: int
+    pages: int
+    blocks_in_use: int
+
+
+@dataclass(frozen=True)
+class SnapshotDiff(_Document):
+    """What changed between two snapshots (``after - before``).
+
+    Every field is after minus before.  ``arenas_allocated`` and
+    ``arenas_freed`` count arenas pymalloc obtained and released in between;
+    ``size_classes`` and ``objects_by_type`` list only what changed, largest
+    change first.  Diffs carry up to ``NOISE_BLOCKS`` blocks of noise from
+    the snapshots' own objects.
+    """
+
+    interpreter: str
+    pymalloc_available: bool
+    allocated_blocks: int
+    blocks_in_use: int
+    raw_allocated_blocks: int
+    arenas_allocated: int
+    arenas_freed: int
+    arenas_current: int
+    arenas_highwater: int
+    size_classes: Tuple[SizeClassDelta, ...]
+    mimalloc_available: bool
+    mimalloc_blocks_in_use: int
+    mimalloc_pages: int
+    mimalloc_classes: Tuple[MimallocClassDelta, ...]
+    objects_by_generation: Dict[str, int]
+    objects_by_type: Dict[str, int]
+
+    def __hash__(self) -> int:
+        return hash((self.interpreter, self.allocated_blocks))
+
+    @classmethod
+    def between(cls, before: Snapshot, after: Snapshot) -> "SnapshotDiff":
+        """``after - before``; SnapshotMismatch for different interpreters."""
+        from ._snapshot import diff
+
+        return diff(before, after)
+
+    def __str__(self) -> str:
+        from ._render import diff_text
+
+        return diff_text(self)
+
+
+# ---- Teaching ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LessonResult:
+    """One classic claim checked on the running interpreter: what it
+    predicts (``expected``), what was ``measured``, and whether it ``holds``
+    here, with the reason (``why``)."""
+
+    name: str
+    claim: str
+    expected: str
+    measured: str
+    holds: bool
+    why: str
+
+    def __str__(self) -> str:
+        from ._render import lesson_text
+
+        return lesson_text(self)
+
+
+@dataclass(frozen=True)
+class Report(_Printed):
+    """Everything ``python -m memprobe`` shows: the interpreter, each
+    allocator's snapshot (or why it is unavailable), the collector's state
+    and its three most common types per generation, and what
+    ``memprobe.refcount`` and ``sys.getrefcount`` read for a fresh object
+    held by one name."""
+
+    interpreter: Interpreter
+    pymalloc: Optional[PymallocSnapshot]
+    pymalloc_unavailable: Optional[str]
+    mimalloc: Optional[MimallocSnapshot]
+    mimalloc_unavailable: Optional[str]
+    gc: Optional[GCState]
+    gc_unavailable: Optional[str]
+    top_types: Optional[Census]
+    fresh_object_refcounts: Tuple[int, int]
+
+    def __hash__(self) -> int:
+        return hash(self.interpreter)
+
+    def __str__(self) -> str:
+        from ._render import report_text
+
+        return report_text(self)

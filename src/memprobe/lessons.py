@@ -12,29 +12,16 @@ import gc
 import sys
 import tracemalloc
 import weakref
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, List
 
-from ._memprobe import MemprobeError, generation, refcount, refinfo
+from ._gc import generation
+from ._interpreter import allocator, pymalloc_constants
+from ._memprobe import MemprobeError, refcount, refinfo
+from ._mimalloc import mimalloc
 from ._pymalloc import block_info, capture_debugmallocstats, pymalloc
-from ._types import Generation
+from ._types import Generation, LessonResult
 
-VERSION = ".".join(map(str, sys.version_info[:3]))
-
-
-@dataclass(frozen=True)
-class LessonResult:
-    name: str
-    claim: str
-    expected: str
-    measured: str
-    holds: bool
-    why: str
-
-    def __str__(self) -> str:
-        verdict = "HOLDS" if self.holds else "DOES NOT HOLD"
-        return (f"[{self.name}] {self.claim}\n  expected: {self.expected}\n  measured: {self.measured}\n"
-                f"  verdict on CPython {VERSION}: {verdict}. {self.why}")
+__all__ = ["LESSONS", "LessonResult"]
 
 
 class _paused_collector:
@@ -146,10 +133,7 @@ def freeze() -> LessonResult:
 
 
 def arena_sizes() -> LessonResult:
-    from . import interpreter
-
-    info = interpreter()
-    constants = info.pymalloc
+    constants = pymalloc_constants()
     if constants is None:
         return LessonResult("arenas", "pymalloc arenas are 256 KiB made of 4 KiB pools; requests up to 512 "
                             "bytes are served by pymalloc", "256 KiB / 4 KiB / 512", "pymalloc is not compiled in",
@@ -158,7 +142,8 @@ def arena_sizes() -> LessonResult:
                 f"threshold {constants.small_request_threshold} bytes")
     small_served = None
     try:
-        pad = 24 if info.allocator == "pymalloc_debug" else 0
+        serving = allocator()
+        pad = 24 if serving.family == "pymalloc" and serving.debug else 0
         at_limit = bytes(512 - 33 - pad)  # sys.getsizeof == 512 with the debug words
         over = bytes(513 - 33 - pad)
         small_served = block_info(at_limit).pymalloc and not block_info(over).pymalloc
@@ -205,8 +190,6 @@ def slots() -> LessonResult:
 
     def per_instance_by_mimalloc(cls: type) -> int:
         # mimalloc has no per-block probe: measure 2,000 instances at once.
-        from ._mimalloc import mimalloc
-
         before = mimalloc()
         keep = [cls() for _ in range(2000)]
         grown = mimalloc().bytes_in_use - before.bytes_in_use - sys.getsizeof(keep)
@@ -217,9 +200,7 @@ def slots() -> LessonResult:
             info = block_info(obj)
             size = info.block_size if info.block_size else info.getsizeof
         except MemprobeError:
-            from . import interpreter
-
-            if interpreter().allocator.startswith("mimalloc"):
+            if allocator().family == "mimalloc":
                 return per_instance_by_mimalloc(type(obj))
             size = sys.getsizeof(obj)
         # A materialised __dict__ is a separate object (before 3.13 it always is).
@@ -293,7 +274,3 @@ LESSONS: Dict[str, Callable[[], LessonResult]] = {
     "tracemalloc": tracemalloc_hides_arenas,
 }
 
-
-def run_all() -> Iterator[LessonResult]:
-    for lesson in LESSONS.values():
-        yield lesson()

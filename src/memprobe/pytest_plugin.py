@@ -20,7 +20,8 @@ from typing import Any, Generator, Optional
 import pytest
 
 from . import testing
-from ._snapshot import Snapshot, measure, snapshot
+from ._snapshot import measure, snapshot
+from ._types import Snapshot
 
 
 class MemprobeFixture:

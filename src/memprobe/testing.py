@@ -18,7 +18,8 @@ import sys
 from typing import Any, Callable, List
 
 from ._memprobe import refcount
-from ._snapshot import Snapshot, snapshot
+from ._snapshot import snapshot
+from ._types import Snapshot
 
 __all__ = ["assert_blocks_stable", "assert_no_new_arenas", "assert_no_refcount_leak"]
 

@@ -1,0 +1,336 @@
+/* gc_lists.c: where objects are, on builds with a GIL: the collector's lists.
+ *
+ * Reads PyInterpreterState.gc of the calling interpreter through compat.h:
+ * the lists generations[0..2] (young/old[0]/old[1] on the incremental
+ * regime of 3.14.0-3.14.4) and permanent_generation, the collecting flag,
+ * and each object's PyGC_Head (_gc_next, the finalized bit of _gc_prev).
+ * 3.9-3.15.  Free-threaded builds compile gc_bits.c instead.
+ *
+ * Every walk is walk() below: it follows _gc_next only (during a
+ * collection _gc_prev holds gc_refs), stops when it returns to where it
+ * started, and gives up after more steps than objects could fit in memory.
+ * Nothing is allocated as a Python object and no Python code runs while
+ * walking; scratch memory comes from PyMem_Raw*.
+ */
+#include "parts.h"
+
+#if !MP_FREE_THREADED
+
+static PyGC_Head *
+list_head(PyInterpreterState *interp, int list)
+{
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    return list == MP_PERMANENT_LIST ? &gc->permanent_generation.head
+                                     : &gc->generations[list].head;
+}
+
+/* _gc_next without its flag bits: NEXT_MASK_UNREACHABLE during a
+ * collection, and the old-space bit of the incremental collector. */
+static PyGC_Head *
+next_of(PyGC_Head *g)
+{
+    return (PyGC_Head *)(g->_gc_next & ~(uintptr_t)3);
+}
+
+static int
+is_tracked(PyObject *op)
+{
+    return _Py_AS_GC(op)->_gc_next != 0;
+}
+
+static int
+is_finalized(PyObject *op)
+{
+    return (_Py_AS_GC(op)->_gc_prev & _PyGC_PREV_MASK_FINALIZED) != 0;
+}
+
+/* More steps than this means the list loops somewhere: 2**32 GC objects of
+ * at least 32 bytes would need 128 GiB. */
+#define MP_WALK_CAP ((size_t)1 << 32)
+
+/* Called for each node of a walk; nonzero stops the walk there. */
+typedef int (*walk_step)(PyGC_Head *node, void *arg);
+
+/* Follows _gc_next from start until it comes back to start, calling step
+ * (when not NULL) on each node.  Returns 1 when step stopped the walk, 0
+ * when the walk came back (*steps nodes seen), -1 with an error set when
+ * it did not come back within the cap. */
+static int
+walk(mp_state *st, PyGC_Head *start, walk_step step, void *arg, size_t *steps)
+{
+    size_t n = 0;
+    for (PyGC_Head *p = next_of(start); p != start; p = next_of(p)) {
+        if (p == NULL || ++n > MP_WALK_CAP) {
+            PyErr_Format(st->error,
+                         "a GC list did not return to its head within %zu "
+                         "steps; refusing to read further",
+                         (size_t)MP_WALK_CAP);
+            return -1;
+        }
+        if (step != NULL && step(p, arg)) {
+            return 1;
+        }
+    }
+    if (steps != NULL) {
+        *steps = n;
+    }
+    return 0;
+}
+
+int
+mp_gc_list_code(mp_state *st, int list)
+{
+    if (list == MP_PERMANENT_LIST) {
+        return MP_GEN_PERMANENT;
+    }
+    if (mp_gc_regime_for(st->runtime_hexversion, 0) == MP_GC_INCREMENTAL) {
+        if (list == 0) {
+            return MP_GEN_YOUNG;
+        }
+        return list - 1 == mp_gc_visited_space(PyInterpreterState_Get())
+            ? MP_GEN_OLD_VISITED : MP_GEN_OLD_PENDING;
+    }
+    return MP_GEN_GEN0 + list;
+}
+
+int
+mp_gc_finalized(PyObject *op)
+{
+    return PyObject_IS_GC(op) && is_finalized(op);
+}
+
+int
+mp_gc_bits(PyObject *op)
+{
+    (void)op;
+    return -1;
+}
+
+int
+mp_gc_list_lengths(mp_state *st, Py_ssize_t lengths[MP_NUM_LISTS])
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        size_t steps;
+        if (walk(st, list_head(interp, list), NULL, NULL, &steps) < 0) {
+            return -1;
+        }
+        lengths[list] = (Py_ssize_t)steps;
+    }
+    return 0;
+}
+
+/* ---- Visiting every object ------------------------------------------------ */
+
+typedef struct {
+    mp_gc_visitor visit;
+    void *arg;
+    int list;
+} visit_walk;
+
+static int
+visit_step(PyGC_Head *node, void *arg)
+{
+    visit_walk *v = arg;
+    return v->visit((PyObject *)(node + 1), v->list, v->arg);
+}
+
+int
+mp_gc_visit(mp_state *st, int only_list, mp_gc_visitor visit, void *arg)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        if (only_list >= 0 && list != only_list) {
+            continue;
+        }
+        visit_walk v = {visit, arg, list};
+        int rc = walk(st, list_head(interp, list), visit_step, &v, NULL);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+    }
+    return 0;
+}
+
+/* ---- Locating objects: a table of the objects asked about ------------------ */
+
+typedef struct {
+    PyGC_Head *key;
+    int code;
+} query_slot;
+
+typedef struct {
+    query_slot *slots;
+    size_t mask;
+    size_t pending;     /* tracked objects whose list is not found yet */
+    int code;           /* of the list being walked */
+} query_table;
+
+static query_slot *
+query_slot_for(query_table *t, PyGC_Head *key)
+{
+    size_t i = mp_hash_pointer(key, t->mask);
+    while (t->slots[i].key != NULL && t->slots[i].key != key) {
+        i = (i + 1) & t->mask;
+    }
+    return &t->slots[i];
+}
+
+static void
+query_add(query_table *t, PyGC_Head *key)
+{
+    query_slot *slot = query_slot_for(t, key);
+    if (slot->key == NULL) {
+        slot->key = key;
+        slot->code = MP_GEN_UNKNOWN;
+        t->pending++;
+    }
+}
+
+/* Gives every object still unknown the code `code`. */
+static void
+query_settle(query_table *t, int code)
+{
+    for (size_t s = 0; s <= t->mask; s++) {
+        if (t->slots[s].key && t->slots[s].code == MP_GEN_UNKNOWN) {
+            t->slots[s].code = code;
+        }
+    }
+    t->pending = 0;
+}
+
+/* Marks a queried object met in the list being walked; stops the walk
+ * once every object is found. */
+static int
+query_step(PyGC_Head *node, void *arg)
+{
+    query_table *t = arg;
+    query_slot *slot = query_slot_for(t, node);
+    if (slot->key != NULL && slot->code == MP_GEN_UNKNOWN) {
+        slot->code = t->code;
+        return --t->pending == 0;
+    }
+    return 0;
+}
+
+/* Finds the list of every pending object, when no collection runs.  The
+ * lists are searched short ones first; every tracked object is in one of
+ * them, so the last need not be walked. */
+static int
+query_lists(mp_state *st, query_table *t)
+{
+    static const int generational[MP_NUM_LISTS] = {0, 1, MP_PERMANENT_LIST, 2};
+    static const int incremental[MP_NUM_LISTS] = {0, MP_PERMANENT_LIST, 1, 2};
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    const int *order =
+        mp_gc_regime_for(st->runtime_hexversion, 0) == MP_GC_INCREMENTAL
+        ? incremental : generational;
+    for (int i = 0; i < MP_NUM_LISTS - 1 && t->pending > 0; i++) {
+        t->code = mp_gc_list_code(st, order[i]);
+        if (walk(st, list_head(interp, order[i]), query_step, t,
+                 NULL) < 0) {
+            return -1;
+        }
+    }
+    if (t->pending > 0) {
+        query_settle(t, mp_gc_list_code(st, order[MP_NUM_LISTS - 1]));
+    }
+    return 0;
+}
+
+typedef struct {
+    PyGC_Head *heads[MP_NUM_LISTS];
+    int list;           /* whose head the walk met, or -1 */
+} head_search;
+
+static int
+head_step(PyGC_Head *node, void *arg)
+{
+    head_search *h = arg;
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        if (node == h->heads[list]) {
+            h->list = list;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One object during a collection: walk forward from it.  Meeting a known
+ * head names its list; coming back to the object means it sits in a list
+ * whose head the collection keeps on its own stack. */
+static int
+locate_while_collecting(mp_state *st, PyObject *op)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    head_search h = {.list = -1};
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        h.heads[list] = list_head(interp, list);
+    }
+    int rc = walk(st, _Py_AS_GC(op), head_step, &h, NULL);
+    if (rc < 0) {
+        return MP_GEN_UNKNOWN;
+    }
+    return rc == 1 ? mp_gc_list_code(st, h.list) : MP_GEN_IN_COLLECTION;
+}
+
+/* The code of objects outside every list, else MP_GEN_UNKNOWN. */
+static int
+outside_lists(PyObject *op)
+{
+    if (!PyObject_IS_GC(op)) {
+        return MP_GEN_NOT_GC;
+    }
+    return is_tracked(op) ? MP_GEN_UNKNOWN : MP_GEN_UNTRACKED;
+}
+
+int
+mp_gc_locate(mp_state *st, PyObject *const *objs, Py_ssize_t n, int *codes)
+{
+    if (mp_gc_state(PyInterpreterState_Get())->collecting) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            codes[i] = outside_lists(objs[i]);
+            if (codes[i] == MP_GEN_UNKNOWN) {
+                codes[i] = locate_while_collecting(st, objs[i]);
+                if (codes[i] == MP_GEN_UNKNOWN) {
+                    return -1;
+                }
+            }
+        }
+        return 0;
+    }
+    /* One object (generation(), gcinfo()) needs a table of two slots on
+     * the stack: the query, and an empty slot that ends every probe. */
+    query_slot two[2] = {{NULL, 0}, {NULL, 0}};
+    query_table t = {two, 1, 0, 0};
+    if (n > 1) {
+        size_t size = 8;
+        while (size < 2 * (size_t)n) {
+            size <<= 1;
+        }
+        t.slots = PyMem_RawCalloc(size, sizeof(query_slot));
+        if (t.slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t.mask = size - 1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        codes[i] = outside_lists(objs[i]);
+        if (codes[i] == MP_GEN_UNKNOWN) {
+            query_add(&t, _Py_AS_GC(objs[i]));
+        }
+    }
+    int rc = query_lists(st, &t);
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+        if (codes[i] == MP_GEN_UNKNOWN) {
+            codes[i] = query_slot_for(&t, _Py_AS_GC(objs[i]))->code;
+        }
+    }
+    if (t.slots != two) {
+        PyMem_RawFree(t.slots);
+    }
+    return rc;
+}
+
+#endif /* !MP_FREE_THREADED */

@@ -1,0 +1,183 @@
+/* state.c: the module's state, its exceptions, and which parts of the
+ * interpreter passed their import-time checks.
+ *
+ * Reads sys.hexversion (before 3.11, where Py_Version does not exist) and
+ * nothing else of the interpreter.  layout.c fills layout_problems at
+ * import; every probe asks mp_probe_state before it reads anything.
+ */
+#include "parts.h"
+
+mp_state *
+mp_get_state(PyObject *module)
+{
+    return (mp_state *)PyModule_GetState(module);
+}
+
+const char *
+mp_version_text(mp_state *st)
+{
+    unsigned long v = st->runtime_hexversion;
+    if (st->version_text[0] == '\0') {
+        snprintf(st->version_text, sizeof(st->version_text), "%lu.%lu.%lu",
+                 v >> 24, (v >> 16) & 0xFF, (v >> 8) & 0xFF);
+    }
+    return st->version_text;
+}
+
+mp_state *
+mp_probe_state(PyObject *module, const char *part)
+{
+    mp_state *st = mp_get_state(module);
+    if (PyDict_GET_SIZE(st->layout_problems) == 0) {
+        return st;
+    }
+    PyObject *why = PyDict_GetItemString(st->layout_problems, MP_PART_VERSION);
+    if (why == NULL) {
+        why = PyDict_GetItemString(st->layout_problems, part);
+    }
+    if (why == NULL) {
+        return st;
+    }
+    PyErr_Format(st->unsupported, "memprobe cannot read %s on CPython %s: %U",
+                 part, mp_version_text(st), why);
+    return NULL;
+}
+
+int
+mp_add_problem(mp_state *st, const char *part, const char *why)
+{
+    PyObject *msg = PyUnicode_FromString(why);
+    if (msg == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItemString(st->layout_problems, part, msg);
+    Py_DECREF(msg);
+    return rc;
+}
+
+/* ---- Exceptions ------------------------------------------------------------ */
+
+typedef struct {
+    size_t offset;              /* of the slot in mp_state */
+    const char *name;           /* module attribute, after "memprobe." */
+    const char *doc;
+    int derives_from_error;     /* else from Exception */
+} error_spec;
+
+static const error_spec errors[] = {
+    {offsetof(mp_state, error), "MemprobeError",
+     "Base class of every error memprobe raises.", 0},
+    {offsetof(mp_state, unsupported), "UnsupportedInterpreter",
+     "The running interpreter's layout cannot be read safely by this build "
+     "of memprobe.", 1},
+    {offsetof(mp_state, no_pymalloc), "PymallocUnavailable",
+     "pymalloc is not serving allocations (PYTHONMALLOC=malloc, mimalloc, a "
+     "free-threaded build), or its statistics are hidden.", 1},
+    {offsetof(mp_state, no_mimalloc), "MimallocUnavailable",
+     "mimalloc is not serving allocations (another allocator, hooks such as "
+     "tracemalloc, or CPython before 3.13).", 1},
+};
+
+static int
+add_errors(PyObject *module, mp_state *st)
+{
+    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+        char qualified[64];
+        snprintf(qualified, sizeof(qualified), "memprobe.%s", errors[i].name);
+        PyObject **slot = (PyObject **)((char *)st + errors[i].offset);
+        *slot = PyErr_NewExceptionWithDoc(
+            qualified, errors[i].doc,
+            errors[i].derives_from_error ? st->error : NULL, NULL);
+        if (*slot == NULL
+            || PyModule_AddObjectRef(module, errors[i].name, *slot) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- Entry points ------------------------------------------------------------ */
+
+static PyObject *
+layout_problems(PyObject *module, PyObject *unused)
+{
+    return PyDict_Copy(mp_get_state(module)->layout_problems);
+}
+
+/* Test hook: pretend a part failed (or, with None, passed) its check. */
+PyObject *
+mp_set_layout_problem(PyObject *module, PyObject *args)
+{
+    const char *part;
+    PyObject *why;
+    if (!PyArg_ParseTuple(args, "sO:_set_layout_problem", &part, &why)) {
+        return NULL;
+    }
+    mp_state *st = mp_get_state(module);
+    if (why == Py_None) {
+        if (PyDict_DelItemString(st->layout_problems, part) < 0) {
+            PyErr_Clear();
+        }
+        Py_RETURN_NONE;
+    }
+    if (!PyUnicode_Check(why)) {
+        PyErr_SetString(PyExc_TypeError, "why must be a str or None");
+        return NULL;
+    }
+    if (PyDict_SetItemString(st->layout_problems, part, why) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef state_methods[] = {
+    {"_layout_problems", layout_problems, METH_NOARGS,
+     "_layout_problems()\n--\n\n"
+     "The import-time layout checks that failed: {part: reason}."},
+    {NULL, NULL, 0, NULL}
+};
+
+int
+mp_init_state(PyObject *module, mp_state *st)
+{
+    if (add_errors(module, st) < 0) {
+        return -1;
+    }
+    st->layout_problems = PyDict_New();
+    if (st->layout_problems == NULL) {
+        return -1;
+    }
+    unsigned long sys_hexversion = 0;
+    PyObject *hexversion = PySys_GetObject("hexversion");  /* borrowed */
+    if (hexversion != NULL) {
+        sys_hexversion = PyLong_AsUnsignedLong(hexversion);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    st->runtime_hexversion = mp_runtime_hexversion(sys_hexversion);
+    return PyModule_AddFunctions(module, state_methods);
+}
+
+int
+mp_traverse_state(mp_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->error);
+    Py_VISIT(st->unsupported);
+    Py_VISIT(st->no_pymalloc);
+    Py_VISIT(st->no_mimalloc);
+    Py_VISIT(st->layout_problems);
+    Py_VISIT(st->refinfo_type);
+    return 0;
+}
+
+void
+mp_clear_state(mp_state *st)
+{
+    Py_CLEAR(st->error);
+    Py_CLEAR(st->unsupported);
+    Py_CLEAR(st->no_pymalloc);
+    Py_CLEAR(st->no_mimalloc);
+    Py_CLEAR(st->layout_problems);
+    Py_CLEAR(st->refinfo_type);
+}

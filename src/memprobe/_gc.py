@@ -1,0 +1,94 @@
+"""The collector probes: typed results from the plain data the extension
+reads (gc.c, gc_lists.c / gc_bits.c, census.c).
+
+Each probe calls the extension before it creates anything: no local a
+comprehension closes over (before 3.12 those are cells, made when the
+function starts, and young objects in the lists being read), and no
+f(*args) around the call (its argument list is built first)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from . import _memprobe
+from ._interpreter import FREE_THREADED, GC_REGIME
+from ._types import Census, GCInfo, GCState, Generation, GenerationState
+
+# Generation members by code, so a lookup builds nothing.
+_MEMBERS: Dict[int, Generation] = {int(g): g for g in Generation}
+_OUTSIDE = (Generation.NOT_GC, Generation.UNTRACKED)
+
+
+def generation(obj: object, /) -> Generation:
+    """Where obj is in the cyclic collector now."""
+    return _MEMBERS[_memprobe._generation(obj)]
+
+
+def gcinfo(obj: object, /) -> GCInfo:
+    """obj's facts in the collector: tracked, generation, finalized, frozen."""
+    code, finalized, gc_bits = _memprobe._gcinfo(obj)
+    where = _MEMBERS[code]
+    return GCInfo(tracked=where not in _OUTSIDE, generation=where, finalized=finalized,
+                  frozen=where == Generation.PERMANENT, gc_bits=gc_bits)
+
+
+def generations(objs: Iterable[object], /) -> List[Generation]:
+    """The Generation of each object, in one pass over the collector's lists."""
+    return [_MEMBERS[code] for code in _memprobe._generations(objs)]
+
+
+def gc_state() -> GCState:
+    """One snapshot of the collector: flags, counts, thresholds, list lengths."""
+    enabled, collecting, counts, thresholds, lengths, total, pending, heap_size = _memprobe._gc_state()
+    g0, g1, g2 = map(GenerationState, (0, 1, 2), counts, thresholds, lengths)
+    return GCState(regime=GC_REGIME, enabled=enabled, collecting=collecting,
+                   generations=(g0, g1, g2), permanent_length=lengths[3],
+                   long_lived_total=total, long_lived_pending=pending, heap_size=heap_size)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _most_common(counts: Dict[type, int], top: Optional[int]) -> Dict[type, int]:
+    ranked = sorted(((t, n) for t, n in counts.items() if n > 0), key=lambda tn: -tn[1])
+    return dict(ranked if top is None else ranked[:top])
+
+
+def census(generation: Optional[int] = None, top: Optional[int] = None) -> Census:
+    """Tracked objects per type and per generation, counted in C without
+    listing them.  ``generation`` is 0, 1, 2 or 3 (permanent), or None for
+    every list; ``top`` keeps the N most common types of each mapping."""
+    _check_census_arguments(generation, top)
+    raw = _memprobe._census(generation)
+    return _census_result(generation, top, raw)
+
+
+def _check_census_arguments(generation: Optional[int], top: Optional[int]) -> None:
+    if generation is not None:
+        if not _is_int(generation):
+            raise TypeError("generation must be None or an int 0-3")
+        if not 0 <= generation <= 3:
+            raise ValueError(f"generation must be 0, 1, 2 or 3 (permanent), not {generation}")
+        if FREE_THREADED:
+            raise ValueError("free-threaded builds have no generations: census() counts every "
+                             "tracked object that is not frozen; pass generation=None")
+    if top is not None:
+        if not _is_int(top):
+            raise TypeError("top must be None or an int")
+        if top < 0:
+            raise ValueError("top must be >= 0")
+
+
+def _census_result(generation: Optional[int], top: Optional[int],
+                   raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...]]) -> Census:
+    collecting, codes, rows = raw
+    lists = tuple(range(len(codes))) if generation is None else (generation,)
+    per_generation = {_MEMBERS[codes[i]]: _most_common({row[0]: row[1 + i] for row in rows}, top)
+                      for i in lists}
+    totals = {_MEMBERS[codes[i]]: sum(row[1 + i] for row in rows) for i in lists}
+    # by_type: the one list asked for, or every list but the permanent one.
+    counted = [i for i in lists if generation is not None or codes[i] != Generation.PERMANENT]
+    by_type = _most_common({row[0]: sum(row[1 + i] for i in counted) for row in rows}, top)
+    return Census(generation=None if generation is None else _MEMBERS[codes[generation]],
+                  by_type=by_type, by_generation=totals, per_generation=per_generation,
+                  collecting=collecting)

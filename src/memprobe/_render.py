@@ -1,0 +1,212 @@
+"""Every text table memprobe prints, drawn from typed results: snapshots,
+diffs, the live report and the lessons.  Fits 80 columns; colour only when
+asked for."""
+from __future__ import annotations
+
+import html
+import sys
+import textwrap
+from typing import Iterable, List, Mapping, Sequence
+
+from ._types import (Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report, SizeClass,
+                     Snapshot, SnapshotDiff)
+
+BAR = 20
+WIDTH = 80
+
+
+class Style:
+    """ANSI styling, or none."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.colour else text
+
+
+def as_html(text: str) -> str:
+    """Notebook view of a table: preformatted."""
+    return "<pre>" + html.escape(text) + "</pre>"
+
+
+def short_type(tp: type) -> str:
+    return tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
+
+
+def _bar(used: int, free: int, style: Style) -> str:
+    total = used + free
+    filled = round(BAR * used / total) if total else 0
+    return style("#" * filled, "32") + "." * (BAR - filled)
+
+
+def _pymalloc_rows(classes: Iterable[SizeClass], style: Style) -> List[str]:
+    rows = ["  class  size  pools     in use      free  fill"]
+    rows += [f"  {c.class_index:>5} {c.block_size:>5} {c.pools:>6,} {c.blocks_in_use:>10,} {c.blocks_free:>9,}  "
+             f"{_bar(c.blocks_in_use, c.blocks_free, style)}" for c in classes]
+    return rows
+
+
+def _mimalloc_rows(classes: Sequence[MimallocSizeClass], style: Style, most: int = 12) -> List[str]:
+    busiest = sorted(classes, key=lambda c: -c.blocks_in_use)[:most]
+    rows = ["  heap     size  pages     in use      free  fill"]
+    rows += [f"  {c.heap:<7}{c.block_size:>6} {c.pages:>6,} {c.blocks_in_use:>10,} {c.blocks_free:>9,}  "
+             f"{_bar(c.blocks_in_use, c.blocks_free, style)}" for c in busiest]
+    if len(classes) > len(busiest):
+        rows.append(f"  ({len(classes) - len(busiest)} quieter classes: memprobe.mimalloc())")
+    return rows
+
+
+def _generation_totals(counts: Mapping[str, int], sign: str = "") -> str:
+    return "  tracked objects by generation: " + ", ".join(f"{k}={v:{sign},}" for k, v in counts.items())
+
+
+# ---- Snapshots and diffs --------------------------------------------------------------
+
+def snapshot_text(snap: Snapshot) -> str:
+    style = Style(False)
+    lines = [f"memprobe snapshot of {snap.interpreter}",
+             f"  sys.getallocatedblocks()   {snap.allocated_blocks:>12,}"]
+    if snap.mimalloc is not None:
+        m = snap.mimalloc
+        lines += [f"  mimalloc ({m.scope}, {m.threads} thread(s))",
+                  f"  pages / blocks in use      {m.pages:>12,} / {m.blocks_in_use:,}",
+                  f"  bytes committed/reserved   {m.bytes_committed:>12,} / {m.bytes_reserved:,}"]
+        lines += _mimalloc_rows(m.size_classes, style)
+    if snap.pymalloc is None:
+        lines.append(f"  pymalloc                   unavailable: {snap.pymalloc_unavailable}")
+    else:
+        p = snap.pymalloc
+        lines += [f"  arenas current/highwater   {p.arenas_current:>12,} / {p.arenas_highwater:,}",
+                  f"  blocks in use              {p.blocks_in_use:>12,}",
+                  f"  raw (over {p.small_request_threshold}-byte) blocks  {p.raw_allocated_blocks:>12,}"]
+        lines += _pymalloc_rows(p.size_classes, style)
+    lines.append(_generation_totals(snap.objects_by_generation))
+    top = sorted(snap.objects_by_type.items(), key=lambda kv: -kv[1])[:10]
+    lines += [f"  {count:>10,}  {name}" for name, count in top]
+    return "\n".join(lines)
+
+
+def diff_text(diff: SnapshotDiff) -> str:
+    lines = [f"memprobe diff on {diff.interpreter}",
+             f"  allocated blocks (sys.getallocatedblocks)  {diff.allocated_blocks:+,}"]
+    if diff.mimalloc_available:
+        lines.append(f"  mimalloc pages / blocks in use             {diff.mimalloc_pages:+,} / "
+                     f"{diff.mimalloc_blocks_in_use:+,}")
+        if diff.mimalloc_classes:
+            lines.append("  heap     size     pages   blocks in use")
+            lines += [f"  {d.heap:<7}{d.block_size:>6} {d.pages:>+9,} {d.blocks_in_use:>+15,}"
+                      for d in diff.mimalloc_classes[:12]]
+    if diff.pymalloc_available:
+        lines += [f"  pymalloc blocks in use                     {diff.blocks_in_use:+,}",
+                  f"  raw blocks (over the threshold)            {diff.raw_allocated_blocks:+,}",
+                  f"  arenas allocated / freed / highwater       +{diff.arenas_allocated:,} / "
+                  f"-{diff.arenas_freed:,} / {diff.arenas_highwater:+,}"]
+        if diff.size_classes:
+            lines.append("  class  size     pools   blocks in use")
+            lines += [f"  {d.class_index:>5} {d.block_size:>5} {d.pools:>+9,} {d.blocks_in_use:>+15,}"
+                      for d in diff.size_classes[:12]]
+    else:
+        lines.append("  pymalloc                                   unavailable")
+    lines.append(_generation_totals(diff.objects_by_generation, "+"))
+    lines += [f"  {count:>+10,}  {name}" for name, count in list(diff.objects_by_type.items())[:10]]
+    return "\n".join(lines)
+
+
+# ---- Lessons ------------------------------------------------------------------------------
+
+def lesson_text(lesson: LessonResult) -> str:
+    verdict = "HOLDS" if lesson.holds else "DOES NOT HOLD"
+    version = ".".join(map(str, sys.version_info[:3]))
+    return (f"[{lesson.name}] {lesson.claim}\n  expected: {lesson.expected}\n  measured: {lesson.measured}\n"
+            f"  verdict on CPython {version}: {verdict}. {lesson.why}")
+
+
+# ---- The live report ---------------------------------------------------------------------
+
+def report_text(report: Report, colour: bool = False) -> str:
+    style = Style(colour)
+    info = report.interpreter
+    build = ", ".join(["debug" if info.debug_build else "release",
+                       "free-threaded" if info.free_threaded else "GIL build",
+                       "GIL on" if info.gil_enabled else "GIL off"])
+    lines = [style(f"memprobe: CPython {'.'.join(map(str, info.version))} ({build})", "1"),
+             f"allocator {info.allocator}, GC regime {info.gc_regime}"]
+    lines += [style(f"UNSUPPORTED {part}: {why}", "31") for part, why in sorted(info.layout_problems.items())]
+    if report.mimalloc is not None:
+        mi = report.mimalloc
+        lines += ["", style("mimalloc", "1"),
+                  f"  {mi.scope} ({mi.threads} thread(s)"
+                  + (", abandoned pool included)" if mi.abandoned_pool else ")"),
+                  f"  pages {mi.pages:,}, blocks in use {mi.blocks_in_use:,}, committed "
+                  f"{mi.bytes_committed:,} B of {mi.bytes_reserved:,} B reserved"]
+        lines += _mimalloc_rows(mi.size_classes, style)
+    lines += ["", style("pymalloc", "1")]
+    if report.pymalloc is None:
+        lines.append(f"  unavailable: {report.pymalloc_unavailable}")
+    else:
+        lines += _pymalloc_summary(report.pymalloc, info.pymalloc.size_classes if info.pymalloc else 0)
+        lines += _pymalloc_rows(report.pymalloc.size_classes, style)
+    lines += ["", style("garbage collector", "1")]
+    if report.gc is None or report.top_types is None:
+        lines.append(f"  unavailable: {report.gc_unavailable}")
+    else:
+        lines += _gc_rows(report)
+    probe, stdlib = report.fresh_object_refcounts
+    lines += ["", style("reference counts", "1"),
+              f"  a fresh object() held by one name: refcount {probe} (sys.getrefcount says {stdlib})"]
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def _pymalloc_summary(p: PymallocSnapshot, size_classes: int) -> List[str]:
+    return [
+        f"  arenas {p.arena_size // 1024} KiB, pools {p.pool_size // 1024} KiB, "
+        f"{size_classes} size classes up to {p.small_request_threshold} bytes"
+        + (" (+24 debug bytes per block)" if p.debug_layer else ""),
+        f"  arenas: {p.arenas_current:,} live, highwater {p.arenas_highwater:,}, "
+        f"{p.arenas_allocated_total:,} allocated in total, {p.arenas_reclaimed:,} reclaimed",
+        f"  blocks: {p.blocks_in_use:,} in pools + {p.raw_allocated_blocks:,} raw (over "
+        f"{p.small_request_threshold} B) = {p.allocated_blocks:,}",
+        f"  source: {p.source}" + (", allocator hooked (e.g. tracemalloc)" if p.hooks_installed else ""),
+    ]
+
+
+def _gc_rows(report: Report) -> List[str]:
+    g, top = report.gc, report.top_types
+    assert g is not None and top is not None
+
+    def types_of(generation: Generation, width: int) -> str:
+        counts = top.per_generation.get(generation, {})
+        return _fit_entries([f"{short_type(t)} {n:,}" for t, n in counts.items()], width)
+
+    lines = [f"  {g.regime}, {'enabled' if g.enabled else 'disabled'}"
+             + (", collecting now" if g.collecting else "")]
+    if report.interpreter.free_threaded:
+        lines.append(f"  no generations; tracked objects, most common: {types_of(Generation.TRACKED, 50)}")
+    lines.append("  gen  count  threshold   objects  most common types")
+    for gen in g.generations:
+        length = "-" if gen.length is None else f"{gen.length:,}"
+        lines.append(f"  {gen.generation:>3} {gen.count:>6,} {gen.threshold:>10,} {length:>9}  "
+                     f"{types_of(Generation(gen.generation), 36)}")
+    permanent = "-" if g.permanent_length is None else f"{g.permanent_length:,}"
+    lines.append(f"  permanent generation (gc.freeze): {permanent} objects")
+    return lines
+
+
+def _fit_entries(entries: List[str], width: int) -> str:
+    """Join whole entries while they fit in width characters."""
+    shown: List[str] = []
+    for entry in entries:
+        if len(", ".join(shown + [entry])) > width:
+            break
+        shown.append(entry)
+    return ", ".join(shown)
+
+
+def _fit(line: str, width: int = WIDTH) -> List[str]:
+    """Wrap a long line (an error message) under its own indentation."""
+    if len(line) <= width or "\033[" in line:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    return textwrap.wrap(line, width=width, subsequent_indent=indent, break_on_hyphens=False)
+
