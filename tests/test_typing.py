@@ -1,8 +1,6 @@
 """The typed API: mypy --strict passes on the package and on a usage example,
 and the real return values match their annotations."""
 import dataclasses
-import os
-import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -10,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import memprobe
+from _support import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,11 +16,10 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.skipif(not (REPO / "src" / "memprobe").is_dir(), reason="needs the source tree")
 def test_mypy_strict_passes_on_the_package_and_a_usage_example(tmp_path):
     pytest.importorskip("mypy")
-    env = dict(os.environ, MYPYPATH=str(REPO / "src"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
-         "--no-incremental", str(REPO / "src" / "memprobe"), str(REPO / "tests" / "typing" / "usage.py")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(tmp_path),
+    proc = run_python(
+        "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+        "--no-incremental", str(REPO / "src" / "memprobe"), str(REPO / "tests" / "typing" / "usage.py"),
+        env_extra={"MYPYPATH": str(REPO / "src")}, cwd=str(tmp_path), stderr_to_stdout=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout
 
