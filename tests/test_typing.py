@@ -1,6 +1,7 @@
 """The typed API, statically: mypy --strict passes on the package and on a
 usage example.  (That the real return values match the annotations is
-test_contract.py's promise.)"""
+test_contract.py's promise; that the C module's stub matches the module,
+test_stubtest.py's.)"""
 from pathlib import Path
 
 import pytest
