@@ -187,19 +187,19 @@ def case(*names, table=CASES):
 
 
 @case("refcount")
-def _():
+def case_refcount():
     for obj in OBJECTS:
         returns(memprobe.refcount, obj)
 
 
 @case("refinfo", "RefInfo")
-def _():
+def case_refinfo():
     for obj in OBJECTS:
         check(returns(memprobe.refinfo, obj), memprobe.RefInfo)
 
 
 @case("generation", "Generation")
-def _():
+def case_generation():
     for obj in OBJECTS:
         check(returns(memprobe.generation, obj), memprobe.Generation)
     for member in memprobe.Generation:
@@ -207,27 +207,27 @@ def _():
 
 
 @case("gcinfo", "GCInfo")
-def _():
+def case_gcinfo():
     for obj in OBJECTS:
         check(returns(memprobe.gcinfo, obj), memprobe.GCInfo)
 
 
 @case("generations")
-def _():
+def case_generations():
     returns(memprobe.generations, OBJECTS)
     returns(memprobe.generations, iter(OBJECTS))
     returns(memprobe.generations, [])
 
 
 @case("gc_state", "GCState", "GenerationState")
-def _():
+def case_gc_state():
     state = returns(memprobe.gc_state)
     for generation in state.generations:
         check(generation, memprobe.GenerationState)
 
 
 @case("census", "Census")
-def _():
+def case_census():
     returns(memprobe.census)
     returns(memprobe.census, top=3)
     returns(memprobe.census, None, 0)
@@ -237,12 +237,12 @@ def _():
 
 
 @case("interpreter", "Interpreter")
-def _():
+def case_interpreter():
     returns(memprobe.interpreter)
 
 
 @case("PymallocConstants")
-def _():
+def case_pymalloc_constants():
     constants = returns(memprobe.interpreter).pymalloc
     if PYMALLOC_BUILT:
         check(constants, memprobe.PymallocConstants, "interpreter().pymalloc")
@@ -251,7 +251,7 @@ def _():
 
 
 @case("pymalloc", "PymallocSnapshot", "SizeClass")
-def _():
+def case_pymalloc():
     snapshot = returns(memprobe.pymalloc, may_raise=WITHOUT_PYMALLOC)
     assert snapshot.size_classes
     for size_class in snapshot.size_classes:
@@ -262,7 +262,7 @@ def _():
 
 
 @case("arenas", "ArenaMap", "ArenaInfo", "ArenaSizeClass", "PoolInfo")
-def _():
+def case_arenas():
     arenas = returns(memprobe.arenas, may_raise=WITHOUT_PYMALLOC + BEFORE_312)
     assert arenas, "pymalloc serves this interpreter, so it has arenas"
     assert any(arena.size_classes for arena in arenas)   # not every arena is empty: nothing is vacuous
@@ -278,13 +278,13 @@ def _():
 
 
 @case("block_info", "BlockInfo")
-def _():
+def case_block_info():
     for obj in OBJECTS:
         check(returns(memprobe.block_info, obj, may_raise=WITHOUT_PYMALLOC + BEFORE_312), memprobe.BlockInfo)
 
 
 @case("mimalloc", "MimallocSnapshot", "MimallocSizeClass")
-def _():
+def case_mimalloc():
     snapshot = returns(memprobe.mimalloc, may_raise=WITHOUT_MIMALLOC)
     assert snapshot.size_classes
     for size_class in snapshot.size_classes:
@@ -297,13 +297,13 @@ def _():
 
 
 @case("explain")
-def _():
+def case_explain():
     for obj in OBJECTS:
         returns(memprobe.explain, obj)
 
 
 @case("snapshot", "Snapshot")
-def _():
+def case_snapshot():
     snapshot = returns(memprobe.snapshot)
     data = returns(snapshot.to_dict)
     assert returns(memprobe.Snapshot.from_dict, data) == snapshot
@@ -314,7 +314,7 @@ def _():
 
 
 @case("SnapshotDiff", "SizeClassDelta")
-def _():
+def case_snapshot_diff():
     gc.collect()
     before = memprobe.snapshot()
     kept = [Node() for _ in range(2000)]
@@ -332,7 +332,7 @@ def _():
 
 
 @case("measure")
-def _():
+def case_measure():
     m = memprobe.measure(collect=True)
     assert type(m) is memprobe.measure   # its .diff exists only once a block has run
     with m as entered:
@@ -345,7 +345,7 @@ def _():
 
 
 @case("MemprobeError", "UnsupportedInterpreter", "PymallocUnavailable", "MimallocUnavailable", "SnapshotMismatch")
-def _():
+def case_errors():
     for error in (memprobe.MemprobeError, memprobe.UnsupportedInterpreter, memprobe.PymallocUnavailable,
                   memprobe.MimallocUnavailable, memprobe.SnapshotMismatch):
         assert issubclass(error, memprobe.MemprobeError)
@@ -357,17 +357,17 @@ def leak_free():
 
 
 @case("assert_blocks_stable", table=TESTING_CASES)
-def _():
+def case_assert_blocks_stable():
     returns(testing.assert_blocks_stable, leak_free, runs=2, warmup=1, tolerance=5)
 
 
 @case("assert_no_refcount_leak", table=TESTING_CASES)
-def _():
+def case_assert_no_refcount_leak():
     returns(testing.assert_no_refcount_leak, leak_free, OBJECTS, runs=2)
 
 
 @case("assert_no_new_arenas", table=TESTING_CASES)
-def _():
+def case_assert_no_new_arenas():
     returns(testing.assert_no_new_arenas, leak_free, may_raise=WITHOUT_PYMALLOC)
 
 
