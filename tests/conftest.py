@@ -1,17 +1,10 @@
-import sys
-import sysconfig
-
-import memprobe
+"""pytest setup: the build in the report header, and pytester for the plugin's
+tests.  What tests share (build facts, the subprocess runner, the
+subinterpreter script) lives in _support.py beside this file."""
+from _support import describe_build
 
 pytest_plugins = ["pytester"]
 
 
 def pytest_report_header(config):
-    info = memprobe.interpreter()
-    kind = "free-threaded" if info.free_threaded else "GIL"
-    debug = "debug" if info.debug_build else "release"
-    return (
-        f"memprobe on CPython {sys.version.split()[0]} ({debug}, {kind}), "
-        f"allocator {info.allocator}, GC {info.gc_regime}, "
-        f"Py_GIL_DISABLED={sysconfig.get_config_var('Py_GIL_DISABLED')}"
-    )
+    return describe_build()

@@ -6,9 +6,7 @@ between memprobe's read and gc's.
 """
 import collections
 import gc
-import subprocess
 import sys
-import sysconfig
 import textwrap
 import weakref
 
@@ -16,13 +14,11 @@ import pytest
 
 import memprobe
 from memprobe import Generation
+from _support import HAVE_GC_FLAG, REGIME, run_code
 
-FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-REGIME = memprobe.interpreter().gc_regime
 pytestmark = pytest.mark.skipif(
     REGIME != "generational", reason=f"these tests describe the generational collector, not {REGIME}"
 )
-HAVE_GC_FLAG = 1 << 14  # Py_TPFLAGS_HAVE_GC
 
 
 @pytest.fixture(autouse=True)
@@ -381,11 +377,7 @@ DURING_GC_SCRIPT = textwrap.dedent(
 def during_gc():
     """Probes called from __del__, a weakref callback and gc.callbacks while
     gc.collect() runs, in a subprocess so a hang fails instead of blocking."""
-    proc = subprocess.run(
-        [sys.executable, "-c", DURING_GC_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout
+    proc = run_code(DURING_GC_SCRIPT, stderr_to_stdout=True, timeout=120, check=True)
     return dict(line.split(" = ", 1) for line in proc.stdout.splitlines())
 
 

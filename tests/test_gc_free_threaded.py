@@ -4,18 +4,12 @@ counters and thresholds gc.get_count()/get_threshold() report.  Each promise
 is checked against the gc module."""
 import collections
 import gc
-import sysconfig
 
 import pytest
 
 import memprobe
 from memprobe import Generation
-
-FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-HAVE_GC_FLAG = 1 << 14  # Py_TPFLAGS_HAVE_GC
-
-
-needs_free_threading = pytest.mark.skipif(not FREE_THREADED, reason="free-threaded builds only")
+from _support import HAVE_GC_FLAG, needs_free_threading
 
 
 @needs_free_threading

@@ -3,22 +3,14 @@
 Every field is checked against what sys, sysconfig and gc say, and the
 allocator name under each PYTHONMALLOC mode in a fresh subprocess.
 """
-import os
 import re
-import subprocess
 import sys
-import sysconfig
 
 import pytest
 
 import memprobe
 from memprobe import _memprobe
-
-INFO = memprobe.interpreter()
-FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-DEBUG = bool(sysconfig.get_config_var("Py_DEBUG")) or hasattr(sys, "gettotalrefcount")
-# Free-threaded builds compile pymalloc in but never use it.
-PYMALLOC = bool(sysconfig.get_config_var("WITH_PYMALLOC")) and not FREE_THREADED
+from _support import DEBUG_BUILD, FREE_THREADED, INFO, PYMALLOC_BUILT, run_code
 
 
 def test_version_is_the_runtime_version():
@@ -28,7 +20,7 @@ def test_version_is_the_runtime_version():
 
 
 def test_build_kind_agrees_with_sysconfig():
-    assert INFO.debug_build == DEBUG
+    assert INFO.debug_build == DEBUG_BUILD
     assert INFO.free_threaded == FREE_THREADED
 
 
@@ -86,16 +78,9 @@ def test_running_regime_is_decided_from_the_runtime_version():
 
 # ---- pymalloc constants ------------------------------------------------------
 
-def debugmallocstats_text(env=None):
-    code = "import sys; sys._debugmallocstats()"
-    return subprocess.run(
-        [sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env, check=True
-    ).stderr
-
-
-@pytest.mark.skipif(not PYMALLOC, reason="pymalloc is not compiled in")
+@pytest.mark.skipif(not PYMALLOC_BUILT, reason="pymalloc is not compiled in")
 def test_pymalloc_constants_agree_with_debugmallocstats():
-    text = debugmallocstats_text()
+    text = run_code("import sys; sys._debugmallocstats()", check=True).stderr
     constants = INFO.pymalloc
     assert constants is not None
     threshold, classes = map(int, re.search(r"Small block threshold = (\d+), in (\d+) size classes", text).groups())
@@ -108,7 +93,7 @@ def test_pymalloc_constants_agree_with_debugmallocstats():
         assert constants.verified
 
 
-@pytest.mark.skipif(not PYMALLOC, reason="pymalloc is not compiled in")
+@pytest.mark.skipif(not PYMALLOC_BUILT, reason="pymalloc is not compiled in")
 def test_pymalloc_sizes_by_version():
     constants = INFO.pymalloc
     assert constants is not None
@@ -123,32 +108,23 @@ def test_pymalloc_sizes_by_version():
 def allocator_in_subprocess(pythonmalloc=None, xoptions=()):
     """(allocator name, constants verified, _debugmallocstats printed a report)
     in a fresh interpreter started with PYTHONMALLOC / -X options."""
-    env = dict(os.environ)
-    env.pop("PYTHONMALLOC", None)
-    env.pop("PYTHONTRACEMALLOC", None)
-    if pythonmalloc:
-        env["PYTHONMALLOC"] = pythonmalloc
-    args = [sys.executable]
-    for opt in xoptions:
-        args += ["-X", opt]
     code = (
         "import sys, memprobe; i = memprobe.interpreter(); "
         "print(i.allocator, bool(i.pymalloc and i.pymalloc.verified)); "
         "sys._debugmallocstats()"
     )
-    proc = subprocess.run(args + ["-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env=env, check=True)
+    proc = run_code(code, pythonmalloc=pythonmalloc, xoptions=xoptions, check=True)
     allocator, verified = proc.stdout.split()
     return allocator, verified == "True", "Small block threshold" in proc.stderr
 
 
 def test_default_allocator():
-    expected = "pymalloc_debug" if DEBUG else "pymalloc"
+    expected = "pymalloc_debug" if DEBUG_BUILD else "pymalloc"
     if FREE_THREADED:
-        expected = "mimalloc_debug" if DEBUG else "mimalloc"
+        expected = "mimalloc_debug" if DEBUG_BUILD else "mimalloc"
     allocator, verified, printed = allocator_in_subprocess()
     assert allocator == expected
-    assert verified == (PYMALLOC and not FREE_THREADED)
+    assert verified == (PYMALLOC_BUILT and not FREE_THREADED)
     assert printed  # pymalloc's report, or mimalloc's own on free-threaded builds
     assert INFO.allocator in (expected, "hooked")
 
@@ -165,7 +141,7 @@ def test_default_allocator():
     ],
 )
 def test_allocator_under_pythonmalloc(mode, expected):
-    if not PYMALLOC and "pymalloc" in expected:
+    if not PYMALLOC_BUILT and "pymalloc" in expected:
         pytest.skip("pymalloc is not compiled in")
     allocator, verified, printed = allocator_in_subprocess(mode)
     assert allocator == expected
@@ -184,7 +160,7 @@ def test_tracemalloc_hooks_report_hooked():
     # Release builds print no report while hooks are installed; debug builds
     # still do (their debug layer sits between the hooks and pymalloc).
     assert verified == printed
-    if not DEBUG:
+    if not DEBUG_BUILD:
         assert not printed
 
 

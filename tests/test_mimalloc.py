@@ -7,19 +7,14 @@ Totals are compared with sys.getallocatedblocks() read just before and just
 after: the walk happens between the two, and the snapshot's own objects
 (some hundred) exist only for the second.
 """
-import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
 
 import memprobe
+from _support import INFO, ON_MIMALLOC, VERSION, needs_mimalloc, run_code, run_python
 
-INFO = memprobe.interpreter()
-ON_MIMALLOC = INFO.allocator in ("mimalloc", "mimalloc_debug")
-needs_mimalloc = pytest.mark.skipif(not ON_MIMALLOC, reason=f"the allocator is {INFO.allocator}")
-HAS_MIMALLOC = sys.version_info >= (3, 13)
+HAS_MIMALLOC = VERSION >= (3, 13)
 
 
 def bracketed():
@@ -121,24 +116,19 @@ def test_other_allocators_raise_mimalloc_unavailable():
 
 @pytest.mark.skipif(not HAS_MIMALLOC or INFO.free_threaded, reason="PYTHONMALLOC=mimalloc exists on 3.13+ default builds")
 def test_a_default_build_under_pythonmalloc_mimalloc_runs_this_file():
-    env = dict(os.environ, PYTHONMALLOC="mimalloc")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                           "-k", "not pythonmalloc"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=300)
+    proc = run_python("-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "not pythonmalloc",
+                      pythonmalloc="mimalloc", stderr_to_stdout=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1].split("passed")[0]
 
 
 @pytest.mark.skipif(not HAS_MIMALLOC or INFO.free_threaded, reason="needs a default 3.13+ build")
 def test_mimalloc_under_tracemalloc_is_unavailable_not_wrong():
-    code = textwrap.dedent("""
+    out = run_code("""
         import memprobe
         try:
             memprobe.mimalloc()
         except memprobe.MimallocUnavailable as exc:
             print("unavailable", exc)
-    """)
-    env = dict(os.environ, PYTHONMALLOC="mimalloc")
-    out = subprocess.run([sys.executable, "-X", "tracemalloc", "-c", code], stdout=subprocess.PIPE,
-                         text=True, env=env, check=True).stdout
+    """, pythonmalloc="mimalloc", xoptions=["tracemalloc"], check=True).stdout
     assert out.startswith("unavailable")

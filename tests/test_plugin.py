@@ -1,12 +1,10 @@
 """The pytest plugin and memprobe.testing: each helper fails on a leaking
 function and passes on a clean one; the plugin's output is checked with
 pytester."""
-import sys
-
 import pytest
 
-import memprobe
 from memprobe import testing
+from _support import PYMALLOC_SERVING, run_code
 
 LEAK = []
 
@@ -22,11 +20,9 @@ def clean():
 
 
 def test_testing_module_imports_without_pytest():
-    import subprocess
-
     code = ("import sys; sys.modules['pytest'] = None; import memprobe.testing as t; "
             "t.assert_blocks_stable(lambda: None); print('ok')")
-    assert subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True).stdout == "ok\n"
+    assert run_code(code).stdout == "ok\n"
 
 
 def test_refcount_leak_is_caught_and_clean_code_passes():
@@ -45,7 +41,7 @@ def test_block_leak_is_caught_and_clean_code_passes():
 
 
 def test_new_arenas_are_caught_and_clean_code_passes():
-    if not memprobe.interpreter().allocator.startswith("pymalloc"):
+    if not PYMALLOC_SERVING:
         pytest.skip("needs pymalloc")
     big = []
     with pytest.raises(AssertionError, match="new arena"):
@@ -82,7 +78,7 @@ def test_plugin_fixture_and_marker_with_pytester(pytester):
     pytester.makepyfile(PLUGIN_TESTS)
     result = pytester.runpytest_subprocess("-v")
     # max_new_arenas needs pymalloc: elsewhere that test is skipped, saying why.
-    steady = "PASSED" if memprobe.interpreter().allocator.startswith("pymalloc") else "SKIPPED"
+    steady = "PASSED" if PYMALLOC_SERVING else "SKIPPED"
     result.assert_outcomes(passed=1 + (steady == "PASSED"), failed=2, skipped=int(steady == "SKIPPED"))
     result.stdout.fnmatch_lines([
         "*test_fixture_catches_a_leak FAILED*",

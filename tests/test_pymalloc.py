@@ -6,11 +6,8 @@ to back in C.  On 3.9-3.11 the snapshot *is* that report (captured in
 memory), so it is checked against sys._debugmallocstats() and
 sys.getallocatedblocks() read separately from Python, with a tolerance.
 """
-import os
 import re
-import subprocess
 import sys
-import sysconfig
 import textwrap
 
 import pytest
@@ -18,13 +15,9 @@ import pytest
 import memprobe
 from memprobe import _memprobe
 from memprobe._pymalloc import arena_map_from_state, parse_debug_malloc_stats, snapshot_from_state, state_from_report
+from _support import DEBUG_EXTRA, DIRECT, INFO, needs_pymalloc, run_code, run_in_subinterpreter
 
-INFO = memprobe.interpreter()
-DIRECT = sys.version_info >= (3, 12)
-DEBUG_EXTRA = 24 if INFO.allocator == "pymalloc_debug" else 0  # 3 words of the debug layer
-pytestmark = pytest.mark.skipif(
-    not INFO.allocator.startswith("pymalloc"), reason=f"pymalloc is not the allocator ({INFO.allocator})"
-)
+pytestmark = needs_pymalloc
 # Building a snapshot's Python objects allocates a few hundred blocks; a
 # reading taken from Python after it can differ from the snapshot by that.
 PYTHON_SIDE_NOISE = 2000
@@ -36,7 +29,6 @@ def expected_class(request_size):
 
 # ---- the snapshot against the interpreter's own numbers ------------------------
 
-@pytest.mark.skipif(not DIRECT, reason="before 3.12 the snapshot is the report itself")
 def read_back_to_back():
     """(pymalloc's state, the report's text, sys.getallocatedblocks()), all
     read in C before any of them is built; before 3.12 the state is the
@@ -268,14 +260,9 @@ MODE_SCRIPT = textwrap.dedent(
 
 
 def run_mode(pythonmalloc=None, xoptions=()):
-    env = dict(os.environ)
-    env.pop("PYTHONMALLOC", None)
-    env.pop("PYTHONTRACEMALLOC", None)
-    if pythonmalloc:
-        env["PYTHONMALLOC"] = pythonmalloc
-    args = [sys.executable] + [a for opt in xoptions for a in ("-X", opt)] + ["-c", MODE_SCRIPT]
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stdout
+    """MODE_SCRIPT's answers, {probe: answer}, from a fresh interpreter."""
+    proc = run_code(MODE_SCRIPT, pythonmalloc=pythonmalloc, xoptions=xoptions, stderr_to_stdout=True,
+                    timeout=120, check=True)
     return dict(line.split(" ", 1) for line in proc.stdout.splitlines())
 
 
@@ -328,8 +315,6 @@ def test_tracemalloc_hooks_do_not_hide_pymalloc_on_312():
 
 @pytest.mark.skipif(not DIRECT, reason="per-interpreter allocator state is 3.12+")
 def test_a_subinterpreter_reads_its_own_allocator_state(tmp_path):
-    from test_subinterpreters import RUN_IN_SUBINTERPRETER
-
     out = tmp_path / "sub.txt"
     inside = textwrap.dedent(
         f"""
@@ -342,7 +327,7 @@ def test_a_subinterpreter_reads_its_own_allocator_state(tmp_path):
     )
     # The main interpreter's arenas are listed first: once the subinterpreter
     # is destroyed its arenas' addresses may be reused.
-    outer = textwrap.dedent(
+    main_before = textwrap.dedent(
         f"""
         import memprobe
         main = memprobe.pymalloc()
@@ -350,10 +335,8 @@ def test_a_subinterpreter_reads_its_own_allocator_state(tmp_path):
         with open({str(tmp_path / 'main.txt')!r}, "w") as f:
             f.write(repr((main.blocks_in_use, main_arenas)))
         """
-    ) + RUN_IN_SUBINTERPRETER
-    proc = subprocess.run([sys.executable, "-c", outer, inside], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout
+    )
+    run_in_subinterpreter(inside, main_before=main_before)
     sub_blocks, sub_arenas = eval(out.read_text())
     main_blocks, main_arenas = eval((tmp_path / "main.txt").read_text())
     assert sub_arenas and main_arenas

@@ -16,9 +16,10 @@ import weakref
 import pytest
 
 import memprobe
+from _support import FREE_THREADED, VERSION, needs_free_threading
 
-PY312 = sys.version_info >= (3, 12)
-PY314 = sys.version_info >= (3, 14)
+PY312 = VERSION >= (3, 12)
+PY314 = VERSION >= (3, 14)
 
 
 class Plain:
@@ -209,7 +210,7 @@ def test_raw_parts_match_the_versions_layout(name, obj):
         assert info.high is None
     else:
         assert info.layout == "free-threaded"
-        assert sysconfig_free_threaded()
+        assert FREE_THREADED
         assert info.local is not None and info.shared is not None
         if not info.immortal:
             assert info.count == info.local + info.shared
@@ -220,15 +221,6 @@ def test_raw_parts_match_the_versions_layout(name, obj):
 
 
 # ---- free-threaded builds: local and shared counts -------------------------------
-
-def _free_threaded():
-    import sysconfig
-
-    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-
-
-needs_free_threading = pytest.mark.skipif(not _free_threaded(), reason="free-threaded builds only")
-
 
 @needs_free_threading
 @pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])
@@ -318,12 +310,6 @@ def test_decrefs_from_this_thread_of_an_object_another_thread_owns_make_shared_n
     # The owner exited: its references were merged into the shared count.
     assert info.count == sys.getrefcount(obj)
     assert info.local + info.shared == info.count
-
-
-def sysconfig_free_threaded():
-    import sysconfig
-
-    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 @pytest.mark.parametrize("name,obj", CORPUS, ids=[name for name, _ in CORPUS])

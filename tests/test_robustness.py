@@ -1,16 +1,7 @@
 """Never crash: every probe on every object the interpreter holds, and probes
 called while other threads allocate and free.  Each runs in a subprocess, so
 a crash shows as a failed test with its exit status instead of killing pytest."""
-import subprocess
-import sys
-import textwrap
-
-
-def run(code, timeout=300):
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-3000:]}"
-    return proc.stdout
+from _support import run_code
 
 
 def test_every_probe_on_every_object_in_the_heap():
@@ -19,7 +10,7 @@ def test_every_probe_on_every_object_in_the_heap():
     per-object answer that differs must match gc's lists at that moment
     (3.15.2 re-tracks some module and function objects into generation 0
     without a collection)."""
-    out = run("""
+    out = run_code("""
         import gc, sys, memprobe
         gc.disable()
 
@@ -56,7 +47,7 @@ def test_every_probe_on_every_object_in_the_heap():
         for o in objs[::97]:
             memprobe.explain(o)
         print(len(objs), batch_mismatches, moved)
-    """)
+    """, stderr_to_stdout=True, timeout=300, check=True).stdout
     count, batch_mismatches, moved = map(int, out.split())
     assert count > 1000
     assert batch_mismatches == 0
@@ -66,7 +57,7 @@ def test_probes_while_other_threads_allocate_and_free():
     """Eight threads build and drop lists and cycles while two others call
     every probe: 10 seconds on free-threaded builds (where the threads truly
     run at once), 3 elsewhere.  Prints how many probe rounds ran."""
-    out = run("""
+    out = run_code("""
         import threading, time, gc, sys, memprobe
         seconds = 10 if memprobe.interpreter().free_threaded else 3
         stop = time.monotonic() + seconds
@@ -112,7 +103,7 @@ def test_probes_while_other_threads_allocate_and_free():
         for t in threads: t.join()
         print("errors", len(errors), errors[:3])
         print("seconds", seconds, "churn", sum(churned), "calls", *results)
-    """)
+    """, stderr_to_stdout=True, timeout=300, check=True).stdout
     print(out)
     assert "errors 0 []" in out
     calls = [int(n) for n in out.split("calls", 1)[1].split()]

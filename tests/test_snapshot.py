@@ -6,7 +6,6 @@ to NOISE_BLOCKS from the snapshots' own objects.
 """
 import gc
 import json
-import subprocess
 import sys
 import textwrap
 
@@ -14,10 +13,8 @@ import pytest
 
 import memprobe
 from memprobe._snapshot import NOISE_BLOCKS
+from _support import DEBUG_EXTRA, PYMALLOC_SERVING, run_memprobe
 
-INFO = memprobe.interpreter()
-PYMALLOC = INFO.allocator.startswith("pymalloc")
-DEBUG_EXTRA = 24 if INFO.allocator == "pymalloc_debug" else 0
 N = 20_000
 
 
@@ -40,7 +37,7 @@ def quiet_collector():
         gc.enable()
 
 
-@pytest.mark.skipif(not PYMALLOC, reason="needs pymalloc")
+@pytest.mark.skipif(not PYMALLOC_SERVING, reason="needs pymalloc")
 def test_diff_shows_n_new_blocks_and_objects_then_the_reverse():
     index = thing_class_index()
     before = memprobe.snapshot()
@@ -163,16 +160,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "memprobe", "run", *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("code", [0, 3])
 def test_run_passes_argv_and_the_exit_code_through(tmp_path, code):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    proc = run_cli(str(script), "100", str(code), "--verbose")
+    proc = run_memprobe("run", str(script), "100", str(code), "--verbose")
     assert proc.returncode == code
     assert f"argv=['100', '{code}', '--verbose'] name=__main__" in proc.stderr
     assert proc.stdout.startswith(f"memprobe run {script}: exit code {code}")
@@ -182,7 +174,7 @@ def test_run_passes_argv_and_the_exit_code_through(tmp_path, code):
 def test_run_json_matches_an_in_process_diff_of_the_same_script(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    proc = run_cli("--json", str(script), str(N), "0")
+    proc = run_memprobe("run", "--json", str(script), str(N), "0")
     assert proc.returncode == 0
     report = json.loads(proc.stdout)
     diff = memprobe.SnapshotDiff.from_dict(report["diff"])
@@ -202,7 +194,7 @@ def test_run_json_matches_an_in_process_diff_of_the_same_script(tmp_path):
         sys.argv = sys_argv
     assert m.diff.objects_by_type["in_process.Thing"] == N
     assert abs(diff.allocated_blocks - m.diff.allocated_blocks) <= NOISE_BLOCKS
-    if PYMALLOC:
+    if PYMALLOC_SERVING:
         index = thing_class_index()
         ours = {d.class_index: d.blocks_in_use for d in m.diff.size_classes}[index]
         theirs = {d.class_index: d.blocks_in_use for d in diff.size_classes}[index]
@@ -210,7 +202,7 @@ def test_run_json_matches_an_in_process_diff_of_the_same_script(tmp_path):
 
 
 def test_run_on_a_missing_script_exits_2_with_one_line(tmp_path):
-    proc = run_cli(str(tmp_path / "missing.py"))
+    proc = run_memprobe("run", str(tmp_path / "missing.py"))
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
@@ -221,6 +213,6 @@ def test_run_output_file(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
     out = tmp_path / "diff.json"
-    proc = run_cli("--json", "-o", str(out), str(script), "5", "0")
+    proc = run_memprobe("run", "--json", "-o", str(out), str(script), "5", "0")
     assert proc.returncode == 0 and proc.stdout == ""
     assert json.loads(out.read_text())["diff"]["objects_by_type"]["__main__.Thing"] == 5

@@ -3,11 +3,11 @@
 Each lesson's verdict is checked against what is true of the running
 version, stated here independently of the lesson's own code.
 """
+import functools
 import gc
 import json
 import os
 import re
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
@@ -19,20 +19,20 @@ from memprobe._pymalloc import arena_map_from_state, snapshot_from_state
 from memprobe._render import report_text
 from memprobe._report import gather, use_colour
 from memprobe.lessons import LESSONS, LessonResult
+from _support import DIRECT, INFO, PYMALLOC_SERVING, VERSION, run_memprobe
 
-INFO = memprobe.interpreter()
-V = sys.version_info[:2]
-DIRECT = V >= (3, 12)
+# `python -m memprobe ...` on the build's default allocator, untraced, unless a test says otherwise.
+run = functools.partial(run_memprobe, pythonmalloc=None)
 
 # What is true of each claim, by version and build (see the lessons' docs).
 TRUE_HERE = {
-    "refcount": V < (3, 14),
+    "refcount": VERSION < (3, 14),
     "cycle": True,
     "promotion": INFO.gc_regime == "generational",
-    "thresholds": V < (3, 13),
+    "thresholds": VERSION < (3, 13),
     "freeze": True,
-    "arenas": V < (3, 10),
-    "interning": V >= (3, 12),
+    "arenas": VERSION < (3, 10),
+    "interning": VERSION >= (3, 12),
     "slots": True,
     "weakref": True,
     "tracemalloc": not INFO.debug_build,
@@ -53,14 +53,6 @@ def test_lesson_verdict_is_correct_for_this_version(name):
     assert ("DOES NOT HOLD" in str(result)) == (not result.holds)
 
 
-def run(*args, env_extra=None, xoptions=()):
-    env = dict(os.environ)
-    env.pop("PYTHONMALLOC", None)
-    env.update(env_extra or {})
-    cmd = [sys.executable] + [a for x in xoptions for a in ("-X", x)] + ["-m", "memprobe", *args]
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
-
-
 def test_lessons_command_runs_one_or_all_and_rejects_unknown_names():
     one = run("lessons", "weakref")
     assert one.returncode == 0 and one.stdout.startswith("[weakref]")
@@ -73,14 +65,14 @@ def test_lessons_command_runs_one_or_all_and_rejects_unknown_names():
 
 # ---- the report ----------------------------------------------------------------------------
 
-MODES = ["pymalloc", "malloc", "debug", "pymalloc_debug", "malloc_debug"] + (["mimalloc"] if V >= (3, 13) else [])
+MODES = ["pymalloc", "malloc", "debug", "pymalloc_debug", "malloc_debug"] + (["mimalloc"] if VERSION >= (3, 13) else [])
 if INFO.free_threaded:   # pymalloc modes do not exist there
     MODES = ["mimalloc", "mimalloc_debug"]
 
 
 @pytest.mark.parametrize("mode", MODES + ["tracemalloc"])
 def test_report_and_json_run_under_every_allocator_mode(mode):
-    kwargs = {"xoptions": ["tracemalloc"]} if mode == "tracemalloc" else {"env_extra": {"PYTHONMALLOC": mode}}
+    kwargs = {"xoptions": ["tracemalloc"]} if mode == "tracemalloc" else {"pythonmalloc": mode}
     text = run(**kwargs)
     assert text.returncode == 0, text.stderr
     assert "Traceback" not in text.stdout + text.stderr
@@ -147,7 +139,7 @@ def test_explain_a_young_list_and_then_an_old_one():
 
 def test_explain_immortality():
     text = memprobe.explain(None)
-    if V >= (3, 12):
+    if VERSION >= (3, 12):
         assert "immortal" in text
     else:
         assert "Immortality does not exist before CPython 3.12" in text
@@ -158,7 +150,7 @@ def test_explain_an_int_is_never_tracked():
     assert "never tracks" in memprobe.explain(10**30)
 
 
-@pytest.mark.skipif(not (DIRECT and INFO.allocator.startswith("pymalloc")), reason="block facts need 3.12+ pymalloc")
+@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="block facts need 3.12+ pymalloc")
 def test_explain_names_the_size_class_and_block():
     obj = bytes(200)
     info = memprobe.block_info(obj)
@@ -175,7 +167,7 @@ def test_explain_command_evaluates_an_expression():
 
 # ---- the arena map ---------------------------------------------------------------------------
 
-pytestmark_map = pytest.mark.skipif(not (DIRECT and INFO.allocator.startswith("pymalloc")),
+pytestmark_map = pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING),
                                     reason="arenas need 3.12+ pymalloc")
 
 
@@ -213,5 +205,5 @@ def test_map_command_explains_why_it_is_unavailable_before_312():
 def test_notebook_views():
     snap = memprobe.snapshot()
     assert snap._repr_html_().startswith("<pre>memprobe snapshot")
-    if DIRECT and INFO.allocator.startswith("pymalloc"):
+    if DIRECT and PYMALLOC_SERVING:
         ET.fromstring(memprobe.arenas()._repr_svg_())
