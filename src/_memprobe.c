@@ -82,7 +82,7 @@ memprobe_clear(PyObject *module)
 static void
 memprobe_free(void *module)
 {
-    memprobe_clear((PyObject *)module);
+    mp_free_state(mp_get_state((PyObject *)module));
 }
 
 static PyModuleDef_Slot memprobe_slots[] = {

@@ -95,7 +95,10 @@ allocator(PyObject *module, PyObject *unused)
 static PyObject *
 interpreter_facts(PyObject *module, PyObject *unused)
 {
-    mp_state *st = mp_get_state(module);
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
     mp_pymalloc_constants c;
     mp_pymalloc_constants_get(&c);
     PyObject *pymalloc = c.compiled_in

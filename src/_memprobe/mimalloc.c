@@ -206,7 +206,10 @@ rows_list(const heap_table *t)
 static PyObject *
 mimalloc_probe(PyObject *module, PyObject *unused)
 {
-    mp_state *st = mp_get_state(module);
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
     mp_allocator a;
     mp_current_allocator(&a);
     if (a.name == NULL || a.family != MP_ALLOC_MIMALLOC) {

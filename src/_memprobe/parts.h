@@ -50,7 +50,12 @@ typedef struct {
 #define MP_PART_PYMALLOC "pymalloc"
 #define MP_PART_MIMALLOC "mimalloc"
 
+/* The state as it is, for init, traverse and clear only. */
 mp_state *mp_get_state(PyObject *module);
+
+/* Every entry point starts here (or with mp_probe_state): the module's
+ * state, or NULL with MemprobeError set when m_clear has already run. */
+mp_state *mp_module_state(PyObject *module);
 
 /* Every probe starts here: the module's state once `part` passed its
  * import-time check, else NULL with UnsupportedInterpreter set naming the
@@ -184,6 +189,7 @@ int mp_init_layout(PyObject *module, mp_state *st);       /* layout.c */
 
 int mp_traverse_state(mp_state *st, visitproc visit, void *arg);
 void mp_clear_state(mp_state *st);
+void mp_free_state(mp_state *st);
 
 /* ---- Test-only entry points (the marked sub-table in _memprobe.c) --------- */
 

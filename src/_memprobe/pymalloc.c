@@ -283,12 +283,15 @@ read_report(void)
         result = Py_BuildValue("(y#n)", text, (Py_ssize_t)length, blocks);
     }
     else {
-        /* sys.getallocatedblocks reads before it allocates its result. */
-        PyObject *getblocks = PySys_GetObject("getallocatedblocks");
-        PyObject *count = getblocks ? PyObject_CallNoArgs(getblocks) : NULL;
+        /* sys.getallocatedblocks reads before it allocates its result.
+         * (Reached through the module: PySys_GetObject hides errors.) */
+        PyObject *sys = PyImport_ImportModule("sys");
+        PyObject *count = sys ? PyObject_CallMethod(sys, "getallocatedblocks",
+                                                    NULL) : NULL;
         result = count ? Py_BuildValue("(y#O)", text, (Py_ssize_t)length,
                                        count) : NULL;
         Py_XDECREF(count);
+        Py_XDECREF(sys);
     }
     free(text);
     return result;

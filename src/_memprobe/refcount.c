@@ -130,7 +130,11 @@ set_refinfo_type(PyObject *module, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "_set_refinfo_type takes a class");
         return NULL;
     }
-    Py_XSETREF(mp_get_state(module)->refinfo_type, Py_NewRef(cls));
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(st->refinfo_type, Py_NewRef(cls));
     Py_RETURN_NONE;
 }
 

@@ -24,16 +24,51 @@ mp_version_text(mp_state *st)
     return st->version_text;
 }
 
+/* Why `part` failed its check, or NULL (borrowed).  Compares keys in place:
+ * PyDict_GetItemString hides the MemoryError of building its key. */
+static PyObject *
+problem_of(PyObject *problems, const char *part)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *why;
+    while (PyDict_Next(problems, &pos, &key, &why)) {
+        if (PyUnicode_Check(key)
+            && PyUnicode_CompareWithASCIIString(key, part) == 0) {
+            return why;
+        }
+    }
+    return NULL;
+}
+
+mp_state *
+mp_module_state(PyObject *module)
+{
+    mp_state *st = mp_get_state(module);
+    if (st->layout_problems == NULL) {
+        /* m_clear ran: the module is garbage (a second instance, or this
+         * one at shutdown) and Python code running in the same collection
+         * called one of its functions.  MemprobeError outlives m_clear. */
+        PyErr_SetString(st->error ? st->error : PyExc_RuntimeError,
+                        "this memprobe module object was cleared (it is being "
+                        "destroyed) and can no longer answer");
+        return NULL;
+    }
+    return st;
+}
+
 mp_state *
 mp_probe_state(PyObject *module, const char *part)
 {
-    mp_state *st = mp_get_state(module);
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
     if (PyDict_GET_SIZE(st->layout_problems) == 0) {
         return st;
     }
-    PyObject *why = PyDict_GetItemString(st->layout_problems, MP_PART_VERSION);
+    PyObject *why = problem_of(st->layout_problems, MP_PART_VERSION);
     if (why == NULL) {
-        why = PyDict_GetItemString(st->layout_problems, part);
+        why = problem_of(st->layout_problems, part);
     }
     if (why == NULL) {
         return st;
@@ -101,7 +136,8 @@ add_errors(PyObject *module, mp_state *st)
 static PyObject *
 layout_problems(PyObject *module, PyObject *unused)
 {
-    return PyDict_Copy(mp_get_state(module)->layout_problems);
+    mp_state *st = mp_module_state(module);
+    return st ? PyDict_Copy(st->layout_problems) : NULL;
 }
 
 /* Test hook: pretend a part failed (or, with None, passed) its check. */
@@ -113,7 +149,10 @@ mp_set_layout_problem(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "sO:_set_layout_problem", &part, &why)) {
         return NULL;
     }
-    mp_state *st = mp_get_state(module);
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
     if (why == Py_None) {
         if (PyDict_DelItemString(st->layout_problems, part) < 0) {
             PyErr_Clear();
@@ -147,13 +186,17 @@ mp_init_state(PyObject *module, mp_state *st)
     if (st->layout_problems == NULL) {
         return -1;
     }
-    unsigned long sys_hexversion = 0;
+    /* PySys_GetObject hides its errors (MemoryError included). */
     PyObject *hexversion = PySys_GetObject("hexversion");  /* borrowed */
-    if (hexversion != NULL) {
-        sys_hexversion = PyLong_AsUnsignedLong(hexversion);
-        if (PyErr_Occurred()) {
-            return -1;
+    if (hexversion == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "sys.hexversion is missing");
         }
+        return -1;
+    }
+    unsigned long sys_hexversion = PyLong_AsUnsignedLong(hexversion);
+    if (PyErr_Occurred()) {
+        return -1;
     }
     st->runtime_hexversion = mp_runtime_hexversion(sys_hexversion);
     return PyModule_AddFunctions(module, state_methods);
@@ -171,13 +214,22 @@ mp_traverse_state(mp_state *st, visitproc visit, void *arg)
     return 0;
 }
 
+/* Breaks reference cycles through the state.  MemprobeError stays until
+ * mp_free_state, so that a function of a cleared module can still raise
+ * it (mp_module_state). */
 void
 mp_clear_state(mp_state *st)
 {
-    Py_CLEAR(st->error);
     Py_CLEAR(st->unsupported);
     Py_CLEAR(st->no_pymalloc);
     Py_CLEAR(st->no_mimalloc);
     Py_CLEAR(st->layout_problems);
     Py_CLEAR(st->refinfo_type);
+}
+
+void
+mp_free_state(mp_state *st)
+{
+    mp_clear_state(st);
+    Py_CLEAR(st->error);
 }

@@ -50,8 +50,10 @@ def _is_int(value: object) -> bool:
 
 
 def _most_common(counts: Dict[type, int], top: Optional[int]) -> Dict[type, int]:
-    ranked = sorted(((t, n) for t, n in counts.items() if n > 0), key=lambda tn: -tn[1])
-    return dict(ranked if top is None else ranked[:top])
+    # Sorted without key=: CPython 3.12.1 crashes when an allocation fails
+    # inside list.sort(key=...); the index keeps types from being compared.
+    ranked = sorted((-n, i, t) for i, (t, n) in enumerate(counts.items()) if n > 0)
+    return {t: -n for n, _, t in (ranked if top is None else ranked[:top])}
 
 
 def census(generation: Optional[int] = None, top: Optional[int] = None) -> Census:

@@ -19,14 +19,15 @@ def mimalloc() -> MimallocSnapshot:
     ``UnsupportedInterpreter`` when its layout check failed at import.
     """
     threads, abandoned_pool, small_max, medium_max, large_max, rows = _memprobe._mimalloc()
+    # Rows sorted as tuples (heap index, block size, ...), without key=
+    # (see _gc._most_common).
     classes = [
         MimallocSizeClass(
             heap=HEAPS[heap], block_size=size, pages=pages, blocks_in_use=used - pending,
             blocks_pending=pending, blocks_free=capacity - used,
             bytes_reserved=reserved * size, bytes_committed=capacity * size,
             abandoned_pages=abandoned)
-        for heap, size, pages, used, pending, capacity, reserved, abandoned in rows]
-    classes.sort(key=lambda c: (HEAPS.index(c.heap), c.block_size))
+        for heap, size, pages, used, pending, capacity, reserved, abandoned in sorted(rows)]
     return MimallocSnapshot(
         allocator=allocator().name,
         scope="all-threads" if FREE_THREADED else "current-thread",

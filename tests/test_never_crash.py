@@ -1,0 +1,131 @@
+"""Never crash: memprobe's functions under allocation failure, and called
+on a module object the collector has already cleared.
+
+Each runs in a child process, so a crash shows as a failed test with its
+exit status and the last step it reached, instead of killing pytest.
+"""
+from _support import run_code
+
+# Each entry point of the extension (public and private, test hooks
+# included), called on representative arguments.
+C_ENTRY_POINTS = """
+from functools import partial
+from memprobe import _memprobe as m
+x = [1, 2]
+# functools.partial, not lambda: no Python frame between the injected
+# failure and the C function (a failed frame push is CPython's to report).
+CALLS = {
+    "refcount": partial(m.refcount, x),
+    "refinfo": partial(m.refinfo, x),
+    "_generation": partial(m._generation, x),
+    "_gcinfo": partial(m._gcinfo, x),
+    "_generations": partial(m._generations, [x, 1, "s"]),
+    "_gc_state": m._gc_state,
+    "_census(None)": partial(m._census, None),
+    "_census(0)": partial(m._census, 0),
+    "_interpreter_facts": m._interpreter_facts,
+    "_allocator": m._allocator,
+    "_layout_problems": m._layout_problems,
+    "_pymalloc_state(False)": partial(m._pymalloc_state, False),
+    "_pymalloc_state(True)": partial(m._pymalloc_state, True),
+    "_malloc_stats_report": m._malloc_stats_report,
+    "_pymalloc_with_report": m._pymalloc_with_report,
+    "_block_info": partial(m._block_info, x),
+    "_mimalloc": m._mimalloc,
+    "_set_layout_problem": partial(m._set_layout_problem, "nothing", None),
+    "_version_problem": partial(m._version_problem, 0x030C00F0, 0x030D00F0),
+    "_gc_regime_for": partial(m._gc_regime_for, 0x030E00F0, False),
+}
+"""
+
+# Fails allocation number k (and only it) of each call, for k = 1..LAST.
+INJECT = """
+import _testcapi
+
+def outcome(call, k):
+    _testcapi.set_nomemory(k, k + 1)
+    try:
+        try:
+            return type(call())
+        except Exception as exc:
+            return type(exc)
+    finally:
+        _testcapi.remove_mem_hooks()
+
+LAST = 300
+for name, call in CALLS.items():
+    # What the call gives under the same hooks when no allocation fails
+    # (hooks hide the allocator's name, so this can be a documented refusal).
+    expected = outcome(call, 10**9)
+    wrong = []
+    for k in range(1, LAST + 1):
+        print(name, k, flush=True)   # the last line names a crash
+        got = outcome(call, k)
+        if got is not MemoryError and got is not expected:
+            wrong.append((k, got.__name__))
+    print("RESULT", name, expected.__name__, wrong, flush=True)
+"""
+
+
+def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
+    """Each of the first 300 allocations a call makes is failed in turn: the
+    call raises MemoryError or gives what it gives without the failure —
+    never a crash, a SystemError or another error."""
+    proc = run_code(C_ENTRY_POINTS + INJECT, timeout=600, stderr_to_stdout=True)
+    last = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
+    results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    wrong = {name: answers for name, _, answers in results if answers != "[]"}
+    assert len(results) == 20 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+
+
+# ---- a module object the collector has cleared -----------------------------------------------
+
+# The collector calls a module's m_clear when the module is cyclic garbage
+# (a second instance of the extension, or this one at shutdown); Python code
+# running later in the same collection (a buffer's __release_buffer__, a
+# weakref callback) may still call the module's functions.  Which object
+# the collector clears first depends on the heap, so m_clear is called here
+# directly, through the module's PyModuleDef, exactly as the collector does.
+CLEARED = """
+import ctypes, importlib.util
+spec = importlib.util.find_spec("memprobe._memprobe")
+mod = importlib.util.module_from_spec(spec)   # a second instance of the extension module
+spec.loader.exec_module(mod)
+
+class ModuleDef(ctypes.Structure):
+    _fields_ = [("head", ctypes.c_char * object.__basicsize__),   # PyModuleDef_Base
+                ("m_init", ctypes.c_void_p), ("m_index", ctypes.c_ssize_t), ("m_copy", ctypes.c_void_p),
+                ("m_name", ctypes.c_char_p), ("m_doc", ctypes.c_char_p), ("m_size", ctypes.c_ssize_t),
+                ("m_methods", ctypes.c_void_p), ("m_slots", ctypes.c_void_p), ("m_traverse", ctypes.c_void_p),
+                ("m_clear", ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object)), ("m_free", ctypes.c_void_p)]
+
+get_def = ctypes.pythonapi.PyModule_GetDef
+get_def.restype, get_def.argtypes = ctypes.POINTER(ModuleDef), [ctypes.py_object]
+definition = get_def(mod).contents
+assert definition.m_name == b"memprobe._memprobe", definition.m_name
+assert definition.m_clear(mod) == 0
+
+x = []
+for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)), ("_gcinfo", (x,)),
+                   ("_block_info", (x,)), ("_generations", ([x],)), ("_census", (None,)),
+                   ("_pymalloc_state", (False,)), ("_set_refinfo_type", (int,)), ("_gc_state", ()),
+                   ("_layout_problems", ()), ("_interpreter_facts", ()), ("_mimalloc", ()),
+                   ("_malloc_stats_report", ()), ("_set_layout_problem", ("gc", None))]:
+    try:
+        getattr(mod, name)(*args)
+        print(name, "| answered")
+    except Exception as exc:
+        print(name, "|", f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
+"""
+
+
+def test_functions_of_a_cleared_module_raise_memprobe_error_instead_of_crashing():
+    """Every function of a module whose m_clear has run raises MemprobeError
+    saying the module was cleared."""
+    proc = run_code(CLEARED, stderr_to_stdout=True)
+    assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-2000:]}"
+    lines = dict(line.split(" | ", 1) for line in proc.stdout.splitlines() if " | " in line)
+    assert len(lines) == 15, proc.stdout
+    for name, what in lines.items():
+        assert what.startswith("memprobe.MemprobeError: this memprobe module object was cleared"), (name, what)
