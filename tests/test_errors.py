@@ -108,3 +108,59 @@ def test_failed_pymalloc_check_makes_pymalloc_probes_raise(failed_part):
             probe()
     young = memprobe.Generation.TRACKED if memprobe.interpreter().free_threaded else 0
     assert memprobe.generation([]) == young  # the collector's probes are unaffected
+
+
+# ---- bad input gets a clear TypeError/ValueError ---------------------------------------------
+
+def test_census_top_larger_than_any_count_keeps_every_type():
+    """top=2**64 is a valid, if generous, limit (it once raised OverflowError)."""
+    census = memprobe.census(generation=2, top=2**64)
+    assert sum(census.by_type.values()) == census.total
+
+
+def test_arena_map_title_must_be_a_string():
+    with pytest.raises(TypeError, match="title must be a str"):
+        memprobe.ArenaMap().to_svg(title=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["mimalloc_classes", "size_classes"])
+def test_a_malformed_saved_diff_is_a_value_error(field):
+    data = (memprobe.snapshot() - memprobe.snapshot()).to_dict()
+    data[field] = [[]]
+    with pytest.raises(ValueError, match="not a memprobe diff"):
+        memprobe.SnapshotDiff.from_dict(data)
+
+
+def test_leak_checks_refuse_zero_runs():
+    from memprobe import testing
+
+    for check in (testing.assert_blocks_stable, testing.assert_no_new_arenas):
+        with pytest.raises(ValueError, match="runs must be at least 1"):
+            check(lambda: None, runs=0)
+    with pytest.raises(ValueError, match="runs must be at least 1"):
+        testing.assert_no_refcount_leak(lambda: None, [], runs=0)
+
+
+# ---- an import-time check that cannot run ----------------------------------------------------
+
+def test_a_check_that_cannot_run_marks_its_part_and_the_import_succeeds():
+    """The program replaced gc.get_threshold with a function that raises:
+    importing memprobe still works, the gc part is marked, other parts work."""
+    from _support import run_code
+
+    proc = run_code("""
+        import gc, sys
+        gc.get_threshold = lambda: 1 / 0
+        import memprobe
+        print(memprobe.interpreter().layout_problems)
+        print(memprobe.refcount(sys) == sys.getrefcount(sys))
+        try:
+            memprobe.gc_state()
+        except memprobe.UnsupportedInterpreter as exc:
+            print("refused:", exc)
+    """, stderr_to_stdout=True)
+    assert proc.returncode == 0, proc.stdout
+    problems, refcount_ok, refused = proc.stdout.splitlines()
+    assert "'gc': \"the import-time check could not run: ZeroDivisionError('division by zero')\"" in problems
+    assert refcount_ok == "True"
+    assert refused.startswith("refused: memprobe cannot read gc on CPython")

@@ -1,6 +1,8 @@
 """The pytest plugin and memprobe.testing: each helper fails on a leaking
 function and passes on a clean one; the plugin's output is checked with
 pytester."""
+import sys
+
 import pytest
 
 from memprobe import testing
@@ -95,3 +97,13 @@ def test_plugin_is_registered_through_the_entry_point(pytester):
     pytester.makepyfile("def test_x(memprobe):\n    assert memprobe.snapshot().allocated_blocks > 0\n")
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="immortal objects exist from 3.12")
+@pytest.mark.parametrize("obj", [None, 7, "interned"], ids=["None", "small int", "interned str"])
+def test_refcount_leak_check_refuses_immortal_objects(obj):
+    """An immortal object's count never moves, so a leak of it could never
+    show: the check refuses instead of passing."""
+    leaked = []
+    with pytest.raises(ValueError, match="immortal"):
+        testing.assert_no_refcount_leak(lambda: leaked.append(obj), obj)

@@ -207,3 +207,20 @@ def test_notebook_views():
     assert snap._repr_html_().startswith("<pre>memprobe snapshot")
     if DIRECT and PYMALLOC_SERVING:
         ET.fromstring(memprobe.arenas()._repr_svg_())
+
+
+def test_the_freeze_lesson_leaves_the_programs_collector_state_alone():
+    """The lesson freezes and unfreezes a fresh interpreter, not this one:
+    this program's frozen objects stay frozen, its young objects stay young."""
+    gc.disable()
+    try:
+        gc.freeze()
+        frozen_before = gc.get_freeze_count()
+        young = [1, 2]
+        before = memprobe.generation(young)
+        LESSONS["freeze"]()
+        assert gc.get_freeze_count() == frozen_before
+        assert memprobe.generation(young) == before
+    finally:
+        gc.unfreeze()
+        gc.enable()

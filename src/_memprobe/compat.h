@@ -81,6 +81,23 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 #  define MP_DEBUG_BUILD 0
 #endif
 
+/* The exception being raised, taken (the error indicator is cleared);
+ * NULL when none.  PyErr_Fetch is deprecated from 3.12. */
+static inline PyObject *
+mp_take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
 /* ---- Runtime version --------------------------------------------------- */
 
 #define MP_COMPILED_HEXVERSION ((unsigned long)PY_VERSION_HEX)

@@ -391,9 +391,34 @@ mp_init_layout(PyObject *module, mp_state *st)
         }
         return 0;
     }
-    if (check_refcount(st) < 0 || check_gc(st) < 0 || check_pymalloc(st) < 0
-        || check_mimalloc(st) < 0) {
-        return -1;
+    /* A check that cannot finish (the program replaced gc.get_threshold
+     * with something that raises, memory ran out) marks its part as not
+     * verified; the import goes on. */
+    static const struct {
+        const char *part;
+        int (*check)(mp_state *);
+    } checks[] = {
+        {MP_PART_REFCOUNT, check_refcount},
+        {MP_PART_GC, check_gc},
+        {MP_PART_PYMALLOC, check_pymalloc},
+        {MP_PART_MIMALLOC, check_mimalloc},
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        if (checks[i].check(st) == 0) {
+            continue;
+        }
+        char why[200];
+        PyObject *exc = mp_take_exception();
+        PyObject *text = exc ? PyObject_Repr(exc) : NULL;
+        const char *said = text ? PyUnicode_AsUTF8(text) : NULL;
+        snprintf(why, sizeof(why), "the import-time check could not run: %.150s",
+                 said ? said : "an error it could not describe");
+        PyErr_Clear();
+        Py_XDECREF(text);
+        Py_XDECREF(exc);
+        if (mp_add_problem(st, checks[i].part, why) < 0) {
+            return -1;
+        }
     }
     return 0;
 }

@@ -36,6 +36,7 @@ typedef struct {
     PyObject *no_mimalloc;       /* memprobe.MimallocUnavailable */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
     PyObject *refinfo_type;      /* memprobe.RefInfo, handed over at import */
+    PyObject *getallocatedblocks;    /* sys.getallocatedblocks, as at import */
     unsigned long runtime_hexversion;
     char version_text[48];
     int pymalloc_constants_verified;

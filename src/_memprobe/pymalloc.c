@@ -270,7 +270,7 @@ mp_capture_malloc_stats(size_t *length)
 /* (text, allocated_blocks): the interpreter's report and the block count
  * behind sys.getallocatedblocks(), read back to back. */
 static PyObject *
-read_report(void)
+read_report(mp_state *st)
 {
     size_t length = 0;
     char *text = mp_capture_malloc_stats(&length);
@@ -283,15 +283,13 @@ read_report(void)
         result = Py_BuildValue("(y#n)", text, (Py_ssize_t)length, blocks);
     }
     else {
-        /* sys.getallocatedblocks reads before it allocates its result.
-         * (Reached through the module: PySys_GetObject hides errors.) */
-        PyObject *sys = PyImport_ImportModule("sys");
-        PyObject *count = sys ? PyObject_CallMethod(sys, "getallocatedblocks",
-                                                    NULL) : NULL;
+        /* The function as it was at import (3.12+ exports no C call): it
+         * reads before it allocates its result, and calling it allocates
+         * nothing first. */
+        PyObject *count = PyObject_CallNoArgs(st->getallocatedblocks);
         result = count ? Py_BuildValue("(y#O)", text, (Py_ssize_t)length,
                                        count) : NULL;
         Py_XDECREF(count);
-        Py_XDECREF(sys);
     }
     free(text);
     return result;
@@ -320,7 +318,8 @@ pymalloc_state_probe(PyObject *module, PyObject *arg)
 static PyObject *
 malloc_stats_report(PyObject *module, PyObject *unused)
 {
-    return pymalloc_state(module) ? read_report() : NULL;
+    mp_state *st = pymalloc_state(module);
+    return st ? read_report(st) : NULL;
 }
 
 /* The walk (3.12+; None before) and the report, both read before either
@@ -328,7 +327,8 @@ malloc_stats_report(PyObject *module, PyObject *unused)
 PyObject *
 mp_pymalloc_with_report(PyObject *module, PyObject *unused)
 {
-    if (pymalloc_state(module) == NULL) {
+    mp_state *st = pymalloc_state(module);
+    if (st == NULL) {
         return NULL;
     }
 #if MP_HAVE_OBMALLOC_STATE
@@ -336,11 +336,11 @@ mp_pymalloc_with_report(PyObject *module, PyObject *unused)
     if (walk_pymalloc(&w, 1) < 0) {
         return NULL;
     }
-    PyObject *report = read_report();
+    PyObject *report = read_report(st);
     PyObject *state = report ? walk_tuple(&w) : NULL;
     PyMem_RawFree(w.arenas);
 #else
-    PyObject *report = read_report();
+    PyObject *report = read_report(st);
     PyObject *state = report ? Py_NewRef(Py_None) : NULL;
 #endif
     PyObject *result = state ? PyTuple_Pack(2, state, report) : NULL;
@@ -414,6 +414,15 @@ static PyMethodDef pymalloc_methods[] = {
 int
 mp_init_pymalloc(PyObject *module, mp_state *st)
 {
-    (void)st;
+    /* PySys_GetObject hides its errors (MemoryError included). */
+    st->getallocatedblocks = PySys_GetObject("getallocatedblocks");
+    if (st->getallocatedblocks == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "sys.getallocatedblocks is missing");
+        }
+        return -1;
+    }
+    Py_INCREF(st->getallocatedblocks);
     return PyModule_AddFunctions(module, pymalloc_methods);
 }

@@ -211,6 +211,7 @@ mp_traverse_state(mp_state *st, visitproc visit, void *arg)
     Py_VISIT(st->no_mimalloc);
     Py_VISIT(st->layout_problems);
     Py_VISIT(st->refinfo_type);
+    Py_VISIT(st->getallocatedblocks);
     return 0;
 }
 
@@ -225,6 +226,7 @@ mp_clear_state(mp_state *st)
     Py_CLEAR(st->no_mimalloc);
     Py_CLEAR(st->layout_problems);
     Py_CLEAR(st->refinfo_type);
+    Py_CLEAR(st->getallocatedblocks);
 }
 
 void

@@ -351,6 +351,9 @@ class ArenaMap(Tuple[ArenaInfo, ...]):
         one row per arena, with a legend of totals."""
         from ._svg import arena_map_svg
 
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"title must be a str or None, not {type(title).__name__}")
+
         return arena_map_svg(self, title)
 
     def _repr_svg_(self) -> str:

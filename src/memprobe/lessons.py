@@ -9,6 +9,7 @@ them; ``LESSONS`` maps each name to its function.
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 import tracemalloc
 import weakref
@@ -111,24 +112,32 @@ def thresholds() -> LessonResult:
                         f"threshold {threshold}; count grew by {counted}", holds, why)
 
 
-def freeze() -> LessonResult:
-    class Thing:
-        pass
+# Measured in a fresh interpreter: gc.freeze() and gc.unfreeze() act on
+# every object, and the lesson must not change the program's own collector
+# state (unfreeze its frozen objects, promote its young ones).
+_FREEZE_CHILD = """
+import gc, memprobe
+class Thing:
+    pass
+x = Thing()
+gc.disable()
+gc.freeze()
+frozen, count = memprobe.generation(x), gc.get_freeze_count()
+gc.unfreeze()
+print(frozen.name, count, memprobe.generation(x).name)
+"""
 
-    x = Thing()
-    with _paused_collector():
-        gc.freeze()
-        try:
-            frozen_generation = generation(x)
-            count = gc.get_freeze_count()
-        finally:
-            gc.unfreeze()
-        after = generation(x)
-    holds = frozen_generation == Generation.PERMANENT and count > 0 and after != Generation.PERMANENT
+
+def freeze() -> LessonResult:
+    out = subprocess.run([sys.executable, "-c", _FREEZE_CHILD], stdout=subprocess.PIPE, text=True, check=True,
+                         timeout=120).stdout.split()
+    frozen_name, count, after_name = out[0], int(out[1]), out[2]
+    holds = frozen_name == Generation.PERMANENT.name and count > 0 and after_name != Generation.PERMANENT.name
     return LessonResult("freeze", "gc.freeze() moves every tracked object into a permanent generation that "
                         "collections ignore; gc.unfreeze() puts them back in the oldest generation",
                         "PERMANENT after freeze(), generation 2 after unfreeze()",
-                        f"{frozen_generation.name} after freeze() ({count:,} objects frozen), {after.name} after unfreeze()",
+                        f"{frozen_name} after freeze() ({count:,} objects frozen), {after_name} after unfreeze() "
+                        "(in a fresh interpreter, so this program's collector state is left alone)",
                         holds, "used before fork() so children do not touch (and copy) the parent's old objects")
 
 

@@ -17,11 +17,16 @@ import gc
 import sys
 from typing import Any, Callable, List
 
-from ._memprobe import refcount
+from ._memprobe import refcount, refinfo
 from ._snapshot import snapshot
 from ._types import Snapshot
 
 __all__ = ["assert_blocks_stable", "assert_no_new_arenas", "assert_no_refcount_leak"]
+
+
+def _check_runs(runs: int) -> None:
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, not {runs}: with no run nothing is measured")
 
 
 def _call(func: Callable[[], Any], times: int) -> None:
@@ -35,7 +40,16 @@ def _diff_table(before: Snapshot) -> str:
 
 
 def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10, warmup: int = 2) -> None:
-    """Call func ``runs`` times; obj's reference count must end where it began."""
+    """Call func ``runs`` times; obj's reference count must end where it began.
+
+    Immortal objects (3.12+: None, small ints, interned strings...) are
+    refused with ValueError: their count never moves, so no leak could show.
+    """
+    if refinfo(obj).immortal:
+        raise ValueError(f"{type(obj).__name__} object is immortal: its reference count never changes, so it "
+                         "cannot show a leak; watch a mortal object the code holds instead (or use "
+                         "assert_blocks_stable)")
+    _check_runs(runs)
     _call(func, warmup)
     gc.collect()
     before_snapshot = snapshot()
@@ -57,6 +71,7 @@ def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3
                          calls_per_run: int = 1) -> None:
     """Fail when every one of ``runs`` runs leaves more than ``tolerance``
     blocks allocated (sys.getallocatedblocks(), after gc.collect())."""
+    _check_runs(runs)
     _call(func, warmup)
     gc.collect()
     before_snapshot = snapshot()
@@ -78,6 +93,7 @@ def assert_no_new_arenas(func: Callable[[], Any], runs: int = 1, warmup: int = 1
     func runs ``runs`` times.  Raises PymallocUnavailable without pymalloc."""
     from ._pymalloc import pymalloc
 
+    _check_runs(runs)
     _call(func, warmup)
     gc.collect()
     before_snapshot = snapshot()
