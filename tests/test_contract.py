@@ -231,9 +231,12 @@ def case_gc_state():
         check(generation, memprobe.GenerationState)
 
 
-@case("census", "Census")
+@case("census", "Census", "TypeCounts")
 def case_census():
-    returns(memprobe.census)
+    census = returns(memprobe.census)
+    for counts in [census.by_type, *census.per_generation.values()]:
+        check(counts, memprobe.TypeCounts)
+        check(dict(zip(counts.keys(), counts.values())), typing.Dict[type, int], "TypeCounts items")
     returns(memprobe.census, top=3)
     returns(memprobe.census, None, 0)
     if not memprobe.interpreter().free_threaded:   # free-threaded builds have no generations to name

@@ -457,3 +457,46 @@ def test_generation_is_g_exactly_when_gc_lists_it_in_g(steps):
         for g in range(3):
             assert (answer == g) == (id(obj) in members[Generation(g)])
 
+
+
+# ---- no user code inside a census ---------------------------------------------------------------
+
+class Hostile(type):
+    """A metaclass whose hash raises, whose equality says every class is
+    equal, and whose attribute lookup refuses __module__ and __qualname__."""
+
+    def __hash__(cls):
+        raise RuntimeError("a metaclass __hash__ ran inside a probe")
+
+    def __eq__(cls, other):
+        return True
+
+    def __getattribute__(cls, name):
+        if name in ("__module__", "__qualname__"):
+            raise RuntimeError(f"a metaclass looked up {name} inside a probe")
+        return super().__getattribute__(name)
+
+
+def test_census_and_snapshot_run_no_metaclass_code_and_keep_hostile_types_apart():
+    first, second = Hostile("First", (), {}), Hostile("Second", (), {})
+    objs = [first() for _ in range(3)] + [second() for _ in range(5)]
+    census = memprobe.census()
+    assert census.by_type[first] == 3 and census.by_type[second] == 5
+    assert first in census.by_type and object not in census.by_type
+    snapshot = memprobe.snapshot()
+    assert snapshot.objects_by_type[f"{__name__}.First"] == 3
+    assert snapshot.objects_by_type[f"{__name__}.Second"] == 5
+    del objs
+
+
+def test_classes_that_share_a_name_add_up_in_a_snapshot():
+    """Eight classes named Dup, made by a factory, one instance each."""
+    def make():
+        class Dup:
+            pass
+        return Dup
+
+    instances = [make()() for _ in range(8)]
+    counts = memprobe.snapshot().objects_by_type
+    assert counts[f"{__name__}.test_classes_that_share_a_name_add_up_in_a_snapshot.<locals>.make.<locals>.Dup"] == 8
+    del instances

@@ -234,6 +234,7 @@ MODE_SCRIPT = textwrap.dedent(
     import sys, memprobe
     from memprobe import _memprobe
     from memprobe._pymalloc import snapshot_from_state
+    #PRELUDE
     results = {}
     for name, probe in [("pymalloc", memprobe.pymalloc), ("arenas", memprobe.arenas),
                         ("block_info", lambda: memprobe.block_info(bytes(200)))]:
@@ -253,16 +254,20 @@ MODE_SCRIPT = textwrap.dedent(
         print("pymalloc-error", snap)
     info = results["block_info"]
     print("block_info", info.size_class if isinstance(info, memprobe.BlockInfo) else info)
+    print("padding", info.debug_padding if isinstance(info, memprobe.BlockInfo) else None)
+    print("problems", memprobe.interpreter().layout_problems)
+    print("snapshot", type(memprobe.snapshot()).__name__)
     arenas = results["arenas"]
     print("arenas", len(arenas) if isinstance(arenas, tuple) else arenas)
     """
 )
 
 
-def run_mode(pythonmalloc=None, xoptions=()):
-    """MODE_SCRIPT's answers, {probe: answer}, from a fresh interpreter."""
-    proc = run_code(MODE_SCRIPT, pythonmalloc=pythonmalloc, xoptions=xoptions, stderr_to_stdout=True,
-                    timeout=120, check=True)
+def run_mode(pythonmalloc=None, xoptions=(), prelude=""):
+    """MODE_SCRIPT's answers, {probe: answer}, from a fresh interpreter
+    (prelude runs after memprobe is imported)."""
+    proc = run_code(MODE_SCRIPT.replace("#PRELUDE", prelude), pythonmalloc=pythonmalloc, xoptions=xoptions,
+                    stderr_to_stdout=True, timeout=120, check=True)
     return dict(line.split(" ", 1) for line in proc.stdout.splitlines())
 
 
@@ -309,6 +314,41 @@ def test_tracemalloc_hooks_do_not_hide_pymalloc_on_312():
         assert out["hooks"].startswith("True debug True")
     else:
         assert "hooks such as tracemalloc" in out["pymalloc-error"] or "hooked" in out["pymalloc-error"]
+
+
+FOREIGN = ["malloc", "malloc_debug"] + (["mimalloc", "mimalloc_debug"] if sys.version_info >= (3, 13) else [])
+HOOKED_FOREIGN = "PymallocUnavailable: pymalloc is not in use: hooks (such as tracemalloc) wrap an allocator that is not pymalloc"
+
+
+@pytest.mark.skipif(not DIRECT, reason="3.12+: before, a hooked allocator prints no report at all")
+@pytest.mark.parametrize("mode", FOREIGN)
+@pytest.mark.parametrize("when", ["-X tracemalloc", "tracemalloc.start() after import"])
+def test_under_hooks_a_foreign_allocator_is_refused_not_read_as_zeros(mode, when):
+    """Hooks hide the allocator's name; pymalloc's state then still reads
+    as an empty pymalloc.  memprobe looks at a block the interpreter
+    allocated to see what is under the hooks."""
+    if when == "-X tracemalloc":
+        out = run_mode(mode, xoptions=["tracemalloc"])
+    else:
+        out = run_mode(mode, prelude="import tracemalloc; tracemalloc.start()")
+    for probe in ("pymalloc-error", "block_info", "arenas"):
+        assert out[probe] == HOOKED_FOREIGN, probe
+    assert out["problems"] == "{}"
+    assert out["snapshot"] == "Snapshot"
+
+
+@pytest.mark.skipif(not DIRECT, reason="block_info() needs 3.12+")
+@pytest.mark.parametrize("mode", ["pymalloc", "pymalloc_debug"])
+def test_under_hooks_the_debug_padding_is_read_from_the_block(mode):
+    """With tracemalloc on, the allocator's name is gone: whether the debug
+    layer pads the block (and so where the block starts) is read from the
+    block's own front words."""
+    out = run_mode(mode, xoptions=["tracemalloc"])
+    debug = mode == "pymalloc_debug"
+    assert out["padding"] == ("16" if debug else "0")
+    assert out["block_info"] == str(expected_class(233 + (24 if debug else 0)))
+    assert out["hooks"].startswith(f"True debug {debug}")
+    assert out["exact"] == "True"
 
 
 # ---- subinterpreters ----------------------------------------------------------------------------

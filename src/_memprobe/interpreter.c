@@ -15,10 +15,16 @@ mp_current_allocator(mp_allocator *a)
     a->name = name;
     if (name == NULL) {
         /* Hooks (tracemalloc, a PyMem_SetAllocator user) hide the name.
-         * Free-threaded builds can only run mimalloc underneath; a debug
-         * build's hooks wrap its debug layer. */
-        a->family = MP_FREE_THREADED ? MP_ALLOC_MIMALLOC : MP_ALLOC_UNKNOWN;
-        a->debug = MP_DEBUG_BUILD;
+         * Free-threaded builds can only run mimalloc underneath.  Elsewhere
+         * the block of sys.modules, allocated through PyObject_Malloc by
+         * whatever the hooks wrap, tells (3.12+). */
+        mp_block_location where;
+        int found = MP_FREE_THREADED
+            ? -1 : mp_pymalloc_block_of(PyImport_GetModuleDict(), &where);
+        a->family = MP_FREE_THREADED ? MP_ALLOC_MIMALLOC
+                    : found == 1 ? MP_ALLOC_PYMALLOC
+                    : found == 0 ? MP_ALLOC_OTHER : MP_ALLOC_UNKNOWN;
+        a->debug = found == 1 ? where.debug_padding > 0 : MP_DEBUG_BUILD;
         return;
     }
     a->family = strncmp(name, "pymalloc", 8) == 0 ? MP_ALLOC_PYMALLOC
@@ -79,6 +85,7 @@ allocator(PyObject *module, PyObject *unused)
         [MP_ALLOC_PYMALLOC] = "pymalloc",
         [MP_ALLOC_MALLOC] = "malloc",
         [MP_ALLOC_MIMALLOC] = "mimalloc",
+        [MP_ALLOC_OTHER] = "other",
     };
     mp_allocator a;
     mp_current_allocator(&a);

@@ -97,10 +97,14 @@ typedef enum {
     MP_ALLOC_UNKNOWN = 0,       /* hooked, and nothing tells what is under */
     MP_ALLOC_PYMALLOC,
     MP_ALLOC_MALLOC,
-    MP_ALLOC_MIMALLOC
+    MP_ALLOC_MIMALLOC,
+    MP_ALLOC_OTHER              /* hooked, and what is under is not pymalloc */
 } mp_allocator_family;
 
-/* The allocator serving PyObject_Malloc now: the one place that decides. */
+/* The allocator serving PyObject_Malloc now: the one place that decides.
+ * Under hooks (tracemalloc) the name is gone; on 3.12+ a block the
+ * interpreter allocated (sys.modules) then tells whether pymalloc serves
+ * underneath, and whether the debug layer pads its blocks. */
 typedef struct {
     const char *name;           /* "pymalloc", "malloc_debug", ...; NULL: hooked */
     mp_allocator_family family;
@@ -108,6 +112,19 @@ typedef struct {
 } mp_allocator;
 
 void mp_current_allocator(mp_allocator *a);
+
+/* ---- obmalloc.c: the pymalloc block an object lives in (3.12+) ----------- */
+
+typedef struct {
+    uintptr_t arena, pool;
+    unsigned int arena_index, size_class;
+    Py_ssize_t debug_padding;   /* the debug layer's front words, in bytes */
+} mp_block_location;
+
+/* 1: op's memory is a block of a live arena's in-use pool (the debug
+ * layer's front words, when its block starts with them, included); 0: it
+ * is not a pymalloc block; -1: nothing can tell (before 3.12). */
+int mp_pymalloc_block_of(PyObject *op, mp_block_location *where);
 
 /* "generational", "incremental" or "free-threaded". */
 const char *mp_gc_regime_name(mp_gc_regime regime);

@@ -34,6 +34,12 @@ pymalloc_state(PyObject *module)
                         "objects with mimalloc (see memprobe.mimalloc())");
         return NULL;
     }
+    if (a.family == MP_ALLOC_OTHER) {
+        PyErr_SetString(st->no_pymalloc,
+                        "pymalloc is not in use: hooks (such as tracemalloc) "
+                        "wrap an allocator that is not pymalloc");
+        return NULL;
+    }
     if (a.family == MP_ALLOC_MALLOC || a.family == MP_ALLOC_MIMALLOC) {
         PyErr_Format(st->no_pymalloc,
                      "pymalloc is not in use: the allocator is %s%s", a.name,
@@ -44,6 +50,7 @@ pymalloc_state(PyObject *module)
     return st;
 }
 
+#if !MP_HAVE_OBMALLOC_STATE
 /* Raises UnsupportedInterpreter: what is asked needs pymalloc's state,
  * which before 3.12 is file-static in Objects/obmalloc.c. */
 static PyObject *
@@ -55,6 +62,7 @@ state_unreachable(mp_state *st, const char *what)
                  "extension (running CPython %s)", what, mp_version_text(st));
     return NULL;
 }
+#endif
 
 /* ---- 3.12+: the walk ------------------------------------------------------- */
 
@@ -350,7 +358,7 @@ mp_pymalloc_with_report(PyObject *module, PyObject *unused)
 }
 
 /* _block_info(obj) -> (preheader, debug_padding, arena, arena_index, pool,
- * size_class): where obj's memory block sits (3.12+); the last four are
+ * size_class): where obj's memory block sits (3.12+); all but preheader are
  * None when the block is not in one of pymalloc's pools. */
 static PyObject *
 block_info(PyObject *module, PyObject *obj)
@@ -360,39 +368,17 @@ block_info(PyObject *module, PyObject *obj)
         return NULL;
     }
 #if MP_HAVE_OBMALLOC_STATE
-    mp_allocator a;
-    mp_current_allocator(&a);
+    /* The debug layer's padding is read from the block itself: under hooks
+     * the allocator's name no longer says whether the layer is there. */
     Py_ssize_t preheader = mp_preheader_size(Py_TYPE(obj));
-    Py_ssize_t padding = a.debug ? MP_DEBUG_FRONT_BYTES : 0;
-    uintptr_t block = (uintptr_t)obj - (uintptr_t)preheader - (uintptr_t)padding;
-
-    mp_obmalloc_state *state = mp_obmalloc(PyInterpreterState_Get());
-    mp_arena *arenas = state->mgmt.arenas;
-    unsigned int maxarenas = state->mgmt.maxarenas;
-    /* Prove the block lies in a carved, in-use pool of a live arena before
-     * reading anything there. */
-    for (unsigned int i = 0; i < maxarenas; i++) {
-        uintptr_t start = arenas[i].address;
-        if (start == 0 || block < start || block >= start + ARENA_SIZE) {
-            continue;
-        }
-        uintptr_t pool = block & ~(uintptr_t)POOL_SIZE_MASK;
-        uintptr_t first = (start + POOL_SIZE_MASK) & ~(uintptr_t)POOL_SIZE_MASK;
-        if (pool < first || pool >= (uintptr_t)arenas[i].pool_address) {
-            break;
-        }
-        mp_pool *p = (mp_pool *)pool;
-        if (p->ref.count == 0 || p->arenaindex != i
-            || p->szidx >= MP_MAX_SIZE_CLASSES
-            || block < pool + MP_POOL_OVERHEAD) {
-            break;
-        }
-        return Py_BuildValue("(nnKIKI)", preheader, padding,
-                             (unsigned long long)start, i,
-                             (unsigned long long)pool, p->szidx);
+    mp_block_location where;
+    if (mp_pymalloc_block_of(obj, &where) != 1) {
+        return Py_BuildValue("(nOOOOO)", preheader, Py_None,
+                             Py_None, Py_None, Py_None, Py_None);
     }
-    return Py_BuildValue("(nnOOOO)", preheader, padding,
-                         Py_None, Py_None, Py_None, Py_None);
+    return Py_BuildValue("(nnKIKI)", preheader, where.debug_padding,
+                         (unsigned long long)where.arena, where.arena_index,
+                         (unsigned long long)where.pool, where.size_class);
 #else
     return state_unreachable(st, "block_info()");
 #endif

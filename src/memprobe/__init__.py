@@ -45,6 +45,7 @@ from ._types import (
     Snapshot,
     SnapshotDiff,
     SnapshotMismatch,
+    TypeCounts,
 )
 
 # refinfo() is called directly and builds RefInfo itself (see parts.h).
@@ -77,6 +78,7 @@ __all__ = [
     "Snapshot",
     "SnapshotDiff",
     "SnapshotMismatch",
+    "TypeCounts",
     "UnsupportedInterpreter",
     "arenas",
     "block_info",

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import _memprobe
 from ._interpreter import FREE_THREADED, GC_REGIME
-from ._types import Census, GCInfo, GCState, Generation, GenerationState
+from ._types import Census, GCInfo, GCState, Generation, GenerationState, TypeCounts
 
 # Generation members by code, so a lookup builds nothing.
 _MEMBERS: Dict[int, Generation] = {int(g): g for g in Generation}
@@ -49,11 +49,13 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _most_common(counts: Dict[type, int], top: Optional[int]) -> Dict[type, int]:
-    # Sorted without key=: CPython 3.12.1 crashes when an allocation fails
-    # inside list.sort(key=...); the index keeps types from being compared.
-    ranked = sorted((-n, i, t) for i, (t, n) in enumerate(counts.items()) if n > 0)
-    return {t: -n for n, _, t in (ranked if top is None else ranked[:top])}
+def _most_common(types: Tuple[type, ...], counts: List[int], top: Optional[int]) -> TypeCounts:
+    """The types counted, most common first.  Sorted on (count, index)
+    tuples: types are never hashed or compared (a metaclass's __hash__ or
+    __eq__ would run), and no key= (CPython 3.12.1 crashes when an
+    allocation fails inside list.sort(key=...))."""
+    ranked = sorted((-n, i) for i, n in enumerate(counts) if n > 0)
+    return TypeCounts((types[i], -n) for n, i in (ranked if top is None else ranked[:top]))
 
 
 def census(generation: Optional[int] = None, top: Optional[int] = None) -> Census:
@@ -85,12 +87,12 @@ def _census_result(generation: Optional[int], top: Optional[int],
                    raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...]]) -> Census:
     collecting, codes, rows = raw
     lists = tuple(range(len(codes))) if generation is None else (generation,)
-    per_generation = {_MEMBERS[codes[i]]: _most_common({row[0]: row[1 + i] for row in rows}, top)
-                      for i in lists}
+    types = tuple(row[0] for row in rows)
+    per_generation = {_MEMBERS[codes[i]]: _most_common(types, [row[1 + i] for row in rows], top) for i in lists}
     totals = {_MEMBERS[codes[i]]: sum(row[1 + i] for row in rows) for i in lists}
     # by_type: the one list asked for, or every list but the permanent one.
     counted = [i for i in lists if generation is not None or codes[i] != Generation.PERMANENT]
-    by_type = _most_common({row[0]: sum(row[1 + i] for i in counted) for row in rows}, top)
+    by_type = _most_common(types, [sum(row[1 + i] for i in counted) for row in rows], top)
     return Census(generation=None if generation is None else _MEMBERS[codes[generation]],
                   by_type=by_type, by_generation=totals, per_generation=per_generation,
                   collecting=collecting)

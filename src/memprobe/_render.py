@@ -8,8 +8,9 @@ import sys
 import textwrap
 from typing import Iterable, List, Mapping, Sequence
 
+from ._serialize import type_name
 from ._types import (Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report, SizeClass,
-                     Snapshot, SnapshotDiff)
+                     Snapshot, SnapshotDiff, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -31,7 +32,8 @@ def as_html(text: str) -> str:
 
 
 def short_type(tp: type) -> str:
-    return tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
+    name = type_name(tp)
+    return name[len("builtins."):] if name.startswith("builtins.") else name
 
 
 def _bar(used: int, free: int, style: Style) -> str:
@@ -176,7 +178,7 @@ def _gc_rows(report: Report) -> List[str]:
     assert g is not None and top is not None
 
     def types_of(generation: Generation, width: int) -> str:
-        counts = top.per_generation.get(generation, {})
+        counts = top.per_generation.get(generation, TypeCounts())
         return _fit_entries([f"{short_type(t)} {n:,}" for t, n in counts.items()], width)
 
     lines = [f"  {g.regime}, {'enabled' if g.enabled else 'disabled'}"

@@ -31,8 +31,15 @@ def generation_key(generation: Generation) -> str:
     return generation.name.lower()
 
 
+_TYPE_MODULE = type.__dict__["__module__"]
+_TYPE_QUALNAME = type.__dict__["__qualname__"]
+
+
 def type_name(tp: type) -> str:
-    return f"{tp.__module__}.{tp.__qualname__}"
+    """``module.qualname``, read from the type itself: type's own
+    descriptors, not a metaclass's attribute lookup."""
+    module, qualname = _TYPE_MODULE.__get__(tp, type), _TYPE_QUALNAME.__get__(tp, type)
+    return f"{module if isinstance(module, str) else '?'}.{qualname if isinstance(qualname, str) else '?'}"
 
 
 def plain(value: Any) -> Any:
@@ -43,7 +50,7 @@ def plain(value: Any) -> Any:
         return generation_key(value) if isinstance(value, Generation) else value.name
     if isinstance(value, (tuple, list)):
         return [plain(item) for item in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {_key(k): plain(v) for k, v in value.items()}
     if isinstance(value, type):
         return type_name(value)

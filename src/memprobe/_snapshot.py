@@ -4,7 +4,7 @@ import contextlib
 import gc
 import sys
 from types import TracebackType
-from typing import Callable, Optional, Tuple, Type, TypeVar
+from typing import Callable, Dict, Optional, Tuple, Type, TypeVar
 
 from ._gc import census, gc_state
 from ._interpreter import DEBUG_BUILD, FREE_THREADED, HEXVERSION, allocator, describe
@@ -12,7 +12,7 @@ from ._memprobe import MemprobeError
 from ._mimalloc import mimalloc
 from ._pymalloc import pymalloc
 from ._serialize import generation_key, type_name
-from ._types import MimallocClassDelta, SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch
+from ._types import MimallocClassDelta, SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch, TypeCounts
 
 __all__ = ["NOISE_BLOCKS", "attempt", "diff", "measure", "snapshot"]
 
@@ -43,9 +43,9 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
                                              ca.blocks_in_use - cb.blocks_in_use))
         classes = tuple(sorted(deltas, key=lambda d: -abs(d.blocks_in_use)))
 
-    def delta(field: str) -> int:
+    def delta(field: str) -> Optional[int]:
         if a is None or b is None:
-            return 0
+            return None
         return int(getattr(a, field)) - int(getattr(b, field))
 
     mb, ma = before.mimalloc, after.mimalloc
@@ -75,8 +75,8 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
         arenas_highwater=delta("arenas_highwater"),
         size_classes=classes,
         mimalloc_available=mb is not None and ma is not None,
-        mimalloc_blocks_in_use=ma.blocks_in_use - mb.blocks_in_use if ma and mb else 0,
-        mimalloc_pages=ma.pages - mb.pages if ma and mb else 0,
+        mimalloc_blocks_in_use=ma.blocks_in_use - mb.blocks_in_use if ma and mb else None,
+        mimalloc_pages=ma.pages - mb.pages if ma and mb else None,
         mimalloc_classes=mi_classes,
         objects_by_generation={k: after.objects_by_generation.get(k, 0) - before.objects_by_generation.get(k, 0)
                                for k in generation_keys},
@@ -90,6 +90,16 @@ def attempt(probe: Callable[[], T]) -> Tuple[Optional[T], Optional[str]]:
         return probe(), None
     except MemprobeError as exc:
         return None, str(exc)
+
+
+def _by_name(counts: TypeCounts) -> Dict[str, int]:
+    """Counts by ``module.qualname``; types that share a name (made by a
+    factory, say) add up."""
+    named: Dict[str, int] = {}
+    for tp, n in counts.items():
+        name = type_name(tp)
+        named[name] = named.get(name, 0) + n
+    return named
 
 
 def snapshot() -> Snapshot:
@@ -111,7 +121,7 @@ def snapshot() -> Snapshot:
         mimalloc_unavailable=mimalloc_unavailable,
         gc=state,
         objects_by_generation={generation_key(g): n for g, n in counted.by_generation.items()},
-        objects_by_type={type_name(t): n for t, n in counted.by_type.items()},
+        objects_by_type=_by_name(counted.by_type),
     )
 
 

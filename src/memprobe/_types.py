@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
 
 from ._memprobe import GENERATION_CODES, MemprobeError
 
@@ -195,6 +195,35 @@ class GCState:
     heap_size: Optional[int]
 
 
+class TypeCounts(Mapping[type, int]):
+    """Object counts per type, most common first: a read-only mapping that
+    finds a type by identity, so no type's own ``__hash__``/``__eq__`` (a
+    metaclass's) runs to build it or to look a type up in it."""
+
+    __slots__ = ("_items", "_by_id")
+
+    def __init__(self, items: Iterable[Tuple[type, int]] = ()) -> None:
+        self._items = tuple(items)
+        self._by_id = {id(t): (t, n) for t, n in self._items}
+
+    def __getitem__(self, key: type) -> int:
+        found = self._by_id.get(id(key))
+        if found is None or found[0] is not key:
+            raise KeyError(key)
+        return found[1]
+
+    def __iter__(self) -> Iterator[type]:
+        return (t for t, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        from ._serialize import type_name
+
+        return "TypeCounts({" + ", ".join(f"{type_name(t)}: {n}" for t, n in self._items) + "})"
+
+
 @dataclass(frozen=True)
 class Census:
     """Tracked objects counted per type, without listing them.
@@ -203,15 +232,15 @@ class Census:
     which is what ``gc.get_objects()`` covers), most common type first.
     ``by_generation`` gives each generation's total (including
     ``PERMANENT`` when ``generation`` is ``None``) and ``per_generation``
-    its own ``{type: count}``.  With ``top=N`` each mapping keeps the N most
-    common types.  ``collecting`` is True when a collection was running:
+    its own ``{type: count}``; both are ``TypeCounts``, keyed by identity.
+    With ``top=N`` each mapping keeps the N most common types.  ``collecting`` is True when a collection was running:
     objects in its temporary lists are then not counted.
     """
 
     generation: Optional[Generation]
-    by_type: Dict[type, int]
+    by_type: TypeCounts
     by_generation: Dict[Generation, int]
-    per_generation: Dict[Generation, Dict[type, int]]
+    per_generation: Dict[Generation, TypeCounts]
     collecting: bool
 
     @property
@@ -379,15 +408,15 @@ class BlockInfo:
     The block starts ``preheader + debug_padding`` bytes before the object:
     ``preheader`` is the GC head and managed dict/weakref pointers,
     ``debug_padding`` the bytes of the pymalloc_debug layer's front words
-    (0 without that layer).  When
+    (0 without that layer), read from the block itself.  When
     ``pymalloc`` is False (static objects, requests over the threshold,
-    other allocators) the arena fields are ``None``.
+    other allocators) the arena fields and ``debug_padding`` are ``None``.
     """
 
     pymalloc: bool
     getsizeof: int
     preheader: int
-    debug_padding: int
+    debug_padding: Optional[int]
     arena: Optional[int]
     arena_index: Optional[int]
     pool: Optional[int]
@@ -584,7 +613,9 @@ class MimallocClassDelta(NamedTuple):
 class SnapshotDiff(_Document):
     """What changed between two snapshots (``after - before``).
 
-    Every field is after minus before.  ``arenas_allocated`` and
+    Every field is after minus before; a pymalloc or mimalloc field is
+    ``None`` when that allocator was not readable in both snapshots (not
+    known is not zero).  ``arenas_allocated`` and
     ``arenas_freed`` count arenas pymalloc obtained and released in between;
     ``size_classes`` and ``objects_by_type`` list only what changed, largest
     change first.  Diffs carry up to ``NOISE_BLOCKS`` blocks of noise from
@@ -594,16 +625,16 @@ class SnapshotDiff(_Document):
     interpreter: str
     pymalloc_available: bool
     allocated_blocks: int
-    blocks_in_use: int
-    raw_allocated_blocks: int
-    arenas_allocated: int
-    arenas_freed: int
-    arenas_current: int
-    arenas_highwater: int
+    blocks_in_use: Optional[int]
+    raw_allocated_blocks: Optional[int]
+    arenas_allocated: Optional[int]
+    arenas_freed: Optional[int]
+    arenas_current: Optional[int]
+    arenas_highwater: Optional[int]
     size_classes: Tuple[SizeClassDelta, ...]
     mimalloc_available: bool
-    mimalloc_blocks_in_use: int
-    mimalloc_pages: int
+    mimalloc_blocks_in_use: Optional[int]
+    mimalloc_pages: Optional[int]
     mimalloc_classes: Tuple[MimallocClassDelta, ...]
     objects_by_generation: Dict[str, int]
     objects_by_type: Dict[str, int]

@@ -65,7 +65,7 @@ def pytest_runtest_call(item: Any) -> Generator[None, Any, None]:
     diff = m.diff
     problems = []
     if max_arenas is not None:
-        if not diff.pymalloc_available:
+        if diff.arenas_allocated is None:
             pytest.skip("memprobe(max_new_arenas=...) needs pymalloc, which does not serve allocations here")
         if diff.arenas_allocated > max_arenas:
             problems.append(f"pymalloc allocated {diff.arenas_allocated} new arena(s), allowed {max_arenas}")
