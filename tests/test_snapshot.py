@@ -167,8 +167,9 @@ def test_run_passes_argv_and_the_exit_code_through(tmp_path, code):
     proc = run_memprobe("run", str(script), "100", str(code), "--verbose")
     assert proc.returncode == code
     assert f"argv=['100', '{code}', '--verbose'] name=__main__" in proc.stderr
-    assert proc.stdout.startswith(f"memprobe run {script}: exit code {code}")
-    assert "__main__.Thing" in proc.stdout
+    assert f"memprobe run {script}: exit code {code}\n" in proc.stderr
+    assert "__main__.Thing" in proc.stderr
+    assert proc.stdout == ""   # the diff goes to stderr: stdout is the script's
 
 
 def test_run_json_matches_an_in_process_diff_of_the_same_script(tmp_path):
@@ -178,6 +179,7 @@ def test_run_json_matches_an_in_process_diff_of_the_same_script(tmp_path):
     assert proc.returncode == 0
     report = json.loads(proc.stdout)
     diff = memprobe.SnapshotDiff.from_dict(report["diff"])
+    assert report["target"] == str(script) and report["module"] is False
     assert report["exit_code"] == 0 and report["argv"] == [str(script), str(N), "0"]
     assert diff.objects_by_type["__main__.Thing"] == N
 
@@ -216,3 +218,57 @@ def test_run_output_file(tmp_path):
     proc = run_memprobe("run", "--json", "-o", str(out), str(script), "5", "0")
     assert proc.returncode == 0 and proc.stdout == ""
     assert json.loads(out.read_text())["diff"]["objects_by_type"]["__main__.Thing"] == 5
+
+
+# ---- run behaves like python script.py ----------------------------------------------------
+
+def python_and_memprobe_run(tmp_path, source, *argv):
+    """(python script.py, memprobe run script.py), each a CompletedProcess."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(source))
+    from _support import run_python
+
+    return run_python(str(script), *argv), run_memprobe("run", str(script), *argv)
+
+
+def test_run_of_a_script_that_raises_exits_and_reports_like_python(tmp_path):
+    plain, measured = python_and_memprobe_run(tmp_path, """
+        def fail():
+            raise ValueError("broken")
+        print("before")
+        fail()
+    """)
+    assert measured.returncode == plain.returncode == 1
+    assert measured.stdout == plain.stdout == "before\n"
+    assert measured.stderr.startswith(plain.stderr)   # the same traceback, then the diff
+    assert "runpy" not in measured.stderr and "memprobe/__main__" not in measured.stderr
+    assert "exit code 1" in measured.stderr
+
+
+def test_run_of_sys_exit_with_a_message_exits_and_reports_like_python(tmp_path):
+    plain, measured = python_and_memprobe_run(tmp_path, 'import sys; sys.exit("no input given")')
+    assert measured.returncode == plain.returncode == 1
+    assert measured.stderr.startswith(plain.stderr) and plain.stderr == "no input given\n"
+    assert "exit code no input" not in measured.stderr
+
+
+def test_run_json_on_stdout_parses_even_when_the_script_prints(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text('print("chatty script")')
+    proc = run_memprobe("run", "--json", str(script))
+    assert json.loads(proc.stdout)["exit_code"] == 0
+    assert "chatty script" in proc.stderr   # sent aside so that stdout is only the JSON
+
+
+def test_run_dash_m_runs_a_module_and_a_directory_runs_its_main(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text('import sys; print("main of", __name__, sys.argv[1:])')
+    (package / "tool.py").write_text('import sys; print("tool as", __name__, sys.argv[1:])')
+    from _support import run_python
+
+    module = run_python("-m", "memprobe", "run", "-m", "pkg.tool", "x", cwd=str(tmp_path))
+    assert module.returncode == 0 and module.stdout == "tool as __main__ ['x']\n", module.stderr
+    directory = run_memprobe("run", str(package), "y")
+    assert directory.returncode == 0 and directory.stdout == "main of __main__ ['y']\n", directory.stderr

@@ -1,7 +1,7 @@
 """python -m memprobe: the live interpreter, scripts under measure(), lessons.
 
     python -m memprobe [--json]              report on the live interpreter
-    python -m memprobe run [--json] [--collect] [-o FILE] script.py [args...]
+    python -m memprobe run [--json] [--collect] [-o FILE] [-m] script.py [args...]
     python -m memprobe explain EXPR          explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
     python -m memprobe map [-o FILE]         the arena map as SVG (3.12+)
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import builtins
-import io
+import contextlib
+import errno
 import json
 import os
+import runpy
 import sys
-import types
+import traceback
 from typing import List, Optional
 
 from ._memprobe import MemprobeError
@@ -22,58 +24,74 @@ from ._snapshot import measure
 
 
 def run_script(args: argparse.Namespace) -> int:
-    """Run a script as __main__, like python -m cProfile, under measure().
+    """Run a script, a directory or zipapp with __main__.py, or (-m) a
+    module as __main__ under measure(), and exit as ``python script.py``
+    would: same exit status, same message or traceback on stderr, the
+    script's stdout untouched.  memprobe's diff goes to stderr; with --json
+    to -o FILE, or to stdout, the script's own sys.stdout then going to
+    stderr so that stdout holds only the JSON.
 
-    The script's module stays alive until the second snapshot, so what it
-    keeps in globals shows in the diff."""
-    path = args.script
-    try:
-        with io.open_code(path) as source:
-            code = compile(source.read(), path, "exec")
-    except OSError as exc:
-        print(f"memprobe run: can't open file {os.path.abspath(path)!r}: "
-              f"[Errno {exc.errno}] {exc.strerror}", file=sys.stderr)
+    What the script keeps in its globals is still alive at the second
+    snapshot, so it shows in the diff."""
+    target = args.target
+    if not args.module and not os.path.exists(target):
+        print(f"memprobe run: can't open file {os.path.abspath(target)!r}: "
+              f"[Errno {errno.ENOENT}] {os.strerror(errno.ENOENT)}", file=sys.stderr)
         return 2
-    sys.argv = [path, *args.args]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    main_module = types.ModuleType("__main__")
-    main_module.__dict__.update(__file__=path, __builtins__=builtins, __cached__=None)
-    saved_main = sys.modules.get("__main__")
+    sys.argv = [target, *args.args]
+    if not args.module:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(target)) if os.path.isfile(target) else target)
     measurement = measure(collect=args.collect)
-    exit_code: object = 0
-    try:
-        with measurement:
-            sys.modules["__main__"] = main_module
-            try:
-                exec(code, main_module.__dict__)
-            except SystemExit as exc:
-                exit_code = exc.code
-    finally:
-        if saved_main is not None:
-            sys.modules["__main__"] = saved_main
-        if measurement.after is not None:
-            _print_run(args, measurement, exit_code)
-    if exit_code is None:
+    failure: Optional[BaseException] = None
+    kept: object = None
+    script_stdout = sys.stderr if args.json and not args.output else sys.stdout
+    with measurement, contextlib.redirect_stdout(script_stdout):
+        try:
+            if args.module:
+                kept = runpy.run_module(target, run_name="__main__", alter_sys=True)
+            else:
+                kept = runpy.run_path(target, run_name="__main__")
+        except BaseException as exc:   # reported below, as python would
+            failure = exc
+    del kept
+    exit_code = _exit_status(failure)
+    _print_run(args, measurement, exit_code)
+    return exit_code
+
+
+def _exit_status(failure: Optional[BaseException]) -> int:
+    """What ``python script.py`` exits with, printing what it prints."""
+    if failure is None:
         return 0
-    if isinstance(exit_code, int):
-        return exit_code
-    print(exit_code, file=sys.stderr)
-    return 1
+    if isinstance(failure, SystemExit):
+        if failure.code is None or isinstance(failure.code, int):
+            return failure.code or 0
+        print(failure.code, file=sys.stderr)
+        return 1
+    tb = failure.__traceback__
+    # Drop memprobe's and runpy's frames: the traceback starts in the script.
+    while tb is not None and (tb.tb_frame.f_globals is globals()
+                              or tb.tb_frame.f_globals.get("__name__") == "runpy"):
+        tb = tb.tb_next
+    traceback.print_exception(type(failure), failure, tb)
+    return 130 if isinstance(failure, KeyboardInterrupt) else 1
 
 
-def _print_run(args: argparse.Namespace, measurement: measure, exit_code: object) -> None:
+def _print_run(args: argparse.Namespace, measurement: measure, exit_code: int) -> None:
     if args.json:
-        text = json.dumps({"script": args.script, "argv": sys.argv,
-                           "exit_code": exit_code if isinstance(exit_code, int) or exit_code is None else 1,
-                           "diff": measurement.diff.to_dict()})
+        text = json.dumps({"target": args.target, "module": args.module, "argv": sys.argv,
+                           "exit_code": exit_code, "diff": measurement.diff.to_dict()})
     else:
-        text = f"memprobe run {args.script}: exit code {exit_code}\n{measurement.diff}"
+        text = f"memprobe run {args.target}: exit code {exit_code}\n{measurement.diff}"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text + "\n")
-    else:
+    elif args.json:
         sys.stdout.flush()
         print(text)
+    else:
+        sys.stdout.flush()
+        print(text, file=sys.stderr)
 
 
 def explain_expression(args: argparse.Namespace) -> int:
@@ -130,11 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     commands = parser.add_subparsers(dest="command")
     parser.set_defaults(func=show_report, command="report")
-    run = commands.add_parser("run", help="run a script and print the allocator diff of the run")
-    run.add_argument("--json", action="store_true", help="print the diff as JSON only")
+    run = commands.add_parser("run", help="run a script (a directory, a zipapp, or -m a module) and print "
+                              "the allocator diff of the run on stderr")
+    run.add_argument("--json", action="store_true",
+                     help="the diff as JSON: to -o FILE, else to stdout (the script's stdout then goes to stderr)")
     run.add_argument("--collect", action="store_true", help="gc.collect() before each snapshot")
-    run.add_argument("-o", "--output", help="write the diff to this file instead of stdout")
-    run.add_argument("script")
+    run.add_argument("-o", "--output", help="write the diff to this file")
+    run.add_argument("-m", dest="module", action="store_true", help="run a module, as python -m does")
+    run.add_argument("target", metavar="script")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(func=run_script)
     explain = commands.add_parser("explain", help="explain one object: python -m memprobe explain '[1, 2]'")
