@@ -164,3 +164,24 @@ def test_a_check_that_cannot_run_marks_its_part_and_the_import_succeeds():
     assert "'gc': \"the import-time check could not run: ZeroDivisionError('division by zero')\"" in problems
     assert refcount_ok == "True"
     assert refused.startswith("refused: memprobe cannot read gc on CPython")
+
+
+class BadSize:
+    def __sizeof__(self):
+        raise RuntimeError("no size")
+
+
+class WrongSize:
+    def __sizeof__(self):
+        return "big"
+
+
+@pytest.mark.parametrize("obj", [BadSize(), WrongSize()], ids=["raises", "not an int"])
+def test_an_object_whose_sizeof_fails_is_still_valid_input(obj):
+    text = memprobe.explain(obj)
+    assert "its own __sizeof__ fails" in text
+    try:
+        info = memprobe.block_info(obj)
+    except (memprobe.PymallocUnavailable, memprobe.UnsupportedInterpreter):
+        return
+    assert info.getsizeof is None

@@ -7,7 +7,8 @@ from typing import List
 from ._gc import gcinfo
 from ._interpreter import allocator
 from ._memprobe import MemprobeError, refinfo
-from ._pymalloc import block_info
+from ._pymalloc import block_info, getsizeof
+from ._serialize import type_name
 from ._types import Generation
 
 _GENERATION_WORDS = {
@@ -30,8 +31,10 @@ def explain(obj: object) -> str:
     """A short plain-English account of obj: reference count, immortality,
     collector state and where its memory block sits."""
     lines: List[str] = []
-    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    lines.append(f"A {kind} object at {id(obj):#x}, {sys.getsizeof(obj)} bytes by sys.getsizeof.")
+    kind = type_name(type(obj))
+    size = getsizeof(obj)
+    lines.append(f"A {kind} object at {id(obj):#x}, "
+                 + (f"{size} bytes by sys.getsizeof." if size is not None else "its own __sizeof__ fails."))
 
     try:
         info = refinfo(obj)
@@ -82,7 +85,7 @@ def explain(obj: object) -> str:
                 f"Allocator: pymalloc serves it from a {block.block_size}-byte block (size class {block.size_class}) "
                 f"in the pool at {block.pool:#x} of arena {block.arena_index} ({block.arena:#x}); "
                 f"the block starts with {before}.")
-            if block.block_size < block.getsizeof:
+            if block.getsizeof is not None and block.block_size < block.getsizeof:
                 lines.append("sys.getsizeof is larger than the block: it also counts memory held in other "
                              "blocks (a list's items, a dict's table).")
         else:

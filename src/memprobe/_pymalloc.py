@@ -181,12 +181,21 @@ def arenas() -> ArenaMap:
     return arena_map_from_state(_memprobe._pymalloc_state(True))
 
 
+def getsizeof(obj: object) -> Optional[int]:
+    """sys.getsizeof(obj), or None when the object's own __sizeof__ raises
+    or answers something that is not a size (any object is valid input)."""
+    try:
+        return sys.getsizeof(obj)
+    except Exception:
+        return None
+
+
 def block_info(obj: object) -> BlockInfo:
     """Where obj's memory block sits in pymalloc (3.12+)."""
     preheader, padding, arena, arena_index, pool, size_class = _memprobe._block_info(obj)
     return BlockInfo(
         pymalloc=arena is not None,
-        getsizeof=sys.getsizeof(obj),
+        getsizeof=getsizeof(obj),
         preheader=preheader,
         debug_padding=padding,
         arena=arena,

@@ -408,13 +408,15 @@ class BlockInfo:
     The block starts ``preheader + debug_padding`` bytes before the object:
     ``preheader`` is the GC head and managed dict/weakref pointers,
     ``debug_padding`` the bytes of the pymalloc_debug layer's front words
-    (0 without that layer), read from the block itself.  When
+    (0 without that layer), read from the block itself.  ``getsizeof`` is
+    ``sys.getsizeof(obj)``, or ``None`` when the object's ``__sizeof__``
+    fails.  When
     ``pymalloc`` is False (static objects, requests over the threshold,
     other allocators) the arena fields and ``debug_padding`` are ``None``.
     """
 
     pymalloc: bool
-    getsizeof: int
+    getsizeof: Optional[int]
     preheader: int
     debug_padding: Optional[int]
     arena: Optional[int]

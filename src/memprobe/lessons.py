@@ -207,7 +207,7 @@ def slots() -> LessonResult:
     def footprint(obj: object) -> int:
         try:
             info = block_info(obj)
-            size = info.block_size if info.block_size else info.getsizeof
+            size = info.block_size or info.getsizeof or sys.getsizeof(obj)
         except MemprobeError:
             if allocator().family == "mimalloc":
                 return per_instance_by_mimalloc(type(obj))
