@@ -114,7 +114,7 @@ def test_failed_pymalloc_check_makes_pymalloc_probes_raise(failed_part):
 
 def test_census_top_larger_than_any_count_keeps_every_type():
     """top=2**64 is a valid, if generous, limit (it once raised OverflowError)."""
-    census = memprobe.census(generation=2, top=2**64)
+    census = memprobe.census(top=2**64)
     assert sum(census.by_type.values()) == census.total
 
 

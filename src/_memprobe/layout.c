@@ -220,7 +220,7 @@ check_pymalloc(mp_state *st)
      * threshold" line of different meaning: nothing of pymalloc to check. */
     mp_allocator a;
     mp_current_allocator(&a);
-    if (a.name != NULL && a.family != MP_ALLOC_PYMALLOC) {
+    if (a.family != MP_ALLOC_PYMALLOC && a.family != MP_ALLOC_UNKNOWN) {
         return 0;
     }
     size_t length = 0;
