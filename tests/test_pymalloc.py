@@ -382,3 +382,35 @@ def test_a_subinterpreter_reads_its_own_allocator_state(tmp_path):
     assert sub_arenas and main_arenas
     assert not set(sub_arenas) & set(main_arenas)  # disjoint: a separate obmalloc state
     assert sub_blocks > 0
+
+
+LEGACY_SUBINTERPRETER = """
+import sys, memprobe
+try:
+    import _interpreters as interpreters                      # 3.13+
+    sub = interpreters.create(interpreters.new_config("legacy"))
+except ImportError:
+    import _xxsubinterpreters as interpreters                  # 3.12
+    sub = interpreters.create(isolated=False)
+main_arenas = {a.address for a in memprobe.arenas()}
+interpreters.run_string(sub, f'''
+import memprobe
+s = memprobe.pymalloc()
+with open({sys.argv[1]!r}, "w") as f:
+    f.write(repr((s.arenas_current, s.blocks_in_use, [a.address for a in memprobe.arenas()])))
+''')
+interpreters.destroy(sub)
+arenas_current, blocks, addresses = eval(open(sys.argv[1]).read())
+print(arenas_current, blocks, len(main_arenas - set(addresses)))
+"""
+
+
+@pytest.mark.skipif(not DIRECT, reason="per-interpreter allocator state is 3.12+")
+def test_a_legacy_subinterpreter_reads_the_main_interpreters_allocator_state(tmp_path):
+    """A subinterpreter made with the legacy settings allocates from the
+    main interpreter's pymalloc state (Py_RTFLAGS_USE_MAIN_OBMALLOC): it
+    reads that state, arenas included, not its own empty one."""
+    proc = run_code(LEGACY_SUBINTERPRETER, str(tmp_path / "sub.txt"), stderr_to_stdout=True, check=True)
+    arenas_current, blocks, main_arenas_missing = map(int, proc.stdout.split())
+    assert arenas_current > 0 and blocks > 1000
+    assert main_arenas_missing == 0   # every arena of the main interpreter is listed

@@ -365,12 +365,21 @@ typedef struct _obmalloc_state mp_obmalloc_state;
 typedef struct arena_object mp_arena;
 typedef struct pool_header mp_pool;
 
+/* The state that serves the interpreter's allocations.  3.13+ points a
+ * legacy subinterpreter (Py_RTFLAGS_USE_MAIN_OBMALLOC) at the main
+ * interpreter's state; 3.12 embeds a state in every interpreter and sends
+ * such a subinterpreter's allocations to the main one's (obmalloc.c:
+ * has_own_state), leaving its own empty. */
 static inline mp_obmalloc_state *
 mp_obmalloc(PyInterpreterState *interp)
 {
 #  if PY_VERSION_HEX >= 0x030D0000
-    return interp->obmalloc;        /* a pointer from 3.13 */
+    return interp->obmalloc;
 #  else
+    PyInterpreterState *main = PyInterpreterState_Main();
+    if (interp != main && (interp->feature_flags & Py_RTFLAGS_USE_MAIN_OBMALLOC)) {
+        return &main->obmalloc;
+    }
     return &interp->obmalloc;
 #  endif
 }
