@@ -91,6 +91,10 @@ def test_plugin_fixture_and_marker_with_pytester(pytester):
     result.stdout.fnmatch_lines(["*leaks blocks: every run left more than 0 allocated*"])
     result.stdout.fnmatch_lines(["*memprobe: allocated blocks grew by*allowed 1,000*"])
     result.stdout.fnmatch_lines(["*memprobe diff on CPython*"])
+    # Failures point at the tests, not at memprobe's or pluggy's frames.
+    assert "pluggy/" not in result.stdout.str() and "_hooks.py" not in result.stdout.str()
+    assert "memprobe/testing.py" not in result.stdout.str()
+    assert "pytest_plugin.py" not in result.stdout.str()
 
 
 def test_plugin_is_registered_through_the_entry_point(pytester):

@@ -50,6 +50,8 @@ def pytest_configure(config: Any) -> None:
     )
 
 
+# An old-style wrapper (new-style ones need pluggy 1.1+, and this plugin
+# loads in every pytest run where memprobe is installed).
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: Any) -> Generator[None, Any, None]:
     marker = item.get_closest_marker("memprobe")
@@ -72,4 +74,7 @@ def pytest_runtest_call(item: Any) -> Generator[None, Any, None]:
     if max_blocks is not None and diff.allocated_blocks > max_blocks:
         problems.append(f"allocated blocks grew by {diff.allocated_blocks:,}, allowed {max_blocks:,}")
     if problems:
-        outcome.force_exception(AssertionError("memprobe: " + "; ".join(problems) + "\n" + str(diff)))
+        # pytrace=False: reported against the test, without the plugin's or
+        # pluggy's frames.
+        failure = pytest.fail.Exception("memprobe: " + "; ".join(problems) + "\n" + str(diff), pytrace=False)
+        outcome.force_exception(failure)

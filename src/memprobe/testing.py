@@ -45,6 +45,7 @@ def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10
     Immortal objects (3.12+: None, small ints, interned strings...) are
     refused with ValueError: their count never moves, so no leak could show.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller
     if refinfo(obj).immortal:
         raise ValueError(f"{type(obj).__name__} object is immortal: its reference count never changes, so it "
                          "cannot show a leak; watch a mortal object the code holds instead (or use "
@@ -71,6 +72,7 @@ def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3
                          calls_per_run: int = 1) -> None:
     """Fail when every one of ``runs`` runs leaves more than ``tolerance``
     blocks allocated (sys.getallocatedblocks(), after gc.collect())."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller
     _check_runs(runs)
     _call(func, warmup)
     gc.collect()
@@ -91,6 +93,7 @@ def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3
 def assert_no_new_arenas(func: Callable[[], Any], runs: int = 1, warmup: int = 1, max_new_arenas: int = 0) -> None:
     """Fail when pymalloc obtains more than ``max_new_arenas`` arenas while
     func runs ``runs`` times.  Raises PymallocUnavailable without pymalloc."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller
     from ._pymalloc import pymalloc
 
     _check_runs(runs)
