@@ -98,12 +98,8 @@ def test_snapshots_carry_mimalloc_and_diff_it():
     # Garbage left by earlier tests, collected automatically inside the
     # block, would free blocks of the class counted here: collect it first.
     gc.collect()
-    gc.disable()
-    try:
-        with memprobe.measure() as m:
-            keep = [object() for _ in range(10_000)]
-    finally:
-        gc.enable()
+    with memprobe.measure() as m:
+        keep = [object() for _ in range(10_000)]
     assert m.before is not None and m.before.mimalloc is not None
     assert m.diff.mimalloc_available
     assert 10_000 <= m.diff.mimalloc_blocks_in_use <= 10_000 + memprobe._snapshot.NOISE_BLOCKS

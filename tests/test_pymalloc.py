@@ -414,3 +414,19 @@ def test_a_legacy_subinterpreter_reads_the_main_interpreters_allocator_state(tmp
     arenas_current, blocks, main_arenas_missing = map(int, proc.stdout.split())
     assert arenas_current > 0 and blocks > 1000
     assert main_arenas_missing == 0   # every arena of the main interpreter is listed
+
+
+@pytest.mark.skipif(not DIRECT, reason="arenas() needs 3.12+")
+def test_reading_the_arenas_adds_at_most_four_blocks_per_arena():
+    """arenas() must not fill the holes it measures: each arena is held in
+    four objects (ArenaInfo, its address and two bytes objects), pools are
+    views built on demand."""
+    keep = [bytes(50) for _ in range(100_000)][::50]   # a fragmented heap, many arenas
+    memprobe.arenas()   # first calls also fill the interpreter's caches
+    before = sys.getallocatedblocks()
+    arenas = memprobe.arenas()
+    grown = sys.getallocatedblocks() - before
+    assert len(arenas) >= 5
+    assert grown <= 4 * len(arenas) + 10, (grown, len(arenas))
+    assert sum(len(a.pools) for a in arenas) == sum(a.total_pools for a in arenas)
+    del keep

@@ -147,28 +147,25 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
     return 0;
 }
 
-/* One arena as (address, total_pools, free_pools, pools), pools holding
- * (class_index, blocks_in_use) for each carved pool slot. */
+/* One arena as (address, total_pools, free_pools, pool_classes,
+ * pool_blocks): two bytes objects over its carved pool slots, one byte per
+ * pool (its size class, 255 for a free pool) and two per pool (blocks in
+ * use, little-endian).  Compact, so that reading the arenas does not fill
+ * the holes it measures with an object per pool. */
 static PyObject *
 arena_tuple(const arena_record *r)
 {
-    PyObject *pools = PyTuple_New(r->npools);
-    for (unsigned int j = 0; pools != NULL && j < r->npools; j++) {
-        PyObject *pool = Py_BuildValue("(iI)", r->pool_class[j],
-                                       r->pool_blocks[j]);
-        if (pool == NULL) {
-            Py_CLEAR(pools);
-            break;
-        }
-        PyTuple_SET_ITEM(pools, j, pool);
+    unsigned char classes[MP_MAX_POOLS_PER_ARENA];
+    unsigned char blocks[2 * MP_MAX_POOLS_PER_ARENA];
+    for (unsigned int j = 0; j < r->npools; j++) {
+        classes[j] = r->pool_class[j] < 0 ? 255 : (unsigned char)r->pool_class[j];
+        blocks[2 * j] = (unsigned char)(r->pool_blocks[j] & 0xFF);
+        blocks[2 * j + 1] = (unsigned char)(r->pool_blocks[j] >> 8);
     }
-    if (pools == NULL) {
-        return NULL;
-    }
-    PyObject *arena = Py_BuildValue("(KIIO)", (unsigned long long)r->address,
-                                    r->total_pools, r->free_pools, pools);
-    Py_DECREF(pools);
-    return arena;
+    return Py_BuildValue("(KIIy#y#)", (unsigned long long)r->address,
+                         r->total_pools, r->free_pools,
+                         (const char *)classes, (Py_ssize_t)r->npools,
+                         (const char *)blocks, (Py_ssize_t)(2 * r->npools));
 }
 
 /* The walk as plain data: (arenas_allocated_total, arenas_highwater,

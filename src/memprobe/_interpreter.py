@@ -11,6 +11,7 @@ import sys
 from typing import NamedTuple, Optional
 
 from . import _memprobe
+from ._memprobe import PymallocUnavailable
 from ._types import Interpreter, PymallocConstants
 
 (COMPILED_HEXVERSION, HEXVERSION, DEBUG_BUILD, FREE_THREADED, GC_REGIME, _PYMALLOC,
@@ -49,6 +50,24 @@ def pymalloc_constants() -> Optional[PymallocConstants]:
     """pymalloc's compiled constants, or None when it is not compiled in.
     ``verified`` says whether the import-time check could compare them."""
     return None if _PYMALLOC is None else PymallocConstants(*_PYMALLOC)
+
+
+def required_constants() -> PymallocConstants:
+    constants = pymalloc_constants()
+    if constants is None:
+        raise PymallocUnavailable("pymalloc is not compiled into this interpreter")
+    return constants
+
+
+def block_size(class_index: int) -> int:
+    """The block size of one pymalloc size class (INDEX2SIZE)."""
+    return (class_index + 1) * required_constants().alignment
+
+
+def pool_capacity(class_index: int) -> int:
+    """Blocks one pymalloc pool of this size class holds (NUMBLOCKS)."""
+    c = required_constants()
+    return (c.pool_size - c.pool_overhead) // block_size(class_index)
 
 
 def interpreter() -> Interpreter:

@@ -12,7 +12,7 @@ class PymallocUnavailable(MemprobeError): ...
 class MimallocUnavailable(MemprobeError): ...
 
 _PymallocConstants = Tuple[int, int, int, int, int, int, bool]
-_Arena = Tuple[int, int, int, Tuple[Tuple[int, int], ...]]
+_Arena = Tuple[int, int, int, bytes, bytes]
 _PymallocState = Tuple[int, int, int, int, int, int, Tuple[Tuple[int, int, int], ...],
                        Optional[Tuple[_Arena, ...]]]
 _MimallocRow = Tuple[int, int, int, int, int, int, int, int]

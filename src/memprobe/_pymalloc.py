@@ -10,10 +10,9 @@ import tempfile
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from . import _memprobe
-from ._interpreter import PYMALLOC_STATE_READABLE, allocator, pymalloc_constants
+from ._interpreter import PYMALLOC_STATE_READABLE, allocator, block_size, pool_capacity, required_constants
 from ._memprobe import PymallocUnavailable
-from ._types import (ArenaInfo, ArenaMap, ArenaSizeClass, BlockInfo, PoolInfo, PymallocConstants,
-                     PymallocSnapshot, SizeClass)
+from ._types import ArenaInfo, ArenaMap, BlockInfo, PymallocSnapshot, SizeClass
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
@@ -77,25 +76,13 @@ def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:
     }
 
 
-def _constants() -> PymallocConstants:
-    constants = pymalloc_constants()
-    if constants is None:
-        raise PymallocUnavailable("pymalloc is not compiled into this interpreter")
-    return constants
-
-
-def _capacity(c: PymallocConstants, index: int) -> int:
-    """Blocks one pool of class ``index`` holds (NUMBLOCKS)."""
-    return (c.pool_size - c.pool_overhead) // ((index + 1) * c.alignment)
-
-
 def state_from_report(report: Tuple[bytes, int]) -> _State:
     """The printed report of 3.9-3.11, (text, allocated blocks), as the
     plain state the 3.12+ walk returns (without arenas)."""
     text, allocated = report
     printed = parse_debug_malloc_stats(text.decode("ascii", "replace"))
     classes = [(index, pools, used) for index, _, pools, used, _ in printed["size_classes"]]
-    misaligned = printed["bytes_lost_to_arena_alignment"] // _constants().pool_size
+    misaligned = printed["bytes_lost_to_arena_alignment"] // required_constants().pool_size
     return (printed["arenas_allocated_total"], printed["arenas_highwater"], printed["arenas_current"],
             allocated - sum(used for _, _, used in classes), printed["unused_pools"], misaligned,
             classes, None)
@@ -105,13 +92,13 @@ def snapshot_from_state(state: _State, source: Optional[str] = None) -> Pymalloc
     """The typed snapshot, with every byte count derived the way
     ``_PyObject_DebugMallocStats`` derives it."""
     total, highwater, current, raw_blocks, unused_pools, misaligned, counts, _ = state
-    c = _constants()
+    c = required_constants()
     now = allocator()
     classes = []
     allocated_bytes = available_bytes = quantization = 0
     for index, pools, used in counts:
-        size = (index + 1) * c.alignment
-        free = pools * _capacity(c, index) - used
+        size = block_size(index)
+        free = pools * pool_capacity(index) - used
         classes.append(SizeClass(index, size, pools, used, free))
         allocated_bytes += used * size
         available_bytes += free * size
@@ -147,22 +134,8 @@ def snapshot_from_state(state: _State, source: Optional[str] = None) -> Pymalloc
 
 
 def arena_map_from_state(state: _State) -> ArenaMap:
-    """The arenas of a state read with arenas, each pool slot in address
-    order; slots past the carved ones are pools not carved yet."""
-    c = _constants()
-    arenas = []
-    for address, total_pools, free_pools, carved in state[7]:
-        pools = [PoolInfo(index, used, _capacity(c, index) if index >= 0 else 0) for index, used in carved]
-        pools += [PoolInfo(-1, 0, 0)] * (total_pools - len(pools))
-        per_class: Dict[int, Tuple[int, int]] = {}
-        for pool in pools:
-            if pool.class_index >= 0:
-                n, used = per_class.get(pool.class_index, (0, 0))
-                per_class[pool.class_index] = (n + 1, used + pool.blocks_in_use)
-        classes = tuple(ArenaSizeClass(i, (i + 1) * c.alignment, n, used)
-                        for i, (n, used) in sorted(per_class.items()))
-        arenas.append(ArenaInfo(address, total_pools, free_pools, classes, tuple(pools)))
-    return ArenaMap(arenas)
+    """The arenas of a state read with arenas (3.12+)."""
+    return ArenaMap(ArenaInfo(*arena) for arena in state[7])
 
 
 def pymalloc() -> PymallocSnapshot:
@@ -202,5 +175,5 @@ def block_info(obj: object) -> BlockInfo:
         arena_index=arena_index,
         pool=pool,
         size_class=size_class,
-        block_size=None if size_class is None else (size_class + 1) * _constants().alignment,
+        block_size=None if size_class is None else block_size(size_class),
     )

@@ -19,9 +19,12 @@ __all__ = ["NOISE_BLOCKS", "attempt", "diff", "measure", "snapshot"]
 # Blocks a snapshot itself may add to the next reading (dicts, tuples and
 # dataclasses of the previous parts): the tolerance diffs are tested with.
 # A mimalloc part holds one row per heap kind and block size (about 130 on a
-# free-threaded build, each a tuple and its ints), so it adds more.
+# free-threaded build, each a tuple and its ints), so it adds more: 2,711
+# blocks measured on 3.14.10 under PYTHONMALLOC=mimalloc and 3,279 on
+# 3.14.7t once earlier garbage is collected (2,500 passed only while the
+# collector, running inside the measured block, freed older garbage).
 T = TypeVar("T")
-NOISE_BLOCKS = 2500 if allocator().family == "mimalloc" else 1000
+NOISE_BLOCKS = 4000 if allocator().family == "mimalloc" else 1000
 
 
 def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:

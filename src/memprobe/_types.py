@@ -353,22 +353,53 @@ class PoolInfo(NamedTuple):
 @dataclass(frozen=True)
 class ArenaInfo:
     """One live pymalloc arena: ``total_pools`` pools of which
-    ``free_pools`` hold nothing (including pools not carved yet);
-    ``pools`` lists every pool slot in address order."""
+    ``free_pools`` hold nothing (including pools not carved yet).
 
+    Stored compactly, four objects per arena, so that reading the arenas
+    does not fill the holes it measures: ``pool_classes`` has a byte per
+    carved pool slot in address order (its size class, 255 for a free
+    pool), ``pool_blocks`` two (its blocks in use, little-endian).
+    ``pools`` (every slot, not-yet-carved ones included) and
+    ``size_classes`` are built from them when asked for.
+    """
+
+    __slots__ = ("address", "total_pools", "free_pools", "pool_classes", "pool_blocks")
     address: int
     total_pools: int
     free_pools: int
-    size_classes: Tuple[ArenaSizeClass, ...]
-    pools: Tuple[PoolInfo, ...]
+    pool_classes: bytes
+    pool_blocks: bytes
+
+    @property
+    def pools(self) -> Tuple[PoolInfo, ...]:
+        """Every pool slot in address order."""
+        from ._interpreter import pool_capacity
+
+        carved = [PoolInfo(-1, 0, 0) if c == 255 else
+                  PoolInfo(c, self.pool_blocks[2 * j] | self.pool_blocks[2 * j + 1] << 8, pool_capacity(c))
+                  for j, c in enumerate(self.pool_classes)]
+        return tuple(carved) + (PoolInfo(-1, 0, 0),) * (self.total_pools - len(carved))
+
+    @property
+    def size_classes(self) -> Tuple[ArenaSizeClass, ...]:
+        """Pools and blocks in use per size class, by class index."""
+        from ._interpreter import block_size
+
+        per_class: Dict[int, Tuple[int, int]] = {}
+        for pool in self.pools:
+            if pool.class_index >= 0:
+                n, used = per_class.get(pool.class_index, (0, 0))
+                per_class[pool.class_index] = (n + 1, used + pool.blocks_in_use)
+        return tuple(ArenaSizeClass(i, block_size(i), n, used) for i, (n, used) in sorted(per_class.items()))
 
     @property
     def used_pools(self) -> int:
-        return sum(c.pools for c in self.size_classes)
+        return sum(1 for c in self.pool_classes if c != 255)
 
     @property
     def blocks_in_use(self) -> int:
-        return sum(c.blocks_in_use for c in self.size_classes)
+        blocks = self.pool_blocks
+        return sum(blocks[i] | blocks[i + 1] << 8 for i in range(0, len(blocks), 2))
 
 
 class ArenaMap(Tuple[ArenaInfo, ...]):
