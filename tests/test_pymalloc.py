@@ -400,7 +400,8 @@ with open({sys.argv[1]!r}, "w") as f:
     f.write(repr((s.arenas_current, s.blocks_in_use, [a.address for a in memprobe.arenas()])))
 ''')
 interpreters.destroy(sub)
-arenas_current, blocks, addresses = eval(open(sys.argv[1]).read())
+with open(sys.argv[1]) as f:
+    arenas_current, blocks, addresses = eval(f.read())
 print(arenas_current, blocks, len(main_arenas - set(addresses)))
 """
 
@@ -410,7 +411,7 @@ def test_a_legacy_subinterpreter_reads_the_main_interpreters_allocator_state(tmp
     """A subinterpreter made with the legacy settings allocates from the
     main interpreter's pymalloc state (Py_RTFLAGS_USE_MAIN_OBMALLOC): it
     reads that state, arenas included, not its own empty one."""
-    proc = run_code(LEGACY_SUBINTERPRETER, str(tmp_path / "sub.txt"), stderr_to_stdout=True, check=True)
+    proc = run_code(LEGACY_SUBINTERPRETER, str(tmp_path / "sub.txt"), check=True)
     arenas_current, blocks, main_arenas_missing = map(int, proc.stdout.split())
     assert arenas_current > 0 and blocks > 1000
     assert main_arenas_missing == 0   # every arena of the main interpreter is listed
