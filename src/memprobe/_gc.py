@@ -7,7 +7,7 @@ function starts, and young objects in the lists being read), and no
 f(*args) around the call (its argument list is built first)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _memprobe
 from ._interpreter import FREE_THREADED, GC_REGIME
@@ -49,7 +49,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _most_common(types: Tuple[type, ...], counts: List[int], top: Optional[int]) -> TypeCounts:
+def _most_common(types: Sequence[type], counts: Sequence[int], top: Optional[int]) -> TypeCounts:
     """The types counted, most common first.  Sorted on (count, index)
     tuples: types are never hashed or compared (a metaclass's __hash__ or
     __eq__ would run), and no key= (CPython 3.12.1 crashes when an
@@ -87,12 +87,13 @@ def _census_result(generation: Optional[int], top: Optional[int],
                    raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...]]) -> Census:
     collecting, codes, rows = raw
     lists = tuple(range(len(codes))) if generation is None else (generation,)
-    types = tuple(row[0] for row in rows)
-    per_generation = {_MEMBERS[codes[i]]: _most_common(types, [row[1 + i] for row in rows], top) for i in lists}
-    totals = {_MEMBERS[codes[i]]: sum(row[1 + i] for row in rows) for i in lists}
+    columns = list(zip(*rows)) or [()] * (1 + len(codes))   # types, then a count column per list
+    types = columns[0]
+    per_generation = {_MEMBERS[codes[i]]: _most_common(types, columns[1 + i], top) for i in lists}
+    totals = {_MEMBERS[codes[i]]: sum(columns[1 + i]) for i in lists}
     # by_type: the one list asked for, or every list but the permanent one.
-    counted = [i for i in lists if generation is not None or codes[i] != Generation.PERMANENT]
-    by_type = _most_common(types, [sum(row[1 + i] for i in counted) for row in rows], top)
+    counted = [columns[1 + i] for i in lists if generation is not None or codes[i] != Generation.PERMANENT]
+    by_type = _most_common(types, list(map(sum, zip(*counted))) if counted else [], top)
     return Census(generation=None if generation is None else _MEMBERS[codes[generation]],
                   by_type=by_type, by_generation=totals, per_generation=per_generation,
                   collecting=collecting)

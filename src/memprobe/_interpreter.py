@@ -46,17 +46,20 @@ def allocator() -> Allocator:
     return Allocator(name or "hooked", family, debug)
 
 
+# Compiled in, and checked once at import: built once.
+_CONSTANTS = None if _PYMALLOC is None else PymallocConstants(*_PYMALLOC)
+
+
 def pymalloc_constants() -> Optional[PymallocConstants]:
     """pymalloc's compiled constants, or None when it is not compiled in.
     ``verified`` says whether the import-time check could compare them."""
-    return None if _PYMALLOC is None else PymallocConstants(*_PYMALLOC)
+    return _CONSTANTS
 
 
 def required_constants() -> PymallocConstants:
-    constants = pymalloc_constants()
-    if constants is None:
+    if _CONSTANTS is None:
         raise PymallocUnavailable("pymalloc is not compiled into this interpreter")
-    return constants
+    return _CONSTANTS
 
 
 def block_size(class_index: int) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, ItemsView, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
 
 from ._memprobe import GENERATION_CODES, MemprobeError
 
@@ -204,13 +204,18 @@ class TypeCounts(Mapping[type, int]):
 
     def __init__(self, items: Iterable[Tuple[type, int]] = ()) -> None:
         self._items = tuple(items)
-        self._by_id = {id(t): (t, n) for t, n in self._items}
+        self._by_id: Optional[Dict[int, Tuple[type, int]]] = None   # built on the first lookup
 
     def __getitem__(self, key: type) -> int:
+        if self._by_id is None:
+            self._by_id = {id(t): (t, n) for t, n in self._items}
         found = self._by_id.get(id(key))
         if found is None or found[0] is not key:
             raise KeyError(key)
         return found[1]
+
+    def items(self) -> "ItemsView[type, int]":
+        return _TypeCountsItems(self)
 
     def __iter__(self) -> Iterator[type]:
         return (t for t, _ in self._items)
@@ -222,6 +227,15 @@ class TypeCounts(Mapping[type, int]):
         from ._serialize import type_name
 
         return "TypeCounts({" + ", ".join(f"{type_name(t)}: {n}" for t, n in self._items) + "})"
+
+
+class _TypeCountsItems(ItemsView[type, int]):
+    """items() straight from the stored pairs (no lookup per type)."""
+
+    _mapping: TypeCounts
+
+    def __iter__(self) -> Iterator[Tuple[type, int]]:
+        return iter(self._mapping._items)
 
 
 @dataclass(frozen=True)
