@@ -27,8 +27,10 @@ class Allocator(NamedTuple):
 
     ``name`` as ``Interpreter.allocator`` reports it (``"hooked"`` when hooks
     such as tracemalloc hide it); ``family`` is ``"pymalloc"``, ``"malloc"``
-    or ``"mimalloc"``, or ``None`` when hooks hide which one serves
-    underneath; ``debug`` is True when a ``_debug`` layer pads every block.
+    or ``"mimalloc"``, ``"other"`` when hooks wrap an allocator that is not
+    pymalloc (3.12+ tells from a block), or ``None`` when nothing tells what
+    serves under the hooks; ``debug`` is True when a ``_debug`` layer pads
+    every block.
     """
 
     name: str
