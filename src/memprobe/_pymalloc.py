@@ -88,7 +88,7 @@ def state_from_report(report: Tuple[bytes, int]) -> _State:
             classes, None)
 
 
-def snapshot_from_state(state: _State, source: Optional[str] = None) -> PymallocSnapshot:
+def snapshot_from_state(state: _State) -> PymallocSnapshot:
     """The typed snapshot, with every byte count derived the way
     ``_PyObject_DebugMallocStats`` derives it."""
     total, highwater, current, raw_blocks, unused_pools, misaligned, counts, _ = state
@@ -113,7 +113,7 @@ def snapshot_from_state(state: _State, source: Optional[str] = None) -> Pymalloc
         "bytes_lost_to_arena_alignment": misaligned * c.pool_size,
     }
     return PymallocSnapshot(
-        source=source or ("obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats"),
+        source="obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats",
         allocator=now.name,
         hooks_installed=now.hooked,
         debug_layer=now.debug,

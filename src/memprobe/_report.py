@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional, TextIO, Tuple
+from typing import TextIO, Tuple
 
 from ._gc import census, gc_state
 from ._interpreter import interpreter
-from ._memprobe import MemprobeError, refcount
+from ._memprobe import refcount
 from ._mimalloc import mimalloc
 from ._pymalloc import pymalloc
 from ._render import report_text
 from ._snapshot import attempt
-from ._types import Census, GCState, Report
+from ._types import Report
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -22,13 +22,8 @@ def use_colour(stream: TextIO) -> bool:
 
 def gather() -> Report:
     """Everything the report shows."""
-    state: Optional[GCState] = None
-    top: Optional[Census] = None
-    why: Optional[str] = None
-    try:
-        state, top = gc_state(), census(top=3)
-    except MemprobeError as exc:
-        why = str(exc)
+    collector, why = attempt(lambda: (gc_state(), census(top=3)))
+    state, top = collector if collector is not None else (None, None)
     pymalloc_snapshot, pymalloc_why = attempt(pymalloc)
     mimalloc_snapshot, mimalloc_why = attempt(mimalloc)
     demo = object()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
-from ._interpreter import allocator, describe, pymalloc_constants
+from ._interpreter import allocator, block_size, describe
 from ._types import ArenaInfo
 
 CELL, GAP, LABEL_WIDTH, ROW_GAP = 10, 2, 150, 4
@@ -38,8 +38,6 @@ def _interpreter_title() -> str:
 
 def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None) -> str:
     title = title or _interpreter_title()
-    constants = pymalloc_constants()
-    alignment = constants.alignment if constants else 16
     width_pools = max((a.total_pools for a in arenas), default=1)
     width = LABEL_WIDTH + width_pools * (CELL + GAP) + 20
     top = 50
@@ -66,7 +64,7 @@ def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None) -> s
                 colour, tip = FREE_COLOUR, "free pool"
             else:
                 colour = fill_colour(pool.fill)
-                size = (pool.class_index + 1) * alignment
+                size = block_size(pool.class_index)
                 tip = f"size class {pool.class_index} ({size} B blocks): {pool.blocks_in_use}/{pool.capacity} in use"
             out.append(f'<rect class="pool" x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{colour}">'
                        f"<title>{escape(tip)}</title></rect>")
