@@ -45,6 +45,7 @@ static const init_step init_steps[] = {
     {"census", mp_init_census},
     {"pymalloc", mp_init_pymalloc},
     {"mimalloc", mp_init_mimalloc},
+    {"snapshot", mp_init_snapshot},
     {"testing", init_testing},
     {"layout", mp_init_layout},             /* last: checks every part */
 };

@@ -15,6 +15,7 @@ import pytest
 import memprobe
 from memprobe import Generation
 from _support import HAVE_GC_FLAG, REGIME, run_code
+from memprobe._types import OWN_TYPES
 
 pytestmark = pytest.mark.skipif(
     REGIME != "generational", reason=f"these tests describe the generational collector, not {REGIME}"
@@ -192,7 +193,8 @@ def test_freeze_moves_objects_to_permanent_and_unfreeze_brings_them_back():
         assert info.frozen and info.generation == Generation.PERMANENT
         assert memprobe.gc_state().permanent_length == gc.get_freeze_count() > 0
         census = memprobe.census(generation=Generation.PERMANENT)
-        assert census.total == gc.get_freeze_count()
+        own = census.memprobe_objects[Generation.PERMANENT]
+        assert census.total + own == gc.get_freeze_count()
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
@@ -266,8 +268,10 @@ def test_census_of_one_generation_equals_a_counter_over_get_objects(generation):
     expected = collections.Counter(type(o) for o in objs)
     if generation == 0:
         expected[list] += 1  # the list get_objects returned is itself young
+    own = {t: expected.pop(t) for t in OWN_TYPES if t in expected}
     assert census.by_type == dict(expected)
     assert census.total == sum(expected.values())
+    assert census.memprobe_objects == {Generation(generation): sum(own.values())}
     assert census.generation == generation
     del junk
 
@@ -280,12 +284,14 @@ def test_census_of_everything_matches_get_objects_per_generation():
     old = len(gc.get_objects(generation=2))
     census = memprobe.census()
     sizes = [young, middle, old]
+    own = [census.memprobe_objects[Generation(g)] for g in range(3)]
     assert census.generation is None
-    assert [census.by_generation[Generation(g)] for g in range(3)] == sizes
-    assert census.by_generation[Generation.PERMANENT] == gc.get_freeze_count()
-    assert census.total == sum(sizes)
+    assert [census.by_generation[Generation(g)] + own[g] for g in range(3)] == sizes
+    assert census.by_generation[Generation.PERMANENT] + census.memprobe_objects[Generation.PERMANENT] \
+        == gc.get_freeze_count()
+    assert census.total == sum(sizes) - sum(own)
     for g in range(3):
-        assert sum(census.per_generation[Generation(g)].values()) == sizes[g]
+        assert sum(census.per_generation[Generation(g)].values()) == sizes[g] - own[g]
     assert census.by_type[Node] >= 5
     del junk
 

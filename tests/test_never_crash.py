@@ -28,10 +28,14 @@ CALLS = {
     "_layout_problems": m._layout_problems,
     "_pymalloc_state(False)": partial(m._pymalloc_state, False),
     "_pymalloc_state(True)": partial(m._pymalloc_state, True),
-    "_malloc_stats_report": m._malloc_stats_report,
     "_pymalloc_with_report": m._pymalloc_with_report,
     "_block_info": partial(m._block_info, x),
     "_mimalloc": m._mimalloc,
+    "_snapshot(all)": partial(m._snapshot, 15),
+    "_snapshot(allocators)": partial(m._snapshot, 12),
+    "_baseline": partial(m._baseline, bytearray(8192)),
+    "_baseline(small)": partial(m._baseline, bytearray(8)),
+    "_set_own_types": partial(m._set_own_types, (int,)),
     "_set_layout_problem": partial(m._set_layout_problem, "nothing", None),
     "_version_problem": partial(m._version_problem, 0x030C00F0, 0x030D00F0),
     "_gc_regime_for": partial(m._gc_regime_for, 0x030E00F0, False),
@@ -76,7 +80,7 @@ def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
     assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
     results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     wrong = {name: answers for name, _, answers in results if answers != "[]"}
-    assert len(results) == 20 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+    assert len(results) == 24 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
 
 
 # ---- a module object the collector has cleared -----------------------------------------------
@@ -111,7 +115,8 @@ for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)),
                    ("_block_info", (x,)), ("_generations", ([x],)), ("_census", (None,)),
                    ("_pymalloc_state", (False,)), ("_set_refinfo_type", (int,)), ("_gc_state", ()),
                    ("_layout_problems", ()), ("_interpreter_facts", ()), ("_mimalloc", ()),
-                   ("_malloc_stats_report", ()), ("_set_layout_problem", ("gc", None))]:
+                   ("_set_layout_problem", ("gc", None)),
+                   ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),))]:
     try:
         getattr(mod, name)(*args)
         print(name, "| answered")
@@ -126,6 +131,6 @@ def test_functions_of_a_cleared_module_raise_memprobe_error_instead_of_crashing(
     proc = run_code(CLEARED, stderr_to_stdout=True)
     assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-2000:]}"
     lines = dict(line.split(" | ", 1) for line in proc.stdout.splitlines() if " | " in line)
-    assert len(lines) == 15, proc.stdout
+    assert len(lines) == 17, proc.stdout
     for name, what in lines.items():
         assert what.startswith("memprobe.MemprobeError: this memprobe module object was cleared"), (name, what)

@@ -104,10 +104,43 @@ def test_plugin_is_registered_through_the_entry_point(pytester):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="immortal objects exist from 3.12")
-@pytest.mark.parametrize("obj", [None, 7, "interned"], ids=["None", "small int", "interned str"])
+@pytest.mark.parametrize("obj", [None, 7, "a", ()], ids=["None", "small int", "one-character str", "empty tuple"])
 def test_refcount_leak_check_refuses_immortal_objects(obj):
     """An immortal object's count never moves, so a leak of it could never
     show: the check refuses instead of passing."""
     leaked = []
     with pytest.raises(ValueError, match="immortal"):
         testing.assert_no_refcount_leak(lambda: leaked.append(obj), obj)
+
+
+MARKER_BOUNDS = '''
+import pytest
+
+LEAK = []
+
+@pytest.mark.memprobe(max_new_blocks=0)
+def test_empty():
+    pass
+
+@pytest.mark.memprobe(max_new_blocks=0)
+def test_empty_again():
+    pass
+
+@pytest.mark.memprobe(max_new_blocks=0)
+def test_ten_objects_leak():
+    LEAK.extend([object() for _ in range(10)])
+'''
+
+
+def test_marker_passes_an_empty_test_at_zero_blocks_and_catches_ten_leaked_objects(pytester):
+    """The marker's own snapshots are left out of what it measures, so an
+    empty test grows by nothing and ten leaked objects are ten blocks too
+    many."""
+    pytester.makepyfile(MARKER_BOUNDS)
+    result = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
+    result.stdout.fnmatch_lines([
+        "*test_empty PASSED*",
+        "*test_empty_again PASSED*",
+        "*test_ten_objects_leak FAILED*",
+    ])
+    result.stdout.fnmatch_lines(["*memprobe: allocated blocks grew by *, allowed 0*"])

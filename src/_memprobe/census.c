@@ -7,23 +7,15 @@
  * object's ob_type.  Counts go into a table in raw memory; on free-threaded
  * builds, where the visit runs with the world stopped and may not allocate,
  * a full table ends the visit and the census starts again with a larger
- * one.  Python objects are built only after the visit.
+ * one.  Python objects are built only after the visit, and instances of
+ * memprobe's own result types (handed over at import, _set_own_types) are
+ * left out of the rows and counted apart.  snapshot.c reads a census with
+ * the other parts and takes the lists' lengths from it.
  */
 #include "parts.h"
 
-typedef struct {
-    PyTypeObject *type;
-    Py_ssize_t count[MP_NUM_LISTS];
-} census_slot;
-
-typedef struct {
-    census_slot *slots;
-    size_t mask, used;
-    int full;           /* a new type found no room and none could be made */
-} census_table;
-
-static census_slot *
-slot_for(census_table *t, PyTypeObject *type)
+static mp_census_slot *
+slot_for(mp_census *t, PyTypeObject *type)
 {
     size_t i = mp_hash_pointer(type, t->mask);
     while (t->slots[i].type != NULL && t->slots[i].type != type) {
@@ -34,20 +26,21 @@ slot_for(census_table *t, PyTypeObject *type)
 
 /* An empty table of 2**k slots: 0, or -1 when memory ran out. */
 static int
-table_init(census_table *t, size_t size)
+table_init(mp_census *t, size_t size)
 {
-    t->slots = PyMem_RawCalloc(size, sizeof(census_slot));
+    t->slots = PyMem_RawCalloc(size, sizeof(mp_census_slot));
     t->mask = size - 1;
     t->used = 0;
     t->full = 0;
+    t->held = 0;
     return t->slots == NULL ? -1 : 0;
 }
 
 /* Doubles the table, keeping its counts: 0, or -1 (table unchanged). */
 static int
-table_grow(census_table *t)
+table_grow(mp_census *t)
 {
-    census_table bigger;
+    mp_census bigger;
     if (table_init(&bigger, 2 * (t->mask + 1)) < 0) {
         return -1;
     }
@@ -65,8 +58,8 @@ table_grow(census_table *t)
 static int
 count_object(PyObject *op, int list, void *arg)
 {
-    census_table *t = arg;
-    census_slot *slot = slot_for(t, Py_TYPE(op));
+    mp_census *t = arg;
+    mp_census_slot *slot = slot_for(t, Py_TYPE(op));
     if (slot->type == NULL) {
         if (2 * (t->used + 1) > t->mask + 1) {
             if (!MP_GC_VISIT_MAY_ALLOCATE || table_grow(t) < 0) {
@@ -82,10 +75,8 @@ count_object(PyObject *op, int list, void *arg)
     return 0;
 }
 
-/* Counts every object of one list (only_list >= 0) or of all: 0, or -1
- * with an error set. */
-static int
-take_census(mp_state *st, census_table *t, int only_list)
+int
+mp_census_read(mp_state *st, int only_list, mp_census *t)
 {
     size_t size = 1024;
     for (;;) {
@@ -94,10 +85,11 @@ take_census(mp_state *st, census_table *t, int only_list)
             return -1;
         }
         if (mp_gc_visit(st, only_list, count_object, t) < 0) {
+            mp_census_release(t);
             return -1;
         }
         if (!t->full) {
-            return 0;
+            break;
         }
         PyMem_RawFree(t->slots);
         t->slots = NULL;
@@ -107,17 +99,70 @@ take_census(mp_state *st, census_table *t, int only_list)
         }
         size *= 2;
     }
+    /* Instances keep their types alive, but building results may run a
+     * collection that frees instances: hold every type first. */
+    for (size_t i = 0; i <= t->mask; i++) {
+        Py_XINCREF(t->slots[i].type);
+    }
+    t->held = 1;
+    return 0;
 }
 
-/* The counted rows as (type, count in list 0, ...) for every list. */
-static PyObject *
-rows_tuple(const census_table *t)
+void
+mp_census_release(mp_census *t)
 {
-    PyObject *rows = PyTuple_New((Py_ssize_t)t->used);
+    if (t->slots == NULL) {
+        return;
+    }
+    for (size_t i = 0; i <= t->mask && t->held; i++) {
+        Py_XDECREF(t->slots[i].type);
+    }
+    PyMem_RawFree(t->slots);
+    t->slots = NULL;
+}
+
+void
+mp_census_lengths(const mp_census *t, Py_ssize_t length[MP_NUM_LISTS])
+{
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        length[list] = list < MP_GC_LISTS ? 0 : -1;
+    }
+    for (size_t i = 0; i <= t->mask; i++) {
+        for (int list = 0; t->slots[i].type != NULL && list < MP_GC_LISTS;
+             list++) {
+            length[list] += t->slots[i].count[list];
+        }
+    }
+}
+
+/* Whether instances of `type` are memprobe's own results. */
+static int
+is_own_type(mp_state *st, PyTypeObject *type)
+{
+    if (st->own_types == NULL) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(st->own_types); i++) {
+        if (PyTuple_GET_ITEM(st->own_types, i) == (PyObject *)type) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The counted rows as (type, count in list 0, ...), own types left out. */
+static PyObject *
+rows_tuple(mp_state *st, const mp_census *t)
+{
+    Py_ssize_t nrows = 0;
+    for (size_t i = 0; i <= t->mask; i++) {
+        nrows += t->slots[i].type != NULL && !is_own_type(st, t->slots[i].type);
+    }
+    PyObject *rows = PyTuple_New(nrows);
     Py_ssize_t n = 0;
     for (size_t i = 0; rows != NULL && i <= t->mask; i++) {
-        const census_slot *s = &t->slots[i];
-        if (s->type == NULL) {
+        const mp_census_slot *s = &t->slots[i];
+        if (s->type == NULL || is_own_type(st, s->type)) {
             continue;
         }
         PyObject *row = PyTuple_New(1 + MP_GC_LISTS);
@@ -143,9 +188,50 @@ rows_tuple(const census_table *t)
     return rows;
 }
 
-/* _census(list, /) -> (collecting, codes, rows): list is None (every list)
- * or 0..3; codes holds the generation code of each list; each row is
- * (type, count in each list).  The argument is one positional object: a
+/* A tuple of one int per list. */
+static PyObject *
+per_list(const Py_ssize_t value[MP_NUM_LISTS])
+{
+    PyObject *t = PyTuple_New(MP_GC_LISTS);
+    for (int list = 0; t != NULL && list < MP_GC_LISTS; list++) {
+        PyObject *v = PyLong_FromSsize_t(value[list]);
+        if (v == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, list, v);
+    }
+    return t;
+}
+
+PyObject *
+mp_census_build(mp_state *st, const mp_census *t)
+{
+    Py_ssize_t code[MP_NUM_LISTS], own[MP_NUM_LISTS] = {0};
+    for (int list = 0; list < MP_GC_LISTS; list++) {
+        code[list] = mp_gc_list_code(st, list);
+    }
+    for (size_t i = 0; i <= t->mask; i++) {
+        if (t->slots[i].type != NULL && is_own_type(st, t->slots[i].type)) {
+            for (int list = 0; list < MP_GC_LISTS; list++) {
+                own[list] += t->slots[i].count[list];
+            }
+        }
+    }
+    PyObject *codes = per_list(code);
+    PyObject *owns = codes ? per_list(own) : NULL;
+    PyObject *rows = owns ? rows_tuple(st, t) : NULL;
+    PyObject *result = rows ? PyTuple_Pack(3, codes, rows, owns) : NULL;
+    Py_XDECREF(codes);
+    Py_XDECREF(owns);
+    Py_XDECREF(rows);
+    return result;
+}
+
+/* _census(list, /) -> (collecting, codes, rows, own): list is None (every
+ * list) or 0..3; codes holds the generation code of each list; each row is
+ * (type, count in each list); own counts memprobe's own results in each
+ * list, left out of the rows.  The argument is one positional object: a
  * tuple or dict of arguments would itself be a young object in the lists
  * being counted. */
 static PyObject *
@@ -168,42 +254,49 @@ census(PyObject *module, PyObject *list_arg)
         return NULL;
     }
     int collecting = mp_gc_state(PyInterpreterState_Get())->collecting;
-    census_table t = {NULL, 0, 0, 0};
-    if (take_census(st, &t, only_list) < 0) {
-        PyMem_RawFree(t.slots);
+    mp_census t;
+    if (mp_census_read(st, only_list, &t) < 0) {
         return NULL;
     }
-    /* Instances keep their types alive, but building results may run a
-     * collection that frees instances: hold every type first. */
-    for (size_t i = 0; i <= t.mask; i++) {
-        Py_XINCREF(t.slots[i].type);
-    }
-    PyObject *codes = PyTuple_New(MP_GC_LISTS);
-    for (int list = 0; codes != NULL && list < MP_GC_LISTS; list++) {
-        PyObject *code = PyLong_FromLong(mp_gc_list_code(st, list));
-        if (code == NULL) {
-            Py_CLEAR(codes);
-            break;
-        }
-        PyTuple_SET_ITEM(codes, list, code);
-    }
-    PyObject *rows = codes ? rows_tuple(&t) : NULL;
-    PyObject *result = rows ? Py_BuildValue("(OOO)",
-                                            collecting ? Py_True : Py_False,
-                                            codes, rows) : NULL;
-    Py_XDECREF(codes);
-    Py_XDECREF(rows);
-    for (size_t i = 0; i <= t.mask; i++) {
-        Py_XDECREF(t.slots[i].type);
-    }
-    PyMem_RawFree(t.slots);
+    PyObject *built = mp_census_build(st, &t);
+    PyObject *result = built ? Py_BuildValue(
+        "(OOOO)", collecting ? Py_True : Py_False, PyTuple_GET_ITEM(built, 0),
+        PyTuple_GET_ITEM(built, 1), PyTuple_GET_ITEM(built, 2)) : NULL;
+    Py_XDECREF(built);
+    mp_census_release(&t);
     return result;
+}
+
+/* _set_own_types(types, /): memprobe's result types, once, at import:
+ * census leaves their instances out. */
+static PyObject *
+set_own_types(PyObject *module, PyObject *types)
+{
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(types)) {
+        PyErr_SetString(PyExc_TypeError, "_set_own_types takes a tuple of types");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(types); i++) {
+        if (!PyType_Check(PyTuple_GET_ITEM(types, i))) {
+            PyErr_SetString(PyExc_TypeError, "_set_own_types takes a tuple of types");
+            return NULL;
+        }
+    }
+    Py_XSETREF(st->own_types, Py_NewRef(types));
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef census_methods[] = {
     {"_census", census, METH_O,
      "_census(list, /)\n--\n\nTracked objects per type and list, counted "
      "in C: (collecting, codes, rows)."},
+    {"_set_own_types", set_own_types, METH_O,
+     "_set_own_types(types, /)\n--\n\nmemprobe's result types, which "
+     "census leaves out (once, at import)."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -81,11 +81,43 @@ optional_ssize(Py_ssize_t value)
     return value < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(value);
 }
 
-/* _gc_state() -> (enabled, collecting, counts, thresholds, lengths,
- * long_lived_total, long_lived_pending, heap_size), where counts and
- * thresholds hold generations 0-2, lengths the walked lengths of
- * generations 0-2 and the permanent generation (None: no such list), and
- * heap_size is None before 3.14. */
+void
+mp_gc_read(mp_gc_reading *r)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    r->enabled = gc->enabled;
+    r->collecting = gc->collecting;
+    for (int i = 0; i < MP_NUM_GENERATIONS; i++) {
+        r->count[i] = mp_gc_count(interp, i);
+        r->threshold[i] = mp_gc_threshold(interp, i);
+    }
+    mp_gc_counters_get(interp, &r->counters);
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        r->length[list] = -1;
+    }
+}
+
+/* (enabled, collecting, counts, thresholds, lengths, long_lived_total,
+ * long_lived_pending, heap_size), where counts and thresholds hold
+ * generations 0-2, lengths the walked lengths of generations 0-2 and the
+ * permanent generation (None: no such list, or not walked), and heap_size
+ * is None before 3.14. */
+PyObject *
+mp_gc_build(const mp_gc_reading *r)
+{
+    return Py_BuildValue(
+        "(OO(iii)(iii)(NNNN)nnN)",
+        r->enabled ? Py_True : Py_False, r->collecting ? Py_True : Py_False,
+        r->count[0], r->count[1], r->count[2],
+        r->threshold[0], r->threshold[1], r->threshold[2],
+        optional_ssize(r->length[0]), optional_ssize(r->length[1]),
+        optional_ssize(r->length[2]), optional_ssize(r->length[3]),
+        r->counters.long_lived_total, r->counters.long_lived_pending,
+        optional_ssize(r->counters.heap_size));
+}
+
+/* _gc_state() -> mp_gc_build's tuple, every list walked. */
 static PyObject *
 gc_state(PyObject *module, PyObject *unused)
 {
@@ -93,30 +125,13 @@ gc_state(PyObject *module, PyObject *unused)
     if (st == NULL) {
         return NULL;
     }
-    PyInterpreterState *interp = PyInterpreterState_Get();
-    struct _gc_runtime_state *gc = mp_gc_state(interp);
-    int enabled = gc->enabled, collecting = gc->collecting;
-    int count[MP_NUM_GENERATIONS], threshold[MP_NUM_GENERATIONS];
-    for (int i = 0; i < MP_NUM_GENERATIONS; i++) {
-        count[i] = mp_gc_count(interp, i);
-        threshold[i] = mp_gc_threshold(interp, i);
-    }
-    mp_gc_counters counters;
-    mp_gc_counters_get(interp, &counters);
-    Py_ssize_t length[MP_NUM_LISTS];
-    if (mp_gc_list_lengths(st, length) < 0) {
+    mp_gc_reading r;
+    mp_gc_read(&r);
+    if (mp_gc_list_lengths(st, r.length) < 0) {
         return NULL;
     }
     /* Everything is read; only now are Python objects built. */
-    return Py_BuildValue(
-        "(OO(iii)(iii)(NNNN)nnN)",
-        enabled ? Py_True : Py_False, collecting ? Py_True : Py_False,
-        count[0], count[1], count[2],
-        threshold[0], threshold[1], threshold[2],
-        optional_ssize(length[0]), optional_ssize(length[1]),
-        optional_ssize(length[2]), optional_ssize(length[3]),
-        counters.long_lived_total, counters.long_lived_pending,
-        optional_ssize(counters.heap_size));
+    return mp_gc_build(&r);
 }
 
 static PyMethodDef gc_methods[] = {

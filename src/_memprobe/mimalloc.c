@@ -198,78 +198,140 @@ rows_list(const heap_table *t)
 }
 #endif
 
-/* _mimalloc() -> (threads, abandoned_pool, small_max, medium_max,
- * large_max, rows): every page of the heaps walked, one row per heap kind
- * and block size: (heap index, block_size, pages, used, pending, capacity,
- * reserved, abandoned_pages); the *_max are mimalloc's block size limits of
- * small, medium and large pages. */
+/* ---- A reading, built later ----------------------------------------------- */
+
+struct mp_mimalloc_reading {
+#if MP_HAVE_MIMALLOC
+    heap_table table;
+    int abandoned_walked;
+#else
+    int unused;
+#endif
+};
+
+int
+mp_mimalloc_read(mp_state *st, mp_mimalloc_reading **out, mp_refusal *r)
+{
+    *out = NULL;
+    mp_allocator a;
+    mp_current_allocator(&a);
+    if (a.name == NULL) {
+        return mp_refuse(r, st->no_mimalloc, "the allocator is hooked (e.g. "
+                         "by tracemalloc), not mimalloc");
+    }
+    if (a.family != MP_ALLOC_MIMALLOC) {
+        return mp_refuse(r, st->no_mimalloc,
+                         "the allocator is %s, not mimalloc; free-threaded "
+                         "builds and PYTHONMALLOC=mimalloc (3.13+) use it",
+                         a.name);
+    }
+#if MP_HAVE_MIMALLOC
+    if (!mp_check_part(st, MP_PART_MIMALLOC, r)) {
+        return 0;
+    }
+    if (!MP_CAN_STOP_THE_WORLD) {
+        return mp_refuse(r, st->unsupported,
+                         "CPython %s does not export the call that pauses "
+                         "other threads, so their heaps cannot be read safely",
+                         mp_version_text(st));
+    }
+    mp_mimalloc_reading *m = PyMem_RawCalloc(1, sizeof(*m));
+    if (m == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    mp_stop_the_world(interp);
+    gather(&m->table, interp, &m->abandoned_walked);
+    mp_start_the_world(interp);
+    if (m->table.broken) {
+        PyMem_RawFree(m);
+        return mp_refuse(r, st->error,
+                         "a mimalloc page list did not add up (a loop, a page "
+                         "over its capacity, or a free list leaving its "
+                         "page); refusing to report it");
+    }
+    *out = m;
+    return 0;
+#else
+    return mp_refuse(r, st->unsupported,
+                     "CPython %s has no mimalloc (it arrived in 3.13)",
+                     mp_version_text(st));
+#endif
+}
+
+/* (threads, abandoned_pool, small_max, medium_max, large_max, rows):
+ * every page of the heaps walked, one row per heap kind and block size:
+ * (heap index, block_size, pages, used, pending, capacity, reserved,
+ * abandoned_pages); the *_max are mimalloc's block size limits of small,
+ * medium and large pages. */
+PyObject *
+mp_mimalloc_build(const mp_mimalloc_reading *m)
+{
+#if MP_HAVE_MIMALLOC
+    PyObject *rows = rows_list(&m->table);
+    PyObject *result = rows == NULL ? NULL : Py_BuildValue(
+        "(iOnnnO)", m->table.threads, m->abandoned_walked ? Py_True : Py_False,
+        (Py_ssize_t)MI_SMALL_OBJ_SIZE_MAX, (Py_ssize_t)MI_MEDIUM_OBJ_SIZE_MAX,
+        (Py_ssize_t)MI_LARGE_OBJ_SIZE_MAX, rows);
+    Py_XDECREF(rows);
+    return result;
+#else
+    (void)m;
+    PyErr_SetString(PyExc_SystemError, "no mimalloc reading");
+    return NULL;
+#endif
+}
+
+/* The eight numbers of each row of mp_mimalloc_build, row after row. */
+size_t
+mp_mimalloc_pack(const mp_mimalloc_reading *m, int64_t *words, size_t room)
+{
+    size_t n = 0;
+#if MP_HAVE_MIMALLOC
+    for (size_t i = 0; i < m->table.nrows; i++, n += 8) {
+        const heap_row *r = &m->table.rows[i];
+        if (n + 8 <= room) {
+            words[n] = r->heap;
+            words[n + 1] = (int64_t)r->block_size;
+            words[n + 2] = r->pages;
+            words[n + 3] = r->used;
+            words[n + 4] = r->pending;
+            words[n + 5] = r->capacity;
+            words[n + 6] = r->reserved;
+            words[n + 7] = r->abandoned_pages;
+        }
+    }
+#else
+    (void)m;
+    (void)words;
+    (void)room;
+#endif
+    return n;
+}
+
+void
+mp_mimalloc_release(mp_mimalloc_reading *m)
+{
+    PyMem_RawFree(m);
+}
+
+/* _mimalloc() -> mp_mimalloc_build's tuple. */
 static PyObject *
 mimalloc_probe(PyObject *module, PyObject *unused)
 {
     mp_state *st = mp_module_state(module);
-    if (st == NULL) {
+    mp_mimalloc_reading *m;
+    mp_refusal r;
+    if (st == NULL || mp_mimalloc_read(st, &m, &r) < 0) {
         return NULL;
     }
-    mp_allocator a;
-    mp_current_allocator(&a);
-    if (a.name == NULL || a.family != MP_ALLOC_MIMALLOC) {
-        if (a.name == NULL) {
-            PyErr_SetString(st->no_mimalloc, "the allocator is hooked (e.g. "
-                            "by tracemalloc), not mimalloc");
-        }
-        else {
-            PyErr_Format(st->no_mimalloc,
-                         "the allocator is %s, not mimalloc; free-threaded "
-                         "builds and PYTHONMALLOC=mimalloc (3.13+) use it",
-                         a.name);
-        }
-        return NULL;
+    if (m == NULL) {
+        return mp_raise_refusal(st, &r);
     }
-#if MP_HAVE_MIMALLOC
-    if (mp_probe_state(module, MP_PART_MIMALLOC) == NULL) {
-        return NULL;
-    }
-    if (!MP_CAN_STOP_THE_WORLD) {
-        PyErr_Format(st->unsupported,
-                     "CPython %s does not export the call that pauses other "
-                     "threads, so their heaps cannot be read safely",
-                     mp_version_text(st));
-        return NULL;
-    }
-    heap_table *t = PyMem_RawCalloc(1, sizeof(heap_table));
-    if (t == NULL) {
-        return PyErr_NoMemory();
-    }
-    PyInterpreterState *interp = PyInterpreterState_Get();
-    int abandoned_walked;
-    mp_stop_the_world(interp);
-    gather(t, interp, &abandoned_walked);
-    mp_start_the_world(interp);
-
-    PyObject *result = NULL;
-    if (t->broken) {
-        PyErr_SetString(st->error,
-                        "a mimalloc page list did not add up (a loop, a page "
-                        "over its capacity, or a free list leaving its page); "
-                        "refusing to report it");
-    }
-    else {
-        PyObject *rows = rows_list(t);
-        result = rows == NULL ? NULL : Py_BuildValue(
-            "(iOnnnO)", t->threads, abandoned_walked ? Py_True : Py_False,
-            (Py_ssize_t)MI_SMALL_OBJ_SIZE_MAX,
-            (Py_ssize_t)MI_MEDIUM_OBJ_SIZE_MAX,
-            (Py_ssize_t)MI_LARGE_OBJ_SIZE_MAX, rows);
-        Py_XDECREF(rows);
-    }
-    PyMem_RawFree(t);
+    PyObject *result = mp_mimalloc_build(m);
+    mp_mimalloc_release(m);
     return result;
-#else
-    PyErr_Format(st->unsupported,
-                 "CPython %s has no mimalloc (it arrived in 3.13)",
-                 mp_version_text(st));
-    return NULL;
-#endif
 }
 
 static PyMethodDef mimalloc_methods[] = {

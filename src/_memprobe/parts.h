@@ -17,7 +17,8 @@
  *
  * _memprobe.c runs the init steps below in order; each part owns its method
  * table and adds it in its init step.  Parts call only state.c,
- * interpreter.c and, for the captured report, pymalloc.c: no circle.  Every
+ * interpreter.c and, for the captured report, pymalloc.c; snapshot.c
+ * reads through every part's read/build/release trio: no circle.  Every
  * difference between CPython versions lives in compat.h.
  */
 #ifndef MEMPROBE_PARTS_H
@@ -36,10 +37,13 @@ typedef struct {
     PyObject *no_mimalloc;       /* memprobe.MimallocUnavailable */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
     PyObject *refinfo_type;      /* memprobe.RefInfo, handed over at import */
+    PyObject *own_types;         /* tuple: memprobe's result types, whose
+                                    instances census leaves out */
     PyObject *getallocatedblocks;    /* sys.getallocatedblocks, as at import */
     unsigned long runtime_hexversion;
     char version_text[48];
     int pymalloc_constants_verified;
+    int64_t readings;            /* snapshot readings taken, in order */
 } mp_state;
 
 /* Parts of the interpreter a probe may depend on.  A failed import-time
@@ -62,6 +66,28 @@ mp_state *mp_module_state(PyObject *module);
  * import-time check, else NULL with UnsupportedInterpreter set naming the
  * interpreter and the reason. */
 mp_state *mp_probe_state(PyObject *module, const char *part);
+
+/* Why a part cannot be read.  Decided while reading, when nothing may be
+ * allocated, and raised (or turned into a snapshot's "why") only once
+ * everything is read. */
+typedef struct {
+    PyObject *type;         /* the exception class (borrowed); NULL: none */
+    const char *part;       /* set: this part failed its import check */
+    char why[200];          /* else: the message */
+} mp_refusal;
+
+/* 1 when `part` passed its import-time check, else 0 with *r filled in.
+ * Allocates nothing. */
+int mp_check_part(mp_state *st, const char *part, mp_refusal *r);
+
+/* Fills *r with `type` and a printf-style message; returns 0. */
+int mp_refuse(mp_refusal *r, PyObject *type, const char *format, ...);
+
+/* r's message as a str, or NULL with an error set. */
+PyObject *mp_refusal_text(mp_state *st, const mp_refusal *r);
+
+/* Raises r's exception; returns NULL. */
+PyObject *mp_raise_refusal(mp_state *st, const mp_refusal *r);
 
 /* Records that `part` failed its check (why: a short reason).  0 or -1. */
 int mp_add_problem(mp_state *st, const char *part, const char *why);
@@ -187,7 +213,83 @@ typedef int (*mp_gc_visitor)(PyObject *op, int list, void *arg);
 int mp_gc_visit(mp_state *st, int only_list, mp_gc_visitor visit, void *arg);
 #define MP_GC_VISIT_MAY_ALLOCATE (!MP_FREE_THREADED)
 
+/* ---- gc.c: the collector's state, read, then built ----------------------- */
+
+typedef struct {
+    int enabled, collecting;
+    int count[MP_NUM_GENERATIONS], threshold[MP_NUM_GENERATIONS];
+    mp_gc_counters counters;
+    Py_ssize_t length[MP_NUM_LISTS];    /* -1: no such list, or not walked */
+} mp_gc_reading;
+
+/* Everything but the lengths, which come from a walk (gc_lists.c or a
+ * census).  Allocates nothing. */
+void mp_gc_read(mp_gc_reading *r);
+PyObject *mp_gc_build(const mp_gc_reading *r);
+
+/* ---- census.c: tracked objects counted per type and list ------------------ */
+
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t count[MP_NUM_LISTS];
+} mp_census_slot;
+
+typedef struct {
+    mp_census_slot *slots;      /* PyMem_Raw, open addressing by type */
+    size_t mask, used;
+    int full;                   /* a new type found no room */
+    int held;                   /* a reference to each type is held */
+} mp_census;
+
+/* Counts one list (only_list >= 0) or every list into *c and holds a
+ * reference to each type counted: 0, or -1 with an error set (and *c
+ * released). */
+int mp_census_read(mp_state *st, int only_list, mp_census *c);
+
+/* Objects per list, memprobe's own results included (the lists' true
+ * lengths). */
+void mp_census_lengths(const mp_census *c, Py_ssize_t length[MP_NUM_LISTS]);
+
+/* (codes, rows, own): the generation code of each list; per type counted
+ * (type, count in each list), memprobe's own result types left out; and
+ * the number of those left out in each list. */
+PyObject *mp_census_build(mp_state *st, const mp_census *c);
+void mp_census_release(mp_census *c);
+
 /* ---- pymalloc.c ------------------------------------------------------------ */
+
+/* pymalloc read into C memory: the walk of its state (3.12+; per arena
+ * when asked), or before 3.12 the interpreter's report and
+ * sys.getallocatedblocks(), back to back. */
+typedef struct mp_pymalloc_reading mp_pymalloc_reading;
+
+/* 0 with *out set, or with *out NULL and *r saying why pymalloc cannot be
+ * read; -1 with an error set. */
+int mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
+                     mp_refusal *r);
+/* The count behind sys.getallocatedblocks() read with it, or -1 (3.12+). */
+Py_ssize_t mp_pymalloc_allocated_blocks(const mp_pymalloc_reading *p);
+/* What _pymalloc_state() returns. */
+PyObject *mp_pymalloc_build(const mp_pymalloc_reading *p);
+/* The reading as 64-bit words into words[0..room), allocating nothing:
+ * the number of words it takes (more than room: nothing was cut short
+ * silently, the caller asks again with more room). */
+size_t mp_pymalloc_pack(const mp_pymalloc_reading *p, int64_t *words,
+                        size_t room);
+void mp_pymalloc_release(mp_pymalloc_reading *p);
+
+/* ---- mimalloc.c: mimalloc's heaps, read with other threads paused --------- */
+
+typedef struct mp_mimalloc_reading mp_mimalloc_reading;
+
+/* As mp_pymalloc_read. */
+int mp_mimalloc_read(mp_state *st, mp_mimalloc_reading **out, mp_refusal *r);
+/* What _mimalloc() returns. */
+PyObject *mp_mimalloc_build(const mp_mimalloc_reading *m);
+/* As mp_pymalloc_pack. */
+size_t mp_mimalloc_pack(const mp_mimalloc_reading *m, int64_t *words,
+                        size_t room);
+void mp_mimalloc_release(mp_mimalloc_reading *m);
 
 /* Writes _PyObject_DebugMallocStats output into a malloc'ed, NUL-terminated
  * buffer without touching file descriptor 2.  Returns NULL with MemoryError
@@ -203,6 +305,7 @@ int mp_init_gc(PyObject *module, mp_state *st);           /* gc.c */
 int mp_init_census(PyObject *module, mp_state *st);       /* census.c */
 int mp_init_pymalloc(PyObject *module, mp_state *st);     /* pymalloc.c */
 int mp_init_mimalloc(PyObject *module, mp_state *st);     /* mimalloc.c */
+int mp_init_snapshot(PyObject *module, mp_state *st);     /* snapshot.c */
 int mp_init_layout(PyObject *module, mp_state *st);       /* layout.c */
 
 int mp_traverse_state(mp_state *st, visitproc visit, void *arg);

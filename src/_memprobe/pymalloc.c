@@ -12,39 +12,53 @@
  * Python layer parses the text into the same snapshot.
  *
  * Nothing here allocates from pymalloc while reading it: scratch memory
- * comes from PyMem_Raw*, and Python objects are built only afterwards.
+ * comes from PyMem_Raw*, and Python objects are built only afterwards
+ * (mp_pymalloc_read, then mp_pymalloc_build or, for a snapshot's baseline,
+ * mp_pymalloc_pack, which allocates nothing at all).
  */
 #include "parts.h"
 
-/* Refuses, with a clear error, when pymalloc is not what serves objects.
- * Hooks (tracemalloc) hide the allocator's name: pymalloc may still serve
- * underneath, so the walk goes on. */
-static mp_state *
-pymalloc_state(PyObject *module)
+/* 1 when pymalloc serves objects, else 0 with *r saying why.  Hooks
+ * (tracemalloc) hide the allocator's name: pymalloc may still serve
+ * underneath, so the walk goes on.  Allocates nothing. */
+static int
+pymalloc_serves(mp_state *st, mp_refusal *r)
 {
-    mp_state *st = mp_probe_state(module, MP_PART_PYMALLOC);
-    if (st == NULL) {
-        return NULL;
+    if (!mp_check_part(st, MP_PART_PYMALLOC, r)) {
+        return 0;
     }
     mp_allocator a;
     mp_current_allocator(&a);
     if (MP_FREE_THREADED) {
-        PyErr_SetString(st->no_pymalloc,
-                        "pymalloc is not in use: free-threaded builds allocate "
-                        "objects with mimalloc (see memprobe.mimalloc())");
-        return NULL;
+        return mp_refuse(r, st->no_pymalloc,
+                         "pymalloc is not in use: free-threaded builds "
+                         "allocate objects with mimalloc (see "
+                         "memprobe.mimalloc())");
     }
     if (a.family == MP_ALLOC_OTHER) {
-        PyErr_SetString(st->no_pymalloc,
-                        "pymalloc is not in use: hooks (such as tracemalloc) "
-                        "wrap an allocator that is not pymalloc");
-        return NULL;
+        return mp_refuse(r, st->no_pymalloc,
+                         "pymalloc is not in use: hooks (such as "
+                         "tracemalloc) wrap an allocator that is not "
+                         "pymalloc");
     }
     if (a.family == MP_ALLOC_MALLOC || a.family == MP_ALLOC_MIMALLOC) {
-        PyErr_Format(st->no_pymalloc,
-                     "pymalloc is not in use: the allocator is %s%s", a.name,
-                     a.family == MP_ALLOC_MIMALLOC
-                         ? " (see memprobe.mimalloc())" : " (PYTHONMALLOC)");
+        return mp_refuse(r, st->no_pymalloc,
+                         "pymalloc is not in use: the allocator is %s%s",
+                         a.name, a.family == MP_ALLOC_MIMALLOC
+                             ? " (see memprobe.mimalloc())" : " (PYTHONMALLOC)");
+    }
+    return 1;
+}
+
+/* The module's state once pymalloc serves objects, else NULL with the
+ * refusal raised. */
+static mp_state *
+pymalloc_state(PyObject *module)
+{
+    mp_state *st = mp_module_state(module);
+    mp_refusal r;
+    if (st != NULL && !pymalloc_serves(st, &r)) {
+        mp_raise_refusal(st, &r);
         return NULL;
     }
     return st;
@@ -215,19 +229,6 @@ walk_tuple(const pymalloc_walk *w)
     return result;
 }
 
-/* The walk, read before anything is built, as walk_tuple. */
-static PyObject *
-read_state(int with_arenas)
-{
-    pymalloc_walk w;
-    if (walk_pymalloc(&w, with_arenas) < 0) {
-        return NULL;
-    }
-    PyObject *result = walk_tuple(&w);
-    PyMem_RawFree(w.arenas);
-    return result;
-}
-
 #endif /* MP_HAVE_OBMALLOC_STATE */
 
 /* ---- The interpreter's report, captured (every version) --------------------- */
@@ -300,31 +301,148 @@ read_report(mp_state *st)
     return result;
 }
 
-/* ---- Entry points ------------------------------------------------------------ */
+/* ---- A reading: the walk (3.12+) or the report (before), built later ---- */
 
-/* _pymalloc_state(with_arenas) -> walk_tuple (3.12+). */
-static PyObject *
-pymalloc_state_probe(PyObject *module, PyObject *arg)
+struct mp_pymalloc_reading {
+#if MP_HAVE_OBMALLOC_STATE
+    pymalloc_walk walk;
+#else
+    char *report;               /* malloc'ed */
+    size_t report_length;
+    Py_ssize_t allocated_blocks;
+#endif
+};
+
+int
+mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
+                 mp_refusal *r)
 {
-    mp_state *st = pymalloc_state(module);
-    int with_arenas = st ? PyObject_IsTrue(arg) : -1;
-    if (with_arenas < 0) {
-        return NULL;
+    *out = NULL;
+    if (!pymalloc_serves(st, r)) {
+        return 0;
+    }
+#if !MP_HAVE_OBMALLOC_STATE
+    if (with_arenas) {
+        return mp_refuse(r, st->unsupported,
+                         "per-arena data needs CPython 3.12+: before 3.12 "
+                         "pymalloc's arena table is file-static in "
+                         "obmalloc.c and not reachable from an extension "
+                         "(running CPython %s)", mp_version_text(st));
+    }
+#endif
+    mp_pymalloc_reading *p = PyMem_RawCalloc(1, sizeof(*p));
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
 #if MP_HAVE_OBMALLOC_STATE
-    return read_state(with_arenas);
+    if (walk_pymalloc(&p->walk, with_arenas) < 0) {
+        PyMem_RawFree(p);
+        return -1;
+    }
 #else
-    return state_unreachable(st, with_arenas ? "per-arena data"
-                                             : "reading pymalloc's state");
+    p->report = mp_capture_malloc_stats(&p->report_length);
+    if (p->report == NULL) {
+        PyMem_RawFree(p);
+        return -1;
+    }
+    p->allocated_blocks = mp_allocated_blocks();
+#endif
+    *out = p;
+    return 0;
+}
+
+Py_ssize_t
+mp_pymalloc_allocated_blocks(const mp_pymalloc_reading *p)
+{
+#if MP_HAVE_OBMALLOC_STATE
+    (void)p;
+    return -1;
+#else
+    return p->allocated_blocks;
 #endif
 }
 
-/* _malloc_stats_report() -> (text, allocated_blocks). */
-static PyObject *
-malloc_stats_report(PyObject *module, PyObject *unused)
+PyObject *
+mp_pymalloc_build(const mp_pymalloc_reading *p)
 {
-    mp_state *st = pymalloc_state(module);
-    return st ? read_report(st) : NULL;
+#if MP_HAVE_OBMALLOC_STATE
+    return walk_tuple(&p->walk);
+#else
+    return Py_BuildValue("(y#n)", p->report, (Py_ssize_t)p->report_length,
+                         p->allocated_blocks);
+#endif
+}
+
+/* 3.12+: the six counts of walk_tuple, then (class_index, pools, blocks)
+ * per class with pools.  Before 3.12: the report's length in bytes, then
+ * the report. */
+size_t
+mp_pymalloc_pack(const mp_pymalloc_reading *p, int64_t *words, size_t room)
+{
+    size_t n = 0;
+#define MP_PUT(value) do { if (n < room) { words[n] = (int64_t)(value); } n++; } while (0)
+#if MP_HAVE_OBMALLOC_STATE
+    const pymalloc_walk *w = &p->walk;
+    MP_PUT(w->ntimes_arena_allocated);
+    MP_PUT(w->narenas_highwater);
+    MP_PUT(w->narenas);
+    MP_PUT(w->raw_allocated_blocks);
+    MP_PUT(w->free_pools);
+    MP_PUT(w->misaligned_arenas);
+    for (int i = 0; i < MP_MAX_SIZE_CLASSES; i++) {
+        if (w->pools[i] > 0) {
+            MP_PUT(i);
+            MP_PUT(w->pools[i]);
+            MP_PUT(w->blocks[i]);
+        }
+    }
+#else
+    size_t text_words = (p->report_length + 7) / 8;
+    MP_PUT(p->report_length);
+    if (n + text_words <= room) {
+        memset(words + n, 0, text_words * 8);
+        memcpy(words + n, p->report, p->report_length);
+    }
+    n += text_words;
+#endif
+#undef MP_PUT
+    return n;
+}
+
+void
+mp_pymalloc_release(mp_pymalloc_reading *p)
+{
+    if (p != NULL) {
+#if MP_HAVE_OBMALLOC_STATE
+        PyMem_RawFree(p->walk.arenas);
+#else
+        free(p->report);
+#endif
+        PyMem_RawFree(p);
+    }
+}
+
+/* ---- Entry points ------------------------------------------------------------ */
+
+/* _pymalloc_state(with_arenas) -> walk_tuple (3.12+); before 3.12, the
+ * report as (text, allocated_blocks). */
+static PyObject *
+pymalloc_state_probe(PyObject *module, PyObject *arg)
+{
+    mp_state *st = mp_module_state(module);
+    int with_arenas = st ? PyObject_IsTrue(arg) : -1;
+    mp_pymalloc_reading *p;
+    mp_refusal r;
+    if (with_arenas < 0 || mp_pymalloc_read(st, with_arenas, &p, &r) < 0) {
+        return NULL;
+    }
+    if (p == NULL) {
+        return mp_raise_refusal(st, &r);
+    }
+    PyObject *result = mp_pymalloc_build(p);
+    mp_pymalloc_release(p);
+    return result;
 }
 
 /* The walk (3.12+; None before) and the report, both read before either
@@ -384,11 +502,8 @@ block_info(PyObject *module, PyObject *obj)
 static PyMethodDef pymalloc_methods[] = {
     {"_pymalloc_state", pymalloc_state_probe, METH_O,
      "_pymalloc_state(with_arenas, /)\n--\n\n"
-     "pymalloc's state read in one walk (3.12+), as plain data."},
-    {"_malloc_stats_report", malloc_stats_report, METH_NOARGS,
-     "_malloc_stats_report()\n--\n\n"
-     "(_PyObject_DebugMallocStats text captured in memory, "
-     "sys.getallocatedblocks()), read back to back."},
+     "pymalloc's state read in one walk (3.12+), or before 3.12 its "
+     "report and sys.getallocatedblocks(), as plain data."},
     {"_block_info", block_info, METH_O,
      "_block_info(obj, /)\n--\n\nWhere obj's block sits in pymalloc (3.12+)."},
     {NULL, NULL, 0, NULL}

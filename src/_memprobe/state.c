@@ -56,26 +56,74 @@ mp_module_state(PyObject *module)
     return st;
 }
 
+int
+mp_check_part(mp_state *st, const char *part, mp_refusal *r)
+{
+    if (PyDict_GET_SIZE(st->layout_problems) == 0
+        || (problem_of(st->layout_problems, MP_PART_VERSION) == NULL
+            && problem_of(st->layout_problems, part) == NULL)) {
+        return 1;
+    }
+    r->type = st->unsupported;
+    r->part = part;
+    r->why[0] = '\0';
+    return 0;
+}
+
+int
+mp_refuse(mp_refusal *r, PyObject *type, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(r->why, sizeof(r->why), format, args);
+    va_end(args);
+    r->type = type;
+    r->part = NULL;
+    return 0;
+}
+
+PyObject *
+mp_refusal_text(mp_state *st, const mp_refusal *r)
+{
+    if (r->part == NULL) {
+        return PyUnicode_FromString(r->why);
+    }
+    PyObject *why = problem_of(st->layout_problems, MP_PART_VERSION);
+    if (why == NULL) {
+        why = problem_of(st->layout_problems, r->part);
+    }
+    if (why == NULL) {
+        return PyUnicode_FromFormat("memprobe cannot read %s on CPython %s",
+                                    r->part, mp_version_text(st));
+    }
+    return PyUnicode_FromFormat("memprobe cannot read %s on CPython %s: %U",
+                                r->part, mp_version_text(st), why);
+}
+
+PyObject *
+mp_raise_refusal(mp_state *st, const mp_refusal *r)
+{
+    PyObject *text = mp_refusal_text(st, r);
+    if (text != NULL) {
+        PyErr_SetObject(r->type, text);
+        Py_DECREF(text);
+    }
+    return NULL;
+}
+
 mp_state *
 mp_probe_state(PyObject *module, const char *part)
 {
     mp_state *st = mp_module_state(module);
+    mp_refusal r;
     if (st == NULL) {
         return NULL;
     }
-    if (PyDict_GET_SIZE(st->layout_problems) == 0) {
-        return st;
+    if (!mp_check_part(st, part, &r)) {
+        mp_raise_refusal(st, &r);
+        return NULL;
     }
-    PyObject *why = problem_of(st->layout_problems, MP_PART_VERSION);
-    if (why == NULL) {
-        why = problem_of(st->layout_problems, part);
-    }
-    if (why == NULL) {
-        return st;
-    }
-    PyErr_Format(st->unsupported, "memprobe cannot read %s on CPython %s: %U",
-                 part, mp_version_text(st), why);
-    return NULL;
+    return st;
 }
 
 int
@@ -211,6 +259,7 @@ mp_traverse_state(mp_state *st, visitproc visit, void *arg)
     Py_VISIT(st->no_mimalloc);
     Py_VISIT(st->layout_problems);
     Py_VISIT(st->refinfo_type);
+    Py_VISIT(st->own_types);
     Py_VISIT(st->getallocatedblocks);
     return 0;
 }
@@ -226,6 +275,7 @@ mp_clear_state(mp_state *st)
     Py_CLEAR(st->no_mimalloc);
     Py_CLEAR(st->layout_problems);
     Py_CLEAR(st->refinfo_type);
+    Py_CLEAR(st->own_types);
     Py_CLEAR(st->getallocatedblocks);
 }
 

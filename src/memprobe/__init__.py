@@ -6,7 +6,7 @@ True
 """
 from __future__ import annotations
 
-from . import _memprobe
+from . import _memprobe, _types
 from ._explain import explain
 from ._gc import census, gc_state, gcinfo, generation, generations
 from ._interpreter import interpreter
@@ -48,8 +48,10 @@ from ._types import (
     TypeCounts,
 )
 
-# refinfo() is called directly and builds RefInfo itself (see parts.h).
+# refinfo() is called directly and builds RefInfo itself (see parts.h);
+# census() leaves memprobe's own results out.
 _memprobe._set_refinfo_type(RefInfo)
+_memprobe._set_own_types(_types.OWN_TYPES)
 
 __all__ = [
     "ArenaInfo",

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _memprobe
 from ._interpreter import FREE_THREADED, GC_REGIME
-from ._types import Census, GCInfo, GCState, Generation, GenerationState, TypeCounts
+from ._types import Census, GCInfo, GCState, Generation, GenerationState, Rows, Table, TypeCounts
 
 # Generation members by code, so a lookup builds nothing.
 _MEMBERS: Dict[int, Generation] = {int(g): g for g in Generation}
@@ -38,10 +38,15 @@ def generations(objs: Iterable[object], /) -> List[Generation]:
 
 def gc_state() -> GCState:
     """One snapshot of the collector: flags, counts, thresholds, list lengths."""
-    enabled, collecting, counts, thresholds, lengths, total, pending, heap_size = _memprobe._gc_state()
-    g0, g1, g2 = map(GenerationState, (0, 1, 2), counts, thresholds, lengths)
+    return gc_state_from(_memprobe._gc_state())
+
+
+def gc_state_from(raw: Tuple[Any, ...]) -> GCState:
+    """The typed state from what _gc_state() (or _snapshot()) read."""
+    enabled, collecting, counts, thresholds, lengths, total, pending, heap_size = raw
     return GCState(regime=GC_REGIME, enabled=enabled, collecting=collecting,
-                   generations=(g0, g1, g2), permanent_length=lengths[3],
+                   generations=Rows(map(GenerationState, (0, 1, 2), counts, thresholds, lengths)),
+                   permanent_length=lengths[3],
                    long_lived_total=total, long_lived_pending=pending, heap_size=heap_size)
 
 
@@ -84,16 +89,16 @@ def _check_census_arguments(generation: Optional[int], top: Optional[int]) -> No
 
 
 def _census_result(generation: Optional[int], top: Optional[int],
-                   raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...]]) -> Census:
-    collecting, codes, rows = raw
+                   raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...], Tuple[int, ...]]) -> Census:
+    collecting, codes, rows, own = raw
     lists = tuple(range(len(codes))) if generation is None else (generation,)
     columns = list(zip(*rows)) or [()] * (1 + len(codes))   # types, then a count column per list
     types = columns[0]
-    per_generation = {_MEMBERS[codes[i]]: _most_common(types, columns[1 + i], top) for i in lists}
-    totals = {_MEMBERS[codes[i]]: sum(columns[1 + i]) for i in lists}
+    per_generation = Table((_MEMBERS[codes[i]], _most_common(types, columns[1 + i], top)) for i in lists)
+    totals = Table((_MEMBERS[codes[i]], sum(columns[1 + i])) for i in lists)
     # by_type: the one list asked for, or every list but the permanent one.
     counted = [columns[1 + i] for i in lists if generation is not None or codes[i] != Generation.PERMANENT]
     by_type = _most_common(types, list(map(sum, zip(*counted))) if counted else [], top)
     return Census(generation=None if generation is None else _MEMBERS[codes[generation]],
                   by_type=by_type, by_generation=totals, per_generation=per_generation,
-                  collecting=collecting)
+                  memprobe_objects=Table((_MEMBERS[codes[i]], own[i]) for i in lists), collecting=collecting)

@@ -12,7 +12,7 @@ from typing import NamedTuple, Optional
 
 from . import _memprobe
 from ._memprobe import PymallocUnavailable
-from ._types import Interpreter, PymallocConstants
+from ._types import Interpreter, PymallocConstants, Table
 
 (COMPILED_HEXVERSION, HEXVERSION, DEBUG_BUILD, FREE_THREADED, GC_REGIME, _PYMALLOC,
  PYMALLOC_STATE_READABLE) = _memprobe._interpreter_facts()
@@ -88,7 +88,7 @@ def interpreter() -> Interpreter:
         allocator=allocator().name,
         gc_regime=GC_REGIME,
         pymalloc=pymalloc_constants(),
-        layout_problems=_memprobe._layout_problems(),
+        layout_problems=Table(_memprobe._layout_problems()),
     )
 
 

@@ -3,9 +3,11 @@ from the plain rows the extension reads (free-threaded builds, and
 PYTHONMALLOC=mimalloc on 3.13+)."""
 from __future__ import annotations
 
+from typing import Any, Tuple
+
 from . import _memprobe
 from ._interpreter import FREE_THREADED, allocator
-from ._types import MimallocSizeClass, MimallocSnapshot
+from ._types import MimallocSizeClass, MimallocSnapshot, Rows
 
 # Heap kinds in the extension's index order (mimalloc.c): CPython's four
 # free-threaded heaps, then a default build's one heap.
@@ -18,7 +20,12 @@ def mimalloc() -> MimallocSnapshot:
     Raises ``MimallocUnavailable`` when mimalloc is not the allocator and
     ``UnsupportedInterpreter`` when its layout check failed at import.
     """
-    threads, abandoned_pool, small_max, medium_max, large_max, rows = _memprobe._mimalloc()
+    return snapshot_from_reading(_memprobe._mimalloc())
+
+
+def snapshot_from_reading(raw: Tuple[Any, ...]) -> MimallocSnapshot:
+    """The snapshot of what _mimalloc() read."""
+    threads, abandoned_pool, small_max, medium_max, large_max, rows = raw
     # Rows sorted as tuples (heap index, block size, ...), without key=
     # (see _gc._most_common).
     classes = [
@@ -36,5 +43,5 @@ def mimalloc() -> MimallocSnapshot:
         small_max=small_max,
         medium_max=medium_max,
         large_max=large_max,
-        size_classes=tuple(classes),
+        size_classes=Rows(classes),
     )

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from . import _memprobe
 from ._interpreter import PYMALLOC_STATE_READABLE, allocator, block_size, pool_capacity, required_constants
 from ._memprobe import PymallocUnavailable
-from ._types import ArenaInfo, ArenaMap, BlockInfo, PymallocSnapshot, SizeClass
+from ._types import ArenaInfo, ArenaMap, BlockInfo, PymallocSnapshot, Rows, SizeClass
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
@@ -126,7 +126,7 @@ def snapshot_from_state(state: _State) -> PymallocSnapshot:
         arenas_highwater=highwater,
         arenas_current=current,
         raw_allocated_blocks=raw_blocks,
-        size_classes=tuple(classes),
+        size_classes=Rows(classes),
         unused_pools=unused_pools,
         total_bytes=sum(lost.values()),
         **lost,
@@ -144,9 +144,25 @@ def pymalloc() -> PymallocSnapshot:
     Every number is gathered in C before any Python object is built.
     Raises PymallocUnavailable when pymalloc does not serve allocations.
     """
+    return snapshot_from_reading(_memprobe._pymalloc_state(False))
+
+
+def snapshot_from_reading(raw: Any) -> PymallocSnapshot:
+    """The snapshot of what _pymalloc_state(False) read: the walk (3.12+),
+    or the report and its block count."""
+    return snapshot_from_state(raw if PYMALLOC_STATE_READABLE else state_from_report(raw))
+
+
+def state_from_words(words: Sequence[int], allocated: int) -> Any:
+    """What _pymalloc_state(False) returns, from the 64-bit words
+    pymalloc.c packs the same reading into (mp_pymalloc_pack) and the block
+    count read with it."""
     if PYMALLOC_STATE_READABLE:
-        return snapshot_from_state(_memprobe._pymalloc_state(False))
-    return snapshot_from_state(state_from_report(_memprobe._malloc_stats_report()))
+        classes = [tuple(words[i:i + 3]) for i in range(6, len(words), 3)]
+        return (*words[:6], classes, None)
+    length = words[0]
+    text = b"".join(w.to_bytes(8, sys.byteorder, signed=True) for w in words[1:])[:length]
+    return (text, allocated)
 
 
 def arenas() -> ArenaMap:

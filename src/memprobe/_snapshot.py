@@ -1,31 +1,37 @@
+"""snapshot(), diff() and measure(): every part of the allocators and the
+collector read at one moment (snapshot.c), typed here."""
 from __future__ import annotations
 
-import contextlib
+import functools
 import gc
 import sys
 from types import TracebackType
-from typing import Callable, Dict, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
-from ._gc import census, gc_state
-from ._interpreter import DEBUG_BUILD, FREE_THREADED, HEXVERSION, allocator, describe
+from . import _memprobe
+from ._gc import _census_result, gc_state_from
+from ._interpreter import DEBUG_BUILD, FREE_THREADED, HEXVERSION, describe
 from ._memprobe import MemprobeError
-from ._mimalloc import mimalloc
-from ._pymalloc import pymalloc
+from ._mimalloc import snapshot_from_reading as mimalloc_from_reading
+from ._pymalloc import snapshot_from_reading as pymalloc_from_reading
+from ._pymalloc import state_from_words
 from ._serialize import generation_key, type_name
-from ._types import MimallocClassDelta, SizeClassDelta, Snapshot, SnapshotDiff, SnapshotMismatch, TypeCounts
+from ._types import (MimallocClassDelta, MimallocSnapshot, PymallocSnapshot, SizeClassDelta, Snapshot, SnapshotDiff,
+                     SnapshotMismatch, Rows, Table, TypeCounts)
 
 __all__ = ["NOISE_BLOCKS", "attempt", "diff", "measure", "snapshot"]
 
-# Blocks a snapshot itself may add to the next reading (dicts, tuples and
-# dataclasses of the previous parts): the tolerance diffs are tested with.
-# A mimalloc part holds one row per heap kind and block size (about 130 on a
-# free-threaded build, each a tuple and its ints), so it adds more: 2,711
-# blocks measured on 3.14.10 under PYTHONMALLOC=mimalloc and 3,279 on
-# 3.14.7t once earlier garbage is collected (2,500 passed only while the
-# collector, running inside the measured block, freed older garbage).
 T = TypeVar("T")
-NOISE_BLOCKS = 4000 if allocator().family == "mimalloc" else 1000
 
+# What _snapshot() reads (snapshot.c): the collector, its census, pymalloc
+# and mimalloc.
+_GC, _CENSUS, _PYMALLOC, _MIMALLOC = 1, 2, 4, 8
+
+# Blocks a diff may still show around a block of code that allocates
+# nothing: a snapshot's own blocks are left out (see Snapshot), so what
+# remains is the few objects of the baseline reading and of the caller
+# (measure(), a pytest hook).  Tested on every interpreter.
+NOISE_BLOCKS = 10
 
 def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
     """``after - before``: every count after minus before; the size classes
@@ -34,7 +40,8 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
         raise SnapshotMismatch(
             f"cannot diff snapshots of different interpreters: {before.interpreter} "
             f"(0x{before.hexversion:08x}) and {after.interpreter} (0x{after.hexversion:08x})")
-    b, a = before.pymalloc, after.pymalloc
+    start_blocks, b, mb = _start(before, after)
+    a, ma = after.pymalloc, after.mimalloc
     classes: Tuple[SizeClassDelta, ...] = ()
     if b is not None and a is not None:
         indexes = sorted({c.class_index for c in b.size_classes} | {c.class_index for c in a.size_classes})
@@ -44,14 +51,13 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
             if (ca.pools, ca.blocks_in_use) != (cb.pools, cb.blocks_in_use):
                 deltas.append(SizeClassDelta(i, ca.block_size, ca.pools - cb.pools,
                                              ca.blocks_in_use - cb.blocks_in_use))
-        classes = tuple(sorted(deltas, key=lambda d: -abs(d.blocks_in_use)))
+        classes = Rows(sorted(deltas, key=lambda d: -abs(d.blocks_in_use)))
 
     def delta(field: str) -> Optional[int]:
         if a is None or b is None:
             return None
         return int(getattr(a, field)) - int(getattr(b, field))
 
-    mb, ma = before.mimalloc, after.mimalloc
     mi_classes: Tuple[MimallocClassDelta, ...] = ()
     if mb is not None and ma is not None:
         keys = sorted({(m.heap, m.block_size) for m in mb.size_classes + ma.size_classes})
@@ -61,7 +67,7 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
             if (now.pages, now.blocks_in_use) != (was.pages, was.blocks_in_use):
                 mi_deltas.append(MimallocClassDelta(heap, size, now.pages - was.pages,
                                                     now.blocks_in_use - was.blocks_in_use))
-        mi_classes = tuple(sorted(mi_deltas, key=lambda d: -abs(d.blocks_in_use)))
+        mi_classes = Rows(sorted(mi_deltas, key=lambda d: -abs(d.blocks_in_use)))
     generation_keys = list(before.objects_by_generation)
     generation_keys += [k for k in after.objects_by_generation if k not in generation_keys]
     types = {k: after.objects_by_type.get(k, 0) - before.objects_by_type.get(k, 0)
@@ -69,7 +75,7 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
     return SnapshotDiff(
         interpreter=after.interpreter,
         pymalloc_available=a is not None and b is not None,
-        allocated_blocks=after.allocated_blocks - before.allocated_blocks,
+        allocated_blocks=after.allocated_blocks - start_blocks,
         blocks_in_use=delta("blocks_in_use"),
         raw_allocated_blocks=delta("raw_allocated_blocks"),
         arenas_allocated=delta("arenas_allocated_total"),
@@ -81,9 +87,9 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
         mimalloc_blocks_in_use=ma.blocks_in_use - mb.blocks_in_use if ma and mb else None,
         mimalloc_pages=ma.pages - mb.pages if ma and mb else None,
         mimalloc_classes=mi_classes,
-        objects_by_generation={k: after.objects_by_generation.get(k, 0) - before.objects_by_generation.get(k, 0)
-                               for k in generation_keys},
-        objects_by_type=dict(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0]))),
+        objects_by_generation=Table((k, after.objects_by_generation.get(k, 0) - before.objects_by_generation.get(k, 0))
+                                    for k in generation_keys),
+        objects_by_type=Table(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0]))),
     )
 
 
@@ -98,47 +104,125 @@ def attempt(probe: Callable[[], T]) -> Tuple[Optional[T], Optional[str]]:
 def _by_name(counts: TypeCounts) -> Dict[str, int]:
     """Counts by ``module.qualname``; types that share a name (made by a
     factory, say) add up."""
-    named: Dict[str, int] = {}
+    named: Dict[str, int] = Table()
     for tp, n in counts.items():
         name = type_name(tp)
         named[name] = named.get(name, 0) + n
     return named
 
 
+def _part(raw: Tuple[Any, Optional[str]], build: Callable[[Any], T]) -> Tuple[Optional[T], Optional[str]]:
+    """A part of the reading typed, or (None, why) when it was refused."""
+    value, why = raw
+    if value is None:
+        return None, why
+    return attempt(lambda: build(value))
+
+
 def snapshot() -> Snapshot:
-    """Allocator and collector state now, read without any tracing hooks."""
-    pymalloc_snapshot, unavailable = attempt(pymalloc)
-    mimalloc_snapshot, mimalloc_unavailable = attempt(mimalloc)
-    state = gc_state()
-    counted = census()
-    allocated = sys.getallocatedblocks()
-    return Snapshot(
+    """Allocator and collector state now, every part read at one moment
+    (nothing is built before everything is read), without tracing hooks."""
+    return _take(collected=False)
+
+
+def _take(collected: bool) -> Snapshot:
+    """snapshot(); ``collected``: the reading follows a full collection,
+    so the baseline does too (a full collection also empties the
+    interpreter's free lists, which building the snapshot refills)."""
+    gc_raw, census_raw, pymalloc_raw, mimalloc_raw, allocated, serial = _memprobe._snapshot(
+        _GC | _CENSUS | _PYMALLOC | _MIMALLOC)
+    pymalloc_snapshot, pymalloc_unavailable = _part(pymalloc_raw, pymalloc_from_reading)
+    mimalloc_snapshot, mimalloc_unavailable = _part(mimalloc_raw, mimalloc_from_reading)
+    counted = _census_result(None, None, (gc_raw[1], *census_raw))
+    taken = Snapshot(
         interpreter=describe(),
         hexversion=HEXVERSION,
         debug_build=DEBUG_BUILD,
         free_threaded=FREE_THREADED,
         allocated_blocks=allocated,
         pymalloc=pymalloc_snapshot,
-        pymalloc_unavailable=unavailable,
+        pymalloc_unavailable=pymalloc_unavailable,
         mimalloc=mimalloc_snapshot,
         mimalloc_unavailable=mimalloc_unavailable,
-        gc=state,
-        objects_by_generation={generation_key(g): n for g, n in counted.by_generation.items()},
+        gc=gc_state_from(gc_raw),
+        objects_by_generation=Table((generation_key(g), n) for g, n in counted.by_generation.items()),
         objects_by_type=_by_name(counted.by_type),
     )
+    del counted, gc_raw, census_raw, pymalloc_raw, mimalloc_raw
+    object.__setattr__(taken, "_serial", serial)
+    if collected:
+        gc.collect()
+    object.__setattr__(taken, "_baseline", _baseline())
+    return taken
 
 
-class measure(contextlib.ContextDecorator):
-    """Snapshots before and after a block (or each call of a function).
+def _baseline() -> bytearray:
+    """The allocators read once the snapshot is built (snapshot.c:
+    _baseline), into a buffer made before the reading."""
+    room = 4096
+    while True:
+        buffer = bytearray(room)
+        if _memprobe._baseline(buffer):
+            return buffer
+        room = -memoryview(buffer).cast("q")[0] * 8 + 1024
+
+
+class _Allocators:
+    """A snapshot's baseline reading, typed for diff()."""
+
+    def __init__(self, buffer: bytearray) -> None:
+        words = memoryview(buffer).cast("q")
+        used, self.serial, self.allocated_blocks, pymalloc_words, mimalloc_words = words[:5]
+        at = 5 + max(pymalloc_words, 0)
+        self.pymalloc: Optional[PymallocSnapshot] = None
+        self.mimalloc: Optional[MimallocSnapshot] = None
+        if pymalloc_words >= 0:
+            self.pymalloc = attempt(lambda: pymalloc_from_reading(
+                state_from_words(words[5:at].tolist(), self.allocated_blocks)))[0]
+        if mimalloc_words >= 0:
+            rows = words[at:at + mimalloc_words].tolist()
+            raw = (0, False, 0, 0, 0, [tuple(rows[i:i + 8]) for i in range(0, len(rows), 8)])
+            self.mimalloc = attempt(lambda: mimalloc_from_reading(raw))[0]
+
+
+def _start(before: Snapshot, after: Snapshot) -> Tuple[int, Optional[PymallocSnapshot], Optional[MimallocSnapshot]]:
+    """Where a diff's allocator numbers start: ``before`` as read, or, when
+    ``before`` was taken in this process ahead of ``after``, its baseline
+    (the moment after it was built), so its own blocks are not growth."""
+    baseline: Optional[bytearray] = getattr(before, "_baseline", None)
+    after_serial: Optional[int] = getattr(after, "_serial", None)
+    if baseline is not None and after_serial is not None:
+        reading = _Allocators(baseline)
+        if reading.serial < after_serial and (reading.pymalloc is None) == (before.pymalloc is None) \
+                and (reading.mimalloc is None) == (before.mimalloc is None):
+            return reading.allocated_blocks, reading.pymalloc, reading.mimalloc
+    return before.allocated_blocks, before.pymalloc, before.mimalloc
+
+
+# Before 3.14 the with statement binds __enter__ and __exit__ (two method
+# objects) and holds both while __enter__ runs; 3.14's LOAD_SPECIAL binds
+# neither.  measure() reads while the same objects are alive before and
+# after the block.
+_WITH_BINDS_METHODS = sys.version_info < (3, 14)
+
+
+class measure:
+    """Snapshots before and after a block (or each call of a function it
+    decorates); ``diff`` is after minus before.
 
     >>> with measure() as m:
-    ...     data = [object() for _ in range(1000)]
-    >>> m.diff.objects_by_type["builtins.object"] >= 0
+    ...     data = [[] for _ in range(1000)]
+    >>> m.diff.objects_by_type["builtins.list"] >= 1000
     True
 
     With ``collect=True`` a full ``gc.collect()`` runs before each snapshot,
-    so cyclic garbage does not show as growth.
+    so cyclic garbage does not show as growth.  A block that allocates
+    nothing shows no new objects and at most ``NOISE_BLOCKS`` blocks.
     """
+
+    # No __dict__: a dict that starts holding a snapshot would itself be a
+    # new tracked object in the after-census.
+    __slots__ = ("collect", "before", "after", "_diff")
 
     def __init__(self, collect: bool = False) -> None:
         self.collect = collect
@@ -152,17 +236,28 @@ class measure(contextlib.ContextDecorator):
             raise MemprobeError("measure(): the block has not finished yet")
         return self._diff
 
+    def __call__(self, func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def measured(*args: Any, **kwargs: Any) -> T:
+            with self:
+                return func(*args, **kwargs)
+        return measured
+
     def __enter__(self) -> "measure":
         self._diff = None
         if self.collect:
             gc.collect()
-        self.before = snapshot()
+        self.before = _take(self.collect)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
+        # The bound __enter__ the with statement held while __enter__ read
+        # (made before the collection, as that one was).
+        balance = self.__enter__ if _WITH_BINDS_METHODS else None
         if self.collect:
             gc.collect()
         self.after = snapshot()
+        del balance
         assert self.before is not None
         self._diff = self.after - self.before

@@ -1,19 +1,58 @@
 """Result types of memprobe's probes, declared once.
 
-Every result is a frozen dataclass: fields are plain ints, bools and strs,
-so results compare, hash and print predictably.  A field that does not
-exist on the running interpreter's layout is ``None``.
+Every result is a frozen dataclass with slots: fields are plain ints,
+bools and strs, so results compare, hash and print predictably.  A field
+that does not exist on the running interpreter's layout is ``None``.
+
+Results are memprobe's own objects: census() leaves out every instance of
+the types listed in ``OWN_TYPES`` (at the end of this file), so results
+hold their rows in ``Rows`` and ``Table`` rather than in plain tuples and
+dicts that could be tracked by the collector.
 """
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, ItemsView, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
+from typing import (TYPE_CHECKING, Any, Callable, Dict, ItemsView, Iterable, Iterator, Mapping, NamedTuple,
+                    Optional, Tuple, Type, TypeVar)
 
 from ._memprobe import GENERATION_CODES, MemprobeError
 
+C = TypeVar("C", bound=type)
 
-@dataclass(frozen=True)
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _result
+else:
+    def _result(frozen: bool = True) -> Callable[[C], C]:
+        """``@dataclass(frozen=True)`` with ``__slots__`` (as
+        ``slots=True`` does from 3.10): no ``__dict__`` per result.  Names
+        in the class body's own ``__slots__`` are kept as extra, private
+        slots."""
+        def make(cls: C) -> C:
+            extra = tuple(cls.__dict__.get("__slots__", ()))
+            namespace = {k: v for k, v in cls.__dict__.items()
+                         if k not in extra and k not in ("__dict__", "__weakref__")}
+            namespace["__slots__"] = tuple(cls.__dict__.get("__annotations__", {})) + extra
+            slotted = type(cls)(cls.__name__, cls.__bases__, namespace)
+            slotted.__qualname__ = cls.__qualname__
+            return dataclass(frozen=frozen)(slotted)
+        return make
+
+
+class Rows(tuple):  # type: ignore[type-arg]
+    """The tuple a result keeps its rows in: a tuple, but memprobe's own, so
+    census() does not count it."""
+
+    __slots__ = ()
+
+
+class Table(dict):  # type: ignore[type-arg]
+    """The dict a result keeps a mapping in (see ``Rows``)."""
+
+    __slots__ = ()
+
+
+@_result(frozen=True)
 class RefInfo:
     """The reference count field of one object, decoded for this interpreter.
 
@@ -62,7 +101,7 @@ class RefInfo:
     deferred_bias: Optional[int]
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class PymallocConstants:
     """pymalloc's compiled constants.
 
@@ -85,7 +124,7 @@ class PymallocConstants:
     verified: bool
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class Interpreter:
     """The running interpreter, as memprobe sees it.
 
@@ -147,7 +186,7 @@ class Generation(enum.IntEnum):
     TRACKED = GENERATION_CODES["TRACKED"]
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class GCInfo:
     """One object's facts in the collector.
 
@@ -164,7 +203,7 @@ class GCInfo:
     gc_bits: Optional[int]
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class GenerationState:
     """One generation: ``count`` and ``threshold`` as ``gc.get_count()`` and
     ``gc.get_threshold()`` report them, and ``length``, the number of objects
@@ -176,7 +215,7 @@ class GenerationState:
     length: Optional[int]
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class GCState:
     """One snapshot of the calling interpreter's collector.
 
@@ -200,33 +239,35 @@ class TypeCounts(Mapping[type, int]):
     finds a type by identity, so no type's own ``__hash__``/``__eq__`` (a
     metaclass's) runs to build it or to look a type up in it."""
 
-    __slots__ = ("_items", "_by_id")
+    __slots__ = ("_types", "_counts", "_by_id")
 
     def __init__(self, items: Iterable[Tuple[type, int]] = ()) -> None:
-        self._items = tuple(items)
-        self._by_id: Optional[Dict[int, Tuple[type, int]]] = None   # built on the first lookup
+        pairs = tuple(items)
+        self._types = Rows(t for t, _ in pairs)
+        self._counts = Rows(n for _, n in pairs)
+        self._by_id: Optional[Dict[int, int]] = None   # id -> index, built on the first lookup
 
     def __getitem__(self, key: type) -> int:
         if self._by_id is None:
-            self._by_id = {id(t): (t, n) for t, n in self._items}
-        found = self._by_id.get(id(key))
-        if found is None or found[0] is not key:
+            self._by_id = {id(t): i for i, t in enumerate(self._types)}
+        i = self._by_id.get(id(key))
+        if i is None or self._types[i] is not key:
             raise KeyError(key)
-        return found[1]
+        return int(self._counts[i])
 
     def items(self) -> "ItemsView[type, int]":
         return _TypeCountsItems(self)
 
     def __iter__(self) -> Iterator[type]:
-        return (t for t, _ in self._items)
+        return iter(self._types)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._types)
 
     def __repr__(self) -> str:
         from ._serialize import type_name
 
-        return "TypeCounts({" + ", ".join(f"{type_name(t)}: {n}" for t, n in self._items) + "})"
+        return "TypeCounts({" + ", ".join(f"{type_name(t)}: {n}" for t, n in self.items()) + "})"
 
 
 class _TypeCountsItems(ItemsView[type, int]):
@@ -235,10 +276,10 @@ class _TypeCountsItems(ItemsView[type, int]):
     _mapping: TypeCounts
 
     def __iter__(self) -> Iterator[Tuple[type, int]]:
-        return iter(self._mapping._items)
+        return zip(self._mapping._types, self._mapping._counts)
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class Census:
     """Tracked objects counted per type, without listing them.
 
@@ -249,12 +290,19 @@ class Census:
     its own ``{type: count}``; both are ``TypeCounts``, keyed by identity.
     With ``top=N`` each mapping keeps the N most common types.  ``collecting`` is True when a collection was running:
     objects in its temporary lists are then not counted.
+
+    memprobe's own results (instances of its result types, which also hold
+    their rows in them) are left out of every count, so that reading does
+    not show up in what is read; ``memprobe_objects`` says how many were
+    left out of each generation: ``by_generation[g] + memprobe_objects[g]``
+    is the list's length.
     """
 
     generation: Optional[Generation]
     by_type: TypeCounts
     by_generation: Dict[Generation, int]
     per_generation: Dict[Generation, TypeCounts]
+    memprobe_objects: Dict[Generation, int]
     collecting: bool
 
     @property
@@ -281,7 +329,7 @@ class SizeClass(NamedTuple):
     blocks_free: int
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class PymallocSnapshot:
     """The calling interpreter's pymalloc state at one moment.
 
@@ -364,7 +412,7 @@ class PoolInfo(NamedTuple):
         return self.blocks_in_use / self.capacity if self.capacity else 0.0
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class ArenaInfo:
     """One live pymalloc arena: ``total_pools`` pools of which
     ``free_pools`` hold nothing (including pools not carved yet).
@@ -377,7 +425,6 @@ class ArenaInfo:
     ``size_classes`` are built from them when asked for.
     """
 
-    __slots__ = ("address", "total_pools", "free_pools", "pool_classes", "pool_blocks")
     address: int
     total_pools: int
     free_pools: int
@@ -446,7 +493,7 @@ class ArenaMap(Tuple[ArenaInfo, ...]):
         return sum(a.blocks_in_use for a in self)
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class BlockInfo:
     """Where one object's memory block sits in pymalloc.
 
@@ -496,7 +543,7 @@ class MimallocSizeClass(NamedTuple):
     abandoned_pages: int
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class MimallocSnapshot:
     """mimalloc's heaps at one moment, per heap kind and block size.
 
@@ -565,6 +612,8 @@ class _Printed:
     """Results printed as a table and written as JSON: ``to_dict()`` (a
     plain, JSON-compatible dict), ``to_json()``, and the notebook view."""
 
+    __slots__ = ()
+
     def to_dict(self) -> Dict[str, Any]:
         from ._serialize import to_dict
 
@@ -585,6 +634,8 @@ class _Document(_Printed):
     """Results that can also be read back: ``from_dict()``/``from_json()``
     (ValueError when malformed)."""
 
+    __slots__ = ()
+
     @classmethod
     def from_dict(cls: Type[D], data: Mapping[str, Any]) -> D:
         from ._serialize import from_dict
@@ -598,7 +649,7 @@ class _Document(_Printed):
         return from_json(cls, text)
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class Snapshot(_Document):
     """Allocator and collector state at one moment (see ``snapshot()``).
 
@@ -609,8 +660,14 @@ class Snapshot(_Document):
     object not frozen) by ``module.qualname``; ``objects_by_generation`` has
     keys ``"0"``, ``"1"``, ``"2"`` and ``"permanent"`` (free-threaded:
     ``"tracked"``).  Subtracting two snapshots gives a ``SnapshotDiff``.
+
+    A snapshot taken by ``snapshot()`` also keeps, privately, the
+    allocators as they were once it was built: a later snapshot's diff
+    against it starts from there, so the snapshot's own blocks are not
+    counted as growth.  Snapshots read back from JSON have no such reading.
     """
 
+    __slots__ = ("_serial", "_baseline")
     interpreter: str
     hexversion: int
     debug_build: bool
@@ -656,7 +713,7 @@ class MimallocClassDelta(NamedTuple):
     blocks_in_use: int
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class SnapshotDiff(_Document):
     """What changed between two snapshots (``after - before``).
 
@@ -665,8 +722,9 @@ class SnapshotDiff(_Document):
     known is not zero).  ``arenas_allocated`` and
     ``arenas_freed`` count arenas pymalloc obtained and released in between;
     ``size_classes`` and ``objects_by_type`` list only what changed, largest
-    change first.  Diffs carry up to ``NOISE_BLOCKS`` blocks of noise from
-    the snapshots' own objects.
+    change first.  The before-snapshot's own objects are left out (see
+    ``Snapshot``): a diff around a block that allocates nothing shows no
+    new objects and at most ``NOISE_BLOCKS`` blocks.
     """
 
     interpreter: str
@@ -705,7 +763,7 @@ class SnapshotDiff(_Document):
 # ---- Teaching ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class LessonResult:
     """One classic claim checked on the running interpreter: what it
     predicts (``expected``), what was ``measured``, and whether it ``holds``
@@ -724,7 +782,7 @@ class LessonResult:
         return lesson_text(self)
 
 
-@dataclass(frozen=True)
+@_result(frozen=True)
 class Report(_Printed):
     """Everything ``python -m memprobe`` shows: the interpreter, each
     allocator's snapshot (or why it is unavailable), the collector's state
@@ -749,3 +807,8 @@ class Report(_Printed):
         from ._render import report_text
 
         return report_text(self)
+
+
+# Every type whose instances are memprobe's results: census() leaves them out.
+OWN_TYPES = tuple(t for t in list(globals().values())
+                  if isinstance(t, type) and t.__module__ == __name__ and not issubclass(t, BaseException))

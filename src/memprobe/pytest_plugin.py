@@ -8,20 +8,23 @@
     def test_steady_state():
         ...
 
-The marker measures the test's call phase (after a gc.collect()) and fails
-it, printing the diff table, when pymalloc allocated more than
-``max_new_arenas`` arenas or ``sys.getallocatedblocks()`` grew by more than
-``max_new_blocks``.
+The marker measures the call of the test function (after a gc.collect(),
+its own snapshots left out) and fails it, printing the diff table, when
+pymalloc allocated more than ``max_new_arenas`` arenas or
+``sys.getallocatedblocks()`` grew by more than ``max_new_blocks``: an
+empty test passes at ``max_new_blocks=0``.
 """
 from __future__ import annotations
 
-from typing import Any, Generator, Optional
+import functools
+import inspect
+from typing import Any, Generator, List, Optional
 
 import pytest
 
 from . import testing
 from ._snapshot import measure, snapshot
-from ._types import Snapshot
+from ._types import Snapshot, SnapshotDiff
 
 
 class MemprobeFixture:
@@ -50,21 +53,11 @@ def pytest_configure(config: Any) -> None:
     )
 
 
-# An old-style wrapper (new-style ones need pluggy 1.1+, and this plugin
-# loads in every pytest run where memprobe is installed).
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: Any) -> Generator[None, Any, None]:
+def _problems(item: Any, diff: SnapshotDiff) -> List[str]:
+    """What the test's marker does not allow in ``diff``."""
     marker = item.get_closest_marker("memprobe")
-    if marker is None:
-        yield
-        return
     max_arenas: Optional[int] = marker.kwargs.get("max_new_arenas")
     max_blocks: Optional[int] = marker.kwargs.get("max_new_blocks")
-    with measure(collect=True) as m:
-        outcome = yield
-    if outcome.excinfo is not None:
-        return
-    diff = m.diff
     problems = []
     if max_arenas is not None:
         if diff.arenas_allocated is None:
@@ -73,8 +66,47 @@ def pytest_runtest_call(item: Any) -> Generator[None, Any, None]:
             problems.append(f"pymalloc allocated {diff.arenas_allocated} new arena(s), allowed {max_arenas}")
     if max_blocks is not None and diff.allocated_blocks > max_blocks:
         problems.append(f"allocated blocks grew by {diff.allocated_blocks:,}, allowed {max_blocks:,}")
-    if problems:
-        # pytrace=False: reported against the test, without the plugin's or
-        # pluggy's frames.
-        failure = pytest.fail.Exception("memprobe: " + "; ".join(problems) + "\n" + str(diff), pytrace=False)
-        outcome.force_exception(failure)
+    return problems
+
+
+def _failure(problems: List[str], diff: SnapshotDiff) -> BaseException:
+    # pytrace=False: reported against the test, without the plugin's or
+    # pluggy's frames.
+    return pytest.fail.Exception("memprobe: " + "; ".join(problems) + "\n" + str(diff), pytrace=False)
+
+
+_warm = False
+
+
+# The marker measures the test function's own call: the hook hands pytest a
+# function that reads before and after calling the test, so that nothing
+# of pytest's or pluggy's runs between the two readings.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
+    test = pyfuncitem.obj
+    if pyfuncitem.get_closest_marker("memprobe") is None or inspect.iscoroutinefunction(test):
+        yield
+        return
+    global _warm
+    if not _warm:
+        # Before 3.11 a function's first call leaves a frame cached on its
+        # code object: let measure()'s own functions make theirs here.
+        with measure():
+            pass
+        _warm = True
+    m = measure(collect=True)
+
+    @functools.wraps(test)
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        with m:
+            return test(*args, **kwargs)
+
+    pyfuncitem.obj = measured
+    try:
+        outcome = yield
+    finally:
+        pyfuncitem.obj = test
+    if outcome.excinfo is None:
+        problems = _problems(pyfuncitem, m.diff)
+        if problems:
+            outcome.force_exception(_failure(problems, m.diff))
