@@ -97,6 +97,41 @@ def test_generations_batch_matches_one_by_one_and_gc():
     assert all(isinstance(g, Generation) for g in batch)
 
 
+def _positions(objs):
+    """The first, a middle and the last of a list of objects."""
+    return [objs[0], objs[len(objs) // 2], objs[-1]] if objs else []
+
+
+def test_generation_of_objects_anywhere_in_long_lists_with_frozen_objects():
+    """An object is located from where it sits (towards the nearer end of
+    its own list), and the other lists are eliminated by scanning them in
+    step: first, middle and last objects of every list agree with gc,
+    with a long frozen list and with none."""
+    frozen = [Node(i) for i in range(3000)]
+    try:
+        gc.freeze()
+        old = [Node(i) for i in range(3000)]
+        gc.collect(1)
+        gc.collect(1)
+        middle = [Node(i) for i in range(300)]
+        gc.collect(0)
+        young = [Node(i) for i in range(300)]
+        members = gc_members()
+        queried = [o for objs in (frozen, old, middle, young) for o in _positions(objs)]
+        for obj in queried:
+            expected = (Generation.PERMANENT if gc.is_tracked(obj) and all(id(obj) not in ids for ids in members.values())
+                        else expected_generation(obj, members))
+            assert memprobe.generation(obj) == expected
+            assert memprobe.gcinfo(obj).generation == expected
+        assert memprobe.generations(queried) == [memprobe.generation(o) for o in queried]
+        assert [memprobe.generation(o) for o in _positions(frozen)] == [Generation.PERMANENT] * 3
+    finally:
+        gc.unfreeze()
+    members = gc_members()
+    for obj in [o for objs in (frozen, old, middle, young) for o in _positions(objs)]:
+        assert memprobe.generation(obj) == expected_generation(obj, members)
+
+
 def test_generations_accepts_any_iterable_and_empty():
     assert memprobe.generations([]) == []
     assert memprobe.generations(iter([1, "a"])) == [Generation.NOT_GC, Generation.NOT_GC]
@@ -191,14 +226,20 @@ def test_freeze_moves_objects_to_permanent_and_unfreeze_brings_them_back():
         assert memprobe.generation(x) == Generation.PERMANENT
         info = memprobe.gcinfo(x)
         assert info.frozen and info.generation == Generation.PERMANENT
-        assert memprobe.gc_state().permanent_length == gc.get_freeze_count() > 0
+        # The permanent list is walked only when asked for.
+        assert memprobe.gc_state().permanent_length is None
+        assert memprobe.gc_state(frozen=True).permanent_length == gc.get_freeze_count() > 0
+        assert Generation.PERMANENT not in memprobe.census().by_generation
         census = memprobe.census(generation=Generation.PERMANENT)
         own = census.memprobe_objects[Generation.PERMANENT]
         assert census.total + own == gc.get_freeze_count()
+        everything = memprobe.census(frozen=True)
+        assert everything.by_generation[Generation.PERMANENT] == census.total
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
-    assert memprobe.gc_state().permanent_length == 0
+    assert memprobe.gc_state().permanent_length == 0   # empty: known without a walk
+    assert memprobe.census().by_generation[Generation.PERMANENT] == 0
     assert memprobe.generation(x) == Generation.GEN2
 
 
@@ -216,7 +257,8 @@ def test_gc_state_lengths_equal_get_objects():
     assert state.generations[0].length == young
     assert state.generations[1].length == middle
     assert state.generations[2].length == old
-    assert state.permanent_length == gc.get_freeze_count() == 0
+    assert state.permanent_length == (0 if gc.get_freeze_count() == 0 else None)
+    assert memprobe.gc_state(frozen=True).permanent_length == gc.get_freeze_count()
     del junk
 
 
@@ -282,7 +324,7 @@ def test_census_of_everything_matches_get_objects_per_generation():
     young = len(gc.get_objects(generation=0))
     middle = len(gc.get_objects(generation=1))
     old = len(gc.get_objects(generation=2))
-    census = memprobe.census()
+    census = memprobe.census(frozen=True)
     sizes = [young, middle, old]
     own = [census.memprobe_objects[Generation(g)] for g in range(3)]
     assert census.generation is None
@@ -369,6 +411,10 @@ DURING_GC_SCRIPT = textwrap.dedent(
         seen[phase + " expected"] = next(
             (Generation(g) for g in range(3) if any(o is outside for o in gc.get_objects(g))), None)
         seen[phase + " collecting"] = memprobe.gc_state().collecting
+        olds = gc.get_objects(2)[::50]
+        seen[phase + " batch agrees"] = memprobe.generations(olds) == [
+            next((Generation(g) for g in range(3) if any(o is x for o in gc.get_objects(g))), None)
+            for x in olds]
     gc.callbacks.append(on_gc)
     del a, b, t
     gc.collect()
@@ -407,6 +453,7 @@ def test_from_gc_callbacks_lists_are_intact_and_answers_match_gc(during_gc):
     for phase in ("start", "stop"):
         assert during_gc[phase + " collecting"] == "True"
         assert during_gc[phase + " outside"] == during_gc[phase + " expected"]
+        assert during_gc[phase + " batch agrees"] == "True"
 
 
 # ---- typing of results ---------------------------------------------------------------

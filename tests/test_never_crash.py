@@ -20,9 +20,9 @@ CALLS = {
     "_generation": partial(m._generation, x),
     "_gcinfo": partial(m._gcinfo, x),
     "_generations": partial(m._generations, [x, 1, "s"]),
-    "_gc_state": m._gc_state,
-    "_census(None)": partial(m._census, None),
-    "_census(0)": partial(m._census, 0),
+    "_gc_state": partial(m._gc_state, m.EVERY_LIST),
+    "_census(every)": partial(m._census, m.EVERY_LIST),
+    "_census(0)": partial(m._census, 1),
     "_interpreter_facts": m._interpreter_facts,
     "_allocator": m._allocator,
     "_layout_problems": m._layout_problems,
@@ -112,8 +112,8 @@ assert definition.m_clear(mod) == 0
 
 x = []
 for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)), ("_gcinfo", (x,)),
-                   ("_block_info", (x,)), ("_generations", ([x],)), ("_census", (None,)),
-                   ("_pymalloc_state", (False,)), ("_set_refinfo_type", (int,)), ("_gc_state", ()),
+                   ("_block_info", (x,)), ("_generations", ([x],)), ("_census", (1,)),
+                   ("_pymalloc_state", (False,)), ("_set_refinfo_type", (int,)), ("_gc_state", (1,)),
                    ("_layout_problems", ()), ("_interpreter_facts", ()), ("_mimalloc", ()),
                    ("_set_layout_problem", ("gc", None)),
                    ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),))]:

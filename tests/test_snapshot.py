@@ -161,6 +161,40 @@ def test_census_leaves_out_results_the_program_holds():
     del held
 
 
+def test_a_snapshot_without_census_counts_no_objects_and_diffs_say_so():
+    """snapshot(census=False) reads only the allocators and the collector's
+    counters: object counts are None (not known), never zeros."""
+    before = memprobe.snapshot(census=False)
+    kept = [Thing() for _ in range(100)]
+    after = memprobe.snapshot(census=False)
+    assert before.objects_by_type is None and before.objects_by_generation is None
+    assert all(g.length is None or g.length == 0 for g in before.gc.generations)
+    diff = after - before
+    assert diff.objects_by_type is None and diff.objects_by_generation is None
+    assert 100 <= diff.allocated_blocks <= 100 + NOISE_BLOCKS
+    assert (memprobe.snapshot() - before).objects_by_type is None
+    assert "not counted" in str(diff)
+    loaded = memprobe.Snapshot.from_json(after.to_json())
+    assert loaded.objects_by_type is None
+    del kept
+
+
+@pytest.mark.skipif(memprobe.interpreter().free_threaded, reason="free-threaded builds have no permanent list")
+def test_snapshots_count_the_permanent_generation_only_when_asked():
+    frozen = [Thing() for _ in range(10)]
+    gc.freeze()
+    try:
+        assert "permanent" not in memprobe.snapshot().objects_by_generation
+        counted = memprobe.snapshot(frozen=True).objects_by_generation
+        assert counted["permanent"] >= 10
+        diff = memprobe.snapshot(frozen=True) - memprobe.snapshot()
+        assert "permanent" not in diff.objects_by_generation
+    finally:
+        gc.unfreeze()
+    assert memprobe.snapshot().objects_by_generation["permanent"] == 0
+    del frozen
+
+
 # ---- One moment per snapshot --------------------------------------------------------
 
 

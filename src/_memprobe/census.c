@@ -76,15 +76,16 @@ count_object(PyObject *op, int list, void *arg)
 }
 
 int
-mp_census_read(mp_state *st, int only_list, mp_census *t)
+mp_census_read(mp_state *st, unsigned lists, mp_census *t)
 {
     size_t size = 1024;
+    unsigned empty = mp_gc_empty_lists();
     for (;;) {
         if (table_init(t, size) < 0) {
             PyErr_NoMemory();
             return -1;
         }
-        if (mp_gc_visit(st, only_list, count_object, t) < 0) {
+        if (mp_gc_visit(st, lists, count_object, t) < 0) {
             mp_census_release(t);
             return -1;
         }
@@ -105,6 +106,7 @@ mp_census_read(mp_state *st, int only_list, mp_census *t)
         Py_XINCREF(t->slots[i].type);
     }
     t->held = 1;
+    t->known = (lists | empty) & MP_EVERY_LIST;
     return 0;
 }
 
@@ -125,12 +127,14 @@ void
 mp_census_lengths(const mp_census *t, Py_ssize_t length[MP_NUM_LISTS])
 {
     for (int list = 0; list < MP_NUM_LISTS; list++) {
-        length[list] = list < MP_GC_LISTS ? 0 : -1;
+        length[list] = (t->known & MP_LIST(list)) ? 0 : -1;
     }
     for (size_t i = 0; i <= t->mask; i++) {
         for (int list = 0; t->slots[i].type != NULL && list < MP_GC_LISTS;
              list++) {
-            length[list] += t->slots[i].count[list];
+            if (t->known & MP_LIST(list)) {
+                length[list] += t->slots[i].count[list];
+            }
         }
     }
 }
@@ -208,8 +212,10 @@ PyObject *
 mp_census_build(mp_state *st, const mp_census *t)
 {
     Py_ssize_t code[MP_NUM_LISTS], own[MP_NUM_LISTS] = {0};
+    Py_ssize_t known[MP_NUM_LISTS];
     for (int list = 0; list < MP_GC_LISTS; list++) {
         code[list] = mp_gc_list_code(st, list);
+        known[list] = (t->known & MP_LIST(list)) != 0;
     }
     for (size_t i = 0; i <= t->mask; i++) {
         if (t->slots[i].type != NULL && is_own_type(st, t->slots[i].type)) {
@@ -220,34 +226,43 @@ mp_census_build(mp_state *st, const mp_census *t)
     }
     PyObject *codes = per_list(code);
     PyObject *owns = codes ? per_list(own) : NULL;
-    PyObject *rows = owns ? rows_tuple(st, t) : NULL;
-    PyObject *result = rows ? PyTuple_Pack(3, codes, rows, owns) : NULL;
+    PyObject *knowns = owns ? per_list(known) : NULL;
+    PyObject *rows = knowns ? rows_tuple(st, t) : NULL;
+    PyObject *result = rows ? PyTuple_Pack(4, codes, rows, owns, knowns)
+                            : NULL;
     Py_XDECREF(codes);
     Py_XDECREF(owns);
+    Py_XDECREF(knowns);
     Py_XDECREF(rows);
     return result;
 }
 
-/* _census(list, /) -> (collecting, codes, rows, own): list is None (every
- * list) or 0..3; codes holds the generation code of each list; each row is
- * (type, count in each list); own counts memprobe's own results in each
- * list, left out of the rows.  The argument is one positional object: a
- * tuple or dict of arguments would itself be a young object in the lists
- * being counted. */
-static PyObject *
-census(PyObject *module, PyObject *list_arg)
+/* The set of lists an entry point's one int argument names: bits of
+ * MP_LIST (the argument is one positional object: a tuple or dict of
+ * arguments would itself be a young object in the lists being read).
+ * (unsigned)-1 with an error set. */
+unsigned
+mp_lists_argument(PyObject *arg)
 {
-    int only_list = -1;
-    if (list_arg != Py_None) {
-        long list = PyLong_Check(list_arg) ? PyLong_AsLong(list_arg) : -2;
-        if (list == -1 && PyErr_Occurred()) {
-            return NULL;
+    long lists = PyLong_Check(arg) ? PyLong_AsLong(arg) : -1;
+    if (lists < 0 || lists > (long)MP_EVERY_LIST) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "no such set of lists: %R", arg);
         }
-        if (list < 0 || list >= MP_GC_LISTS) {
-            PyErr_Format(PyExc_ValueError, "_census: no list %R", list_arg);
-            return NULL;
-        }
-        only_list = (int)list;
+        return (unsigned)-1;
+    }
+    return (unsigned)lists;
+}
+
+/* _census(lists, /) -> (collecting, codes, rows, own, known): the lists
+ * of the set counted (mp_census_build; lists outside it are known only
+ * when empty). */
+static PyObject *
+census(PyObject *module, PyObject *lists_arg)
+{
+    unsigned lists = mp_lists_argument(lists_arg);
+    if (lists == (unsigned)-1) {
+        return NULL;
     }
     mp_state *st = mp_probe_state(module, MP_PART_GC);
     if (st == NULL) {
@@ -255,13 +270,14 @@ census(PyObject *module, PyObject *list_arg)
     }
     int collecting = mp_gc_state(PyInterpreterState_Get())->collecting;
     mp_census t;
-    if (mp_census_read(st, only_list, &t) < 0) {
+    if (mp_census_read(st, lists, &t) < 0) {
         return NULL;
     }
     PyObject *built = mp_census_build(st, &t);
     PyObject *result = built ? Py_BuildValue(
-        "(OOOO)", collecting ? Py_True : Py_False, PyTuple_GET_ITEM(built, 0),
-        PyTuple_GET_ITEM(built, 1), PyTuple_GET_ITEM(built, 2)) : NULL;
+        "(OOOOO)", collecting ? Py_True : Py_False, PyTuple_GET_ITEM(built, 0),
+        PyTuple_GET_ITEM(built, 1), PyTuple_GET_ITEM(built, 2),
+        PyTuple_GET_ITEM(built, 3)) : NULL;
     Py_XDECREF(built);
     mp_census_release(&t);
     return result;
@@ -292,8 +308,8 @@ set_own_types(PyObject *module, PyObject *types)
 
 static PyMethodDef census_methods[] = {
     {"_census", census, METH_O,
-     "_census(list, /)\n--\n\nTracked objects per type and list, counted "
-     "in C: (collecting, codes, rows)."},
+     "_census(lists, /)\n--\n\nTracked objects per type and list, counted "
+     "in C: (collecting, codes, rows, own, known)."},
     {"_set_own_types", set_own_types, METH_O,
      "_set_own_types(types, /)\n--\n\nmemprobe's result types, which "
      "census leaves out (once, at import)."},

@@ -117,17 +117,20 @@ mp_gc_build(const mp_gc_reading *r)
         optional_ssize(r->counters.heap_size));
 }
 
-/* _gc_state() -> mp_gc_build's tuple, every list walked. */
+/* _gc_state(lists, /) -> mp_gc_build's tuple, the lists of the set
+ * walked. */
 static PyObject *
-gc_state(PyObject *module, PyObject *unused)
+gc_state(PyObject *module, PyObject *lists_arg)
 {
-    mp_state *st = mp_probe_state(module, MP_PART_GC);
+    unsigned lists = mp_lists_argument(lists_arg);
+    mp_state *st = lists == (unsigned)-1 ? NULL
+                                         : mp_probe_state(module, MP_PART_GC);
     if (st == NULL) {
         return NULL;
     }
     mp_gc_reading r;
     mp_gc_read(&r);
-    if (mp_gc_list_lengths(st, r.length) < 0) {
+    if (mp_gc_list_lengths(st, lists, r.length) < 0) {
         return NULL;
     }
     /* Everything is read; only now are Python objects built. */
@@ -142,8 +145,9 @@ static PyMethodDef gc_methods[] = {
     {"_generations", generations, METH_O,
      "_generations(objs, /)\n--\n\nThe generation code of each object, "
      "in one pass over the collector's lists."},
-    {"_gc_state", gc_state, METH_NOARGS,
-     "_gc_state()\n--\n\nThe collector's state, as plain data."},
+    {"_gc_state", gc_state, METH_O,
+     "_gc_state(lists, /)\n--\n\nThe collector's state, as plain data, "
+     "the lists of the set walked."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -175,7 +179,10 @@ int
 mp_init_gc(PyObject *module, mp_state *st)
 {
     (void)st;
-    if (add_generation_codes(module) < 0) {
+    if (add_generation_codes(module) < 0
+        || PyModule_AddIntConstant(module, "EVERY_LIST", MP_EVERY_LIST) < 0
+        || PyModule_AddIntConstant(module, "UNFROZEN_LISTS",
+                                   MP_UNFROZEN_LISTS) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(module, gc_methods);

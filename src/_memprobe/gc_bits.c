@@ -37,10 +37,18 @@ mp_gc_bits(PyObject *op)
     return gc_bits(op);
 }
 
+unsigned
+mp_gc_empty_lists(void)
+{
+    return 0;
+}
+
 int
-mp_gc_list_lengths(mp_state *st, Py_ssize_t lengths[MP_NUM_LISTS])
+mp_gc_list_lengths(mp_state *st, unsigned lists,
+                   Py_ssize_t lengths[MP_NUM_LISTS])
 {
     (void)st;
+    (void)lists;
     for (int list = 0; list < MP_NUM_LISTS; list++) {
         lengths[list] = -1;
     }
@@ -76,10 +84,10 @@ visit_one(PyObject *op, void *arg)
 }
 
 int
-mp_gc_visit(mp_state *st, int only_list, mp_gc_visitor visit, void *arg)
+mp_gc_visit(mp_state *st, unsigned lists, mp_gc_visitor visit, void *arg)
 {
     (void)st;
-    if (only_list <= 0) {
+    if (lists & MP_LIST(0)) {
         visit_adapter v = {visit, arg};
         PyUnstable_GC_VisitObjects(visit_one, &v);
     }

@@ -6,9 +6,11 @@
  * and each object's PyGC_Head (_gc_next, the finalized bit of _gc_prev).
  * 3.9-3.15.  Free-threaded builds compile gc_bits.c instead.
  *
- * Every walk is walk() below: it follows _gc_next only (during a
- * collection _gc_prev holds gc_refs), stops when it returns to where it
+ * Every walk of a list is walk() below: it follows _gc_next only (during
+ * a collection _gc_prev holds gc_refs), stops when it returns to where it
  * started, and gives up after more steps than objects could fit in memory.
+ * Locating one object when no collection runs (locate_one) also follows
+ * _gc_prev, from the object towards the nearer end of its own list.
  * Nothing is allocated as a Python object and no Python code runs while
  * walking; scratch memory comes from PyMem_Raw*.
  */
@@ -30,6 +32,21 @@ static PyGC_Head *
 next_of(PyGC_Head *g)
 {
     return (PyGC_Head *)(g->_gc_next & ~(uintptr_t)3);
+}
+
+/* _gc_prev without its flag bits; a pointer only when no collection runs
+ * (a collection keeps reference counts there). */
+static PyGC_Head *
+prev_of(PyGC_Head *g)
+{
+    return (PyGC_Head *)(g->_gc_prev & _PyGC_PREV_MASK);
+}
+
+static int
+list_is_empty(PyInterpreterState *interp, int list)
+{
+    PyGC_Head *head = list_head(interp, list);
+    return next_of(head) == head;
 }
 
 static int
@@ -106,12 +123,31 @@ mp_gc_bits(PyObject *op)
     return -1;
 }
 
-int
-mp_gc_list_lengths(mp_state *st, Py_ssize_t lengths[MP_NUM_LISTS])
+unsigned
+mp_gc_empty_lists(void)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
+    unsigned empty = 0;
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        if (list_is_empty(interp, list)) {
+            empty |= MP_LIST(list);
+        }
+    }
+    return empty;
+}
+
+int
+mp_gc_list_lengths(mp_state *st, unsigned lists,
+                   Py_ssize_t lengths[MP_NUM_LISTS])
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    unsigned empty = mp_gc_empty_lists();
     for (int list = 0; list < MP_NUM_LISTS; list++) {
         size_t steps;
+        if (!(lists & MP_LIST(list))) {
+            lengths[list] = (empty & MP_LIST(list)) ? 0 : -1;
+            continue;
+        }
         if (walk(st, list_head(interp, list), NULL, NULL, &steps) < 0) {
             return -1;
         }
@@ -136,11 +172,11 @@ visit_step(PyGC_Head *node, void *arg)
 }
 
 int
-mp_gc_visit(mp_state *st, int only_list, mp_gc_visitor visit, void *arg)
+mp_gc_visit(mp_state *st, unsigned lists, mp_gc_visitor visit, void *arg)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
     for (int list = 0; list < MP_NUM_LISTS; list++) {
-        if (only_list >= 0 && list != only_list) {
+        if (!(lists & MP_LIST(list))) {
             continue;
         }
         visit_walk v = {visit, arg, list};
@@ -213,29 +249,107 @@ query_step(PyGC_Head *node, void *arg)
     return 0;
 }
 
-/* Finds the list of every pending object, when no collection runs.  The
- * lists are searched short ones first; every tracked object is in one of
- * them, so the last need not be walked. */
+/* The lists that are not the permanent one, in the order they are
+ * searched: the young ones first. */
+#define MP_MORTAL_LISTS 3
+
+/* Finds the list of every pending object, when no collection runs, by
+ * elimination: the young lists are walked, then, only when the permanent
+ * list holds objects, the old one; what is still not found is in the list
+ * not walked.  The permanent list is never walked to answer about another
+ * list. */
 static int
 query_lists(mp_state *st, query_table *t)
 {
-    static const int generational[MP_NUM_LISTS] = {0, 1, MP_PERMANENT_LIST, 2};
-    static const int incremental[MP_NUM_LISTS] = {0, MP_PERMANENT_LIST, 1, 2};
     PyInterpreterState *interp = PyInterpreterState_Get();
-    const int *order =
-        mp_gc_regime_for(st->runtime_hexversion, 0) == MP_GC_INCREMENTAL
-        ? incremental : generational;
-    for (int i = 0; i < MP_NUM_LISTS - 1 && t->pending > 0; i++) {
-        t->code = mp_gc_list_code(st, order[i]);
-        if (walk(st, list_head(interp, order[i]), query_step, t,
-                 NULL) < 0) {
+    int frozen = !list_is_empty(interp, MP_PERMANENT_LIST);
+    int walked = frozen ? MP_MORTAL_LISTS : MP_MORTAL_LISTS - 1;
+    for (int list = 0; list < walked && t->pending > 0; list++) {
+        t->code = mp_gc_list_code(st, list);
+        if (walk(st, list_head(interp, list), query_step, t, NULL) < 0) {
             return -1;
         }
     }
     if (t->pending > 0) {
-        query_settle(t, mp_gc_list_code(st, order[MP_NUM_LISTS - 1]));
+        query_settle(t, mp_gc_list_code(st, frozen ? MP_PERMANENT_LIST
+                                                   : MP_MORTAL_LISTS - 1));
     }
     return 0;
+}
+
+/* Which list a head is, or -1. */
+static int
+head_index(PyGC_Head *const heads[MP_NUM_LISTS], PyGC_Head *node)
+{
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        if (node == heads[list]) {
+            return list;
+        }
+    }
+    return -1;
+}
+
+/* One tracked object when no collection runs.  Cursors move in lockstep,
+ * one step each per round: forward and backward from the object (the
+ * first head either meets names its list), and one scan of each list (a
+ * scan that meets the object names its list; when every list but one has
+ * been scanned to its end, the object is in that one).  The cost is a few
+ * times the smaller of the object's distance to an end of its own list
+ * and the length of the longest other list: a few steps for an object
+ * created or promoted recently, and no walk of a long frozen list for an
+ * object that is not in it.  `budget` > 0 gives up after that many rounds
+ * (MP_GEN_UNKNOWN, no error); *rounds says how many ran. */
+static int
+locate_one(mp_state *st, PyObject *op, size_t budget, size_t *rounds)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    PyGC_Head *heads[MP_NUM_LISTS], *scan[MP_NUM_LISTS];
+    int open_lists = 0;
+    for (int list = 0; list < MP_NUM_LISTS; list++) {
+        heads[list] = scan[list] = list_head(interp, list);
+        open_lists++;
+    }
+    PyGC_Head *self = _Py_AS_GC(op);
+    PyGC_Head *forward = self, *backward = self;
+    for (size_t round = 1; round <= MP_WALK_CAP; round++) {
+        *rounds = round;
+        if (budget > 0 && round > budget) {
+            return MP_GEN_UNKNOWN;
+        }
+        forward = next_of(forward);
+        backward = prev_of(backward);
+        if (forward == NULL || backward == NULL) {
+            break;
+        }
+        int list = head_index(heads, forward);
+        if (list < 0) {
+            list = head_index(heads, backward);
+        }
+        if (list >= 0) {
+            return mp_gc_list_code(st, list);
+        }
+        for (list = 0; list < MP_NUM_LISTS; list++) {
+            if (scan[list] == NULL) {
+                continue;           /* scanned to its end */
+            }
+            scan[list] = next_of(scan[list]);
+            if (scan[list] == self) {
+                return mp_gc_list_code(st, list);
+            }
+            if (scan[list] == heads[list]) {
+                scan[list] = NULL;
+                open_lists--;
+            }
+        }
+        if (open_lists == 1) {
+            for (list = 0; scan[list] == NULL; list++) {
+            }
+            return mp_gc_list_code(st, list);
+        }
+    }
+    PyErr_Format(st->error, "a GC list did not return to its head within "
+                 "%zu steps; refusing to read further", (size_t)MP_WALK_CAP);
+    return MP_GEN_UNKNOWN;
 }
 
 typedef struct {
@@ -247,13 +361,8 @@ static int
 head_step(PyGC_Head *node, void *arg)
 {
     head_search *h = arg;
-    for (int list = 0; list < MP_NUM_LISTS; list++) {
-        if (node == h->heads[list]) {
-            h->list = list;
-            return 1;
-        }
-    }
-    return 0;
+    h->list = head_index(h->heads, node);
+    return h->list >= 0;
 }
 
 /* One object during a collection: walk forward from it.  Meeting a known
@@ -284,52 +393,74 @@ outside_lists(PyObject *op)
     return is_tracked(op) ? MP_GEN_UNKNOWN : MP_GEN_UNTRACKED;
 }
 
+/* Rounds a batch spends on locating objects one by one before it walks
+ * the lists once for the rest: about one pass over a million objects. */
+#define MP_BATCH_ROUNDS ((size_t)1 << 20)
+
+/* Every pending object during a collection: one walk of each list; what
+ * none holds sits in a list the collection keeps on its own stack. */
+static int
+query_lists_while_collecting(mp_state *st, query_table *t)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (int list = 0; list < MP_NUM_LISTS && t->pending > 0; list++) {
+        t->code = mp_gc_list_code(st, list);
+        if (walk(st, list_head(interp, list), query_step, t, NULL) < 0) {
+            return -1;
+        }
+    }
+    query_settle(t, MP_GEN_IN_COLLECTION);
+    return 0;
+}
+
 int
 mp_gc_locate(mp_state *st, PyObject *const *objs, Py_ssize_t n, int *codes)
 {
-    if (mp_gc_state(PyInterpreterState_Get())->collecting) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            codes[i] = outside_lists(objs[i]);
-            if (codes[i] == MP_GEN_UNKNOWN) {
-                codes[i] = locate_while_collecting(st, objs[i]);
-                if (codes[i] == MP_GEN_UNKNOWN) {
-                    return -1;
-                }
-            }
+    int collecting = mp_gc_state(PyInterpreterState_Get())->collecting;
+    if (n == 1) {
+        codes[0] = outside_lists(objs[0]);
+        if (codes[0] == MP_GEN_UNKNOWN) {
+            size_t rounds;
+            codes[0] = collecting ? locate_while_collecting(st, objs[0])
+                                  : locate_one(st, objs[0], 0, &rounds);
         }
-        return 0;
+        return codes[0] == MP_GEN_UNKNOWN ? -1 : 0;
     }
-    /* One object (generation(), gcinfo()) needs a table of two slots on
-     * the stack: the query, and an empty slot that ends every probe. */
-    query_slot two[2] = {{NULL, 0}, {NULL, 0}};
-    query_table t = {two, 1, 0, 0};
-    if (n > 1) {
-        size_t size = 8;
-        while (size < 2 * (size_t)n) {
-            size <<= 1;
-        }
-        t.slots = PyMem_RawCalloc(size, sizeof(query_slot));
-        if (t.slots == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        t.mask = size - 1;
+    size_t size = 8;
+    while (size < 2 * (size_t)n) {
+        size <<= 1;
     }
+    query_table t = {PyMem_RawCalloc(size, sizeof(query_slot)), size - 1, 0, 0};
+    if (t.slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* One by one while that costs less than a pass over the lists; the
+     * rest in one pass. */
+    size_t left = collecting ? 0 : MP_BATCH_ROUNDS;
     for (Py_ssize_t i = 0; i < n; i++) {
         codes[i] = outside_lists(objs[i]);
+        if (codes[i] == MP_GEN_UNKNOWN && left > 0) {
+            size_t rounds = 0;
+            codes[i] = locate_one(st, objs[i], left, &rounds);
+            left -= rounds < left ? rounds : left;
+            if (PyErr_Occurred()) {
+                PyMem_RawFree(t.slots);
+                return -1;
+            }
+        }
         if (codes[i] == MP_GEN_UNKNOWN) {
             query_add(&t, _Py_AS_GC(objs[i]));
         }
     }
-    int rc = query_lists(st, &t);
+    int rc = collecting ? query_lists_while_collecting(st, &t)
+                        : query_lists(st, &t);
     for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
         if (codes[i] == MP_GEN_UNKNOWN) {
             codes[i] = query_slot_for(&t, _Py_AS_GC(objs[i]))->code;
         }
     }
-    if (t.slots != two) {
-        PyMem_RawFree(t.slots);
-    }
+    PyMem_RawFree(t.slots);
     return rc;
 }
 

@@ -200,17 +200,35 @@ int mp_gc_finalized(PyObject *op);
 /* The raw ob_gc_bits byte (free-threaded builds), else -1. */
 int mp_gc_bits(PyObject *op);
 
-/* The number of objects in each list, walked: 0, or -1 with an error set.
- * -1 in lengths: this build keeps no such list. */
-int mp_gc_list_lengths(mp_state *st, Py_ssize_t lengths[MP_NUM_LISTS]);
+/* Sets of lists, as bits.  Unless frozen objects are asked for, a probe
+ * reads every list but the permanent one: a long frozen list (gc.freeze()
+ * before fork) is never walked to answer about the others. */
+#define MP_LIST(list) (1u << (list))
+#define MP_EVERY_LIST (MP_LIST(MP_GC_LISTS) - 1)
+#define MP_UNFROZEN_LISTS \
+    (MP_FREE_THREADED ? MP_EVERY_LIST : MP_EVERY_LIST & ~MP_LIST(MP_PERMANENT_LIST))
 
-/* Calls visit(op, list, arg) for every object of one list (only_list >= 0)
- * or of every list, until visit returns nonzero.  Runs no Python code and
- * creates no Python object.  On free-threaded builds the world is stopped
- * meanwhile: visit must not allocate there (MP_GC_VISIT_MAY_ALLOCATE).
- * Returns 0, or -1 with an error set. */
+/* The set an entry point's int argument names, or (unsigned)-1 with an
+ * error set (census.c). */
+unsigned mp_lists_argument(PyObject *arg);
+
+/* The lists known to be empty without walking them (a head that points
+ * to itself). */
+unsigned mp_gc_empty_lists(void);
+
+/* The number of objects in each list of the set, walked; a list outside
+ * it is 0 when known to be empty, else -1 (as is a list this build does
+ * not keep).  0, or -1 with an error set. */
+int mp_gc_list_lengths(mp_state *st, unsigned lists,
+                       Py_ssize_t lengths[MP_NUM_LISTS]);
+
+/* Calls visit(op, list, arg) for every object of the lists in the set,
+ * until visit returns nonzero.  Runs no Python code and creates no Python
+ * object.  On free-threaded builds the world is stopped meanwhile: visit
+ * must not allocate there (MP_GC_VISIT_MAY_ALLOCATE).  Returns 0, or -1
+ * with an error set. */
 typedef int (*mp_gc_visitor)(PyObject *op, int list, void *arg);
-int mp_gc_visit(mp_state *st, int only_list, mp_gc_visitor visit, void *arg);
+int mp_gc_visit(mp_state *st, unsigned lists, mp_gc_visitor visit, void *arg);
 #define MP_GC_VISIT_MAY_ALLOCATE (!MP_FREE_THREADED)
 
 /* ---- gc.c: the collector's state, read, then built ----------------------- */
@@ -239,20 +257,21 @@ typedef struct {
     size_t mask, used;
     int full;                   /* a new type found no room */
     int held;                   /* a reference to each type is held */
+    unsigned known;             /* lists counted, or known to be empty */
 } mp_census;
 
-/* Counts one list (only_list >= 0) or every list into *c and holds a
- * reference to each type counted: 0, or -1 with an error set (and *c
- * released). */
-int mp_census_read(mp_state *st, int only_list, mp_census *c);
+/* Counts the lists of the set into *c and holds a reference to each type
+ * counted: 0, or -1 with an error set (and *c released). */
+int mp_census_read(mp_state *st, unsigned lists, mp_census *c);
 
 /* Objects per list, memprobe's own results included (the lists' true
- * lengths). */
+ * lengths); -1 for a list not known. */
 void mp_census_lengths(const mp_census *c, Py_ssize_t length[MP_NUM_LISTS]);
 
-/* (codes, rows, own): the generation code of each list; per type counted
- * (type, count in each list), memprobe's own result types left out; and
- * the number of those left out in each list. */
+/* (codes, rows, own, known): the generation code of each list; per type
+ * counted (type, count in each list), memprobe's own result types left
+ * out; the number of those left out in each list; and whether each list's
+ * counts are known (counted, or empty). */
 PyObject *mp_census_build(mp_state *st, const mp_census *c);
 void mp_census_release(mp_census *c);
 

@@ -17,7 +17,8 @@
 #define MP_READ_CENSUS 2        /* every list, per type (and so lengths) */
 #define MP_READ_PYMALLOC 4
 #define MP_READ_MIMALLOC 8
-#define MP_READ_ALL 15
+#define MP_READ_FROZEN 16       /* the census walks the permanent list too */
+#define MP_READ_ALL 31
 
 typedef struct {
     int parts;
@@ -45,8 +46,10 @@ read_parts(mp_state *st, snapshot_reading *r)
     if (r->parts & MP_READ_GC) {
         mp_gc_read(&r->gc);
     }
+    unsigned lists = (r->parts & MP_READ_FROZEN) ? MP_EVERY_LIST
+                                                 : MP_UNFROZEN_LISTS;
     if ((r->parts & MP_READ_CENSUS)
-        && mp_census_read(st, -1, &r->census) < 0) {
+        && mp_census_read(st, lists, &r->census) < 0) {
         return -1;
     }
     if (r->parts & MP_READ_PYMALLOC) {
@@ -113,8 +116,8 @@ build_mimalloc(const void *m)
 
 /* _snapshot(parts, /) -> (gc, census, pymalloc, mimalloc,
  * allocated_blocks, serial): gc is _gc_state()'s tuple with the lengths the
- * census counted (None where not walked); census is (codes, rows, own)
- * as _census() gives them, memprobe's own results left out; pymalloc and
+ * census counted (None where not known); census is (codes, rows, own,
+ * known) as _census() gives them, memprobe's own results left out; pymalloc and
  * mimalloc are (part, None) or (None, why) as _pymalloc_state(False) and
  * _mimalloc() give them; each is None when not asked for.  serial numbers
  * this module's readings in the order they were taken. */
@@ -159,6 +162,8 @@ snapshot(PyObject *module, PyObject *parts_arg)
         census = mp_census_build(st, &r.census);
     }
     else {
+        /* No walk: only the lengths of empty lists are known. */
+        (void)mp_gc_list_lengths(st, 0, r.gc.length);
         census = Py_NewRef(Py_None);
     }
     if (census != NULL) {
@@ -251,7 +256,8 @@ static PyMethodDef snapshot_methods[] = {
      "made before the reading."},
     {"_snapshot", snapshot, METH_O,
      "_snapshot(parts, /)\n--\n\nThe parts asked for (bits: 1 gc, 2 census, "
-     "4 pymalloc, 8 mimalloc), all read before any is built."},
+     "4 pymalloc, 8 mimalloc, 16 the permanent list too), all read before "
+     "any is built."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -36,9 +36,11 @@ def generations(objs: Iterable[object], /) -> List[Generation]:
     return [_MEMBERS[code] for code in _memprobe._generations(objs)]
 
 
-def gc_state() -> GCState:
-    """One snapshot of the collector: flags, counts, thresholds, list lengths."""
-    return gc_state_from(_memprobe._gc_state())
+def gc_state(frozen: bool = False) -> GCState:
+    """One snapshot of the collector: flags, counts, thresholds, list
+    lengths.  ``permanent_length`` is walked only with ``frozen=True`` (it
+    is 0 without a walk when nothing is frozen, else None)."""
+    return gc_state_from(_memprobe._gc_state(_lists(None, frozen)))
 
 
 def gc_state_from(raw: Tuple[Any, ...]) -> GCState:
@@ -63,13 +65,25 @@ def _most_common(types: Sequence[type], counts: Sequence[int], top: Optional[int
     return TypeCounts((types[i], -n) for n, i in (ranked if top is None else ranked[:top]))
 
 
-def census(generation: Optional[int] = None, top: Optional[int] = None) -> Census:
+def census(generation: Optional[int] = None, top: Optional[int] = None, frozen: bool = False) -> Census:
     """Tracked objects per type and per generation, counted in C without
     listing them.  ``generation`` is 0, 1, 2 or 3 (permanent), or None for
-    every list; ``top`` keeps the N most common types of each mapping."""
+    every list; ``top`` keeps the N most common types of each mapping.
+
+    With ``generation=None`` the permanent generation (what ``gc.freeze()``
+    froze, possibly most of a forked server's heap) is counted only when
+    ``frozen`` is true or it is empty; otherwise it is missing from
+    ``by_generation``, not zero."""
     _check_census_arguments(generation, top)
-    raw = _memprobe._census(generation)
+    raw = _memprobe._census(_lists(generation, frozen))
     return _census_result(generation, top, raw)
+
+
+def _lists(generation: Optional[int], frozen: bool) -> int:
+    """The set of lists to read, as the extension's bits (bit g: list g)."""
+    if generation is not None:
+        return 1 << generation
+    return _memprobe.EVERY_LIST if frozen else _memprobe.UNFROZEN_LISTS
 
 
 def _check_census_arguments(generation: Optional[int], top: Optional[int]) -> None:
@@ -89,9 +103,10 @@ def _check_census_arguments(generation: Optional[int], top: Optional[int]) -> No
 
 
 def _census_result(generation: Optional[int], top: Optional[int],
-                   raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...], Tuple[int, ...]]) -> Census:
-    collecting, codes, rows, own = raw
-    lists = tuple(range(len(codes))) if generation is None else (generation,)
+                   raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...], Tuple[int, ...], Tuple[int, ...]],
+                   ) -> Census:
+    collecting, codes, rows, own, known = raw
+    lists = tuple(i for i in range(len(codes)) if known[i]) if generation is None else (generation,)
     columns = list(zip(*rows)) or [()] * (1 + len(codes))   # types, then a count column per list
     types = columns[0]
     per_generation = Table((_MEMBERS[codes[i]], _most_common(types, columns[1 + i], top)) for i in lists)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import sys
 import textwrap
-from typing import Iterable, List, Mapping, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 from ._serialize import type_name
 from ._types import (Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report, SizeClass,
@@ -59,7 +59,9 @@ def _mimalloc_rows(classes: Sequence[MimallocSizeClass], style: Style, most: int
     return rows
 
 
-def _generation_totals(counts: Mapping[str, int], sign: str = "") -> str:
+def _generation_totals(counts: Optional[Mapping[str, int]], sign: str = "") -> str:
+    if counts is None:
+        return "  tracked objects by generation: not counted (census=False)"
     return "  tracked objects by generation: " + ", ".join(f"{k}={v:{sign},}" for k, v in counts.items())
 
 
@@ -84,7 +86,7 @@ def snapshot_text(snap: Snapshot) -> str:
                   f"  raw (over {p.small_request_threshold}-byte) blocks  {p.raw_allocated_blocks:>12,}"]
         lines += _pymalloc_rows(p.size_classes, style)
     lines.append(_generation_totals(snap.objects_by_generation))
-    top = sorted(snap.objects_by_type.items(), key=lambda kv: -kv[1])[:10]
+    top = sorted((snap.objects_by_type or {}).items(), key=lambda kv: -kv[1])[:10]
     lines += [f"  {count:>10,}  {name}" for name, count in top]
     return "\n".join(lines)
 
@@ -111,7 +113,7 @@ def diff_text(diff: SnapshotDiff) -> str:
     else:
         lines.append("  pymalloc                                   unavailable")
     lines.append(_generation_totals(diff.objects_by_generation, "+"))
-    lines += [f"  {count:>+10,}  {name}" for name, count in list(diff.objects_by_type.items())[:10]]
+    lines += [f"  {count:>+10,}  {name}" for name, count in list((diff.objects_by_type or {}).items())[:10]]
     return "\n".join(lines)
 
 

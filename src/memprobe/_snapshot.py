@@ -23,9 +23,9 @@ __all__ = ["NOISE_BLOCKS", "attempt", "diff", "measure", "snapshot"]
 
 T = TypeVar("T")
 
-# What _snapshot() reads (snapshot.c): the collector, its census, pymalloc
-# and mimalloc.
-_GC, _CENSUS, _PYMALLOC, _MIMALLOC = 1, 2, 4, 8
+# What _snapshot() reads (snapshot.c): the collector, its census, pymalloc,
+# mimalloc, and the permanent list in the census.
+_GC, _CENSUS, _PYMALLOC, _MIMALLOC, _FROZEN = 1, 2, 4, 8, 16
 
 # Blocks a diff may still show around a block of code that allocates
 # nothing: a snapshot's own blocks are left out (see Snapshot), so what
@@ -68,10 +68,16 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
                 mi_deltas.append(MimallocClassDelta(heap, size, now.pages - was.pages,
                                                     now.blocks_in_use - was.blocks_in_use))
         mi_classes = Rows(sorted(mi_deltas, key=lambda d: -abs(d.blocks_in_use)))
-    generation_keys = list(before.objects_by_generation)
-    generation_keys += [k for k in after.objects_by_generation if k not in generation_keys]
-    types = {k: after.objects_by_type.get(k, 0) - before.objects_by_type.get(k, 0)
-             for k in set(before.objects_by_type) | set(after.objects_by_type)}
+    by_generation: Optional[Dict[str, int]] = None
+    by_type: Optional[Dict[str, int]] = None
+    gb, ga = before.objects_by_generation, after.objects_by_generation
+    if gb is not None and ga is not None:
+        # A list counted in only one of the two (the permanent one) is left out.
+        by_generation = Table((k, ga[k] - gb[k]) for k in gb if k in ga)
+    tb, ta = before.objects_by_type, after.objects_by_type
+    if tb is not None and ta is not None:
+        types = {k: ta.get(k, 0) - tb.get(k, 0) for k in set(tb) | set(ta)}
+        by_type = Table(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0])))
     return SnapshotDiff(
         interpreter=after.interpreter,
         pymalloc_available=a is not None and b is not None,
@@ -87,9 +93,8 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
         mimalloc_blocks_in_use=ma.blocks_in_use - mb.blocks_in_use if ma and mb else None,
         mimalloc_pages=ma.pages - mb.pages if ma and mb else None,
         mimalloc_classes=mi_classes,
-        objects_by_generation=Table((k, after.objects_by_generation.get(k, 0) - before.objects_by_generation.get(k, 0))
-                                    for k in generation_keys),
-        objects_by_type=Table(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0]))),
+        objects_by_generation=by_generation,
+        objects_by_type=by_type,
     )
 
 
@@ -119,21 +124,31 @@ def _part(raw: Tuple[Any, Optional[str]], build: Callable[[Any], T]) -> Tuple[Op
     return attempt(lambda: build(value))
 
 
-def snapshot() -> Snapshot:
+def snapshot(census: bool = True, frozen: bool = False) -> Snapshot:
     """Allocator and collector state now, every part read at one moment
-    (nothing is built before everything is read), without tracing hooks."""
-    return _take(collected=False)
+    (nothing is built before everything is read), without tracing hooks.
+
+    ``census=False`` skips the walk of the collector's lists: a cheap,
+    allocator-only snapshot whose object counts are None.  The permanent
+    generation is walked only with ``frozen=True`` (or when empty)."""
+    return _take(census, frozen, collected=False)
 
 
-def _take(collected: bool) -> Snapshot:
+def _take(census: bool, frozen: bool, collected: bool) -> Snapshot:
     """snapshot(); ``collected``: the reading follows a full collection,
     so the baseline does too (a full collection also empties the
     interpreter's free lists, which building the snapshot refills)."""
     gc_raw, census_raw, pymalloc_raw, mimalloc_raw, allocated, serial = _memprobe._snapshot(
-        _GC | _CENSUS | _PYMALLOC | _MIMALLOC)
+        _GC | _PYMALLOC | _MIMALLOC | (_CENSUS if census else 0) | (_FROZEN if frozen else 0))
     pymalloc_snapshot, pymalloc_unavailable = _part(pymalloc_raw, pymalloc_from_reading)
     mimalloc_snapshot, mimalloc_unavailable = _part(mimalloc_raw, mimalloc_from_reading)
-    counted = _census_result(None, None, (gc_raw[1], *census_raw))
+    by_generation: Optional[Dict[str, int]] = None
+    by_type: Optional[Dict[str, int]] = None
+    if census_raw is not None:
+        counted = _census_result(None, None, (gc_raw[1], *census_raw))
+        by_generation = Table((generation_key(g), n) for g, n in counted.by_generation.items())
+        by_type = _by_name(counted.by_type)
+        del counted
     taken = Snapshot(
         interpreter=describe(),
         hexversion=HEXVERSION,
@@ -145,10 +160,10 @@ def _take(collected: bool) -> Snapshot:
         mimalloc=mimalloc_snapshot,
         mimalloc_unavailable=mimalloc_unavailable,
         gc=gc_state_from(gc_raw),
-        objects_by_generation=Table((generation_key(g), n) for g, n in counted.by_generation.items()),
-        objects_by_type=_by_name(counted.by_type),
+        objects_by_generation=by_generation,
+        objects_by_type=by_type,
     )
-    del counted, gc_raw, census_raw, pymalloc_raw, mimalloc_raw
+    del gc_raw, census_raw, pymalloc_raw, mimalloc_raw
     object.__setattr__(taken, "_serial", serial)
     if collected:
         gc.collect()
@@ -247,7 +262,7 @@ class measure:
         self._diff = None
         if self.collect:
             gc.collect()
-        self.before = _take(self.collect)
+        self.before = _take(True, False, collected=self.collect)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],

@@ -658,8 +658,10 @@ class Snapshot(_Document):
     (free-threaded builds, ``PYTHONMALLOC=mimalloc``).  ``objects_by_type``
     counts tracked objects in generations 0-2 (free-threaded: every tracked
     object not frozen) by ``module.qualname``; ``objects_by_generation`` has
-    keys ``"0"``, ``"1"``, ``"2"`` and ``"permanent"`` (free-threaded:
-    ``"tracked"``).  Subtracting two snapshots gives a ``SnapshotDiff``.
+    keys ``"0"``, ``"1"``, ``"2"`` and, when it was counted (asked for, or
+    empty), ``"permanent"`` (free-threaded: ``"tracked"``).  Both are None
+    for ``snapshot(census=False)``.  Subtracting two snapshots gives a
+    ``SnapshotDiff``.
 
     A snapshot taken by ``snapshot()`` also keeps, privately, the
     allocators as they were once it was built: a later snapshot's diff
@@ -678,8 +680,8 @@ class Snapshot(_Document):
     mimalloc: Optional[MimallocSnapshot]
     mimalloc_unavailable: Optional[str]
     gc: GCState
-    objects_by_generation: Dict[str, int]
-    objects_by_type: Dict[str, int]
+    objects_by_generation: Optional[Dict[str, int]]
+    objects_by_type: Optional[Dict[str, int]]
 
     def __hash__(self) -> int:
         return hash((self.interpreter, self.allocated_blocks))
@@ -741,8 +743,8 @@ class SnapshotDiff(_Document):
     mimalloc_blocks_in_use: Optional[int]
     mimalloc_pages: Optional[int]
     mimalloc_classes: Tuple[MimallocClassDelta, ...]
-    objects_by_generation: Dict[str, int]
-    objects_by_type: Dict[str, int]
+    objects_by_generation: Optional[Dict[str, int]]
+    objects_by_type: Optional[Dict[str, int]]
 
     def __hash__(self) -> int:
         return hash((self.interpreter, self.allocated_blocks))
