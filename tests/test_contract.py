@@ -422,7 +422,7 @@ def test_testing_helper_returns_what_its_annotation_says(name):
 # ---- the checker itself can fail --------------------------------------------------------------
 
 def refinfo_with(**changes):
-    return dataclasses.replace(memprobe.refinfo(object()), **changes)
+    return memprobe.refinfo(object())._replace(**changes)
 
 
 class BadProperty(typing.NamedTuple):
@@ -446,7 +446,7 @@ MISMATCHES = {
     "str in Tuple[int, ...]": ((1, "2"), typing.Tuple[int, ...]),
     "int key in Dict[str, int]": ({1: 1}, typing.Dict[str, int]),
     "list for Optional[int]": ([], typing.Optional[int]),
-    "wrong dataclass field": (refinfo_with(count="3"), memprobe.RefInfo),
+    "wrong NamedTuple int field": (refinfo_with(count="3"), memprobe.RefInfo),
     "wrong Optional field": (refinfo_with(low="3"), memprobe.RefInfo),
     "wrong NamedTuple field": (memprobe.SizeClass(0, 16, 1, "2", 0), memprobe.SizeClass),
     "wrong property": (BadProperty(1), BadProperty),

@@ -113,7 +113,7 @@ assert definition.m_clear(mod) == 0
 x = []
 for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)), ("_gcinfo", (x,)),
                    ("_block_info", (x,)), ("_generations", ([x],)), ("_census", (1,)),
-                   ("_pymalloc_state", (False,)), ("_set_refinfo_type", (int,)), ("_gc_state", (1,)),
+                   ("_pymalloc_state", (False,)), ("_set_refinfo_type", (tuple,)), ("_gc_state", (1,)),
                    ("_layout_problems", ()), ("_interpreter_facts", ()), ("_mimalloc", ()),
                    ("_set_layout_problem", ("gc", None)),
                    ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),))]:

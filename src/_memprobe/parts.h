@@ -12,8 +12,9 @@
  * One exception: refcount() and refinfo() are called directly by users,
  * because a Python wrapper's own references to the argument would be part
  * of the count they read.  refcount() returns an int; refinfo() builds its
- * RefInfo from the same plain tuple by calling, positionally, the class the
- * package hands over once at import (_set_refinfo_type).
+ * RefInfo, a NamedTuple the package hands over once at import
+ * (_set_refinfo_type), from the same plain tuple as tuple.__new__ would,
+ * running no Python code.
  *
  * _memprobe.c runs the init steps below in order; each part owns its method
  * table and adds it in its init step.  Parts call only state.c,

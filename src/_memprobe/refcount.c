@@ -113,12 +113,14 @@ refinfo(PyObject *module, PyObject *obj)
                         "through its package");
         return NULL;
     }
+    /* RefInfo is a NamedTuple: made as tuple.__new__ makes a subclass's
+     * instance, without running Python code. */
     PyObject *fields = refinfo_fields(&v);
-    if (fields == NULL) {
-        return NULL;
-    }
-    PyObject *result = PyObject_Call(st->refinfo_type, fields, NULL);
-    Py_DECREF(fields);
+    PyObject *args = fields ? PyTuple_Pack(1, fields) : NULL;
+    PyObject *result = args ? PyTuple_Type.tp_new(
+        (PyTypeObject *)st->refinfo_type, args, NULL) : NULL;
+    Py_XDECREF(args);
+    Py_XDECREF(fields);
     return result;
 }
 
@@ -126,8 +128,10 @@ refinfo(PyObject *module, PyObject *obj)
 static PyObject *
 set_refinfo_type(PyObject *module, PyObject *cls)
 {
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "_set_refinfo_type takes a class");
+    if (!PyType_Check(cls)
+        || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "_set_refinfo_type takes a "
+                        "NamedTuple class");
         return NULL;
     }
     mp_state *st = mp_module_state(module);

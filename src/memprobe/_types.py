@@ -52,8 +52,7 @@ class Table(dict):  # type: ignore[type-arg]
     __slots__ = ()
 
 
-@_result(frozen=True)
-class RefInfo:
+class RefInfo(NamedTuple):
     """The reference count field of one object, decoded for this interpreter.
 
     ``count`` is what ``sys.getrefcount(obj)`` reports when called the same
@@ -83,7 +82,7 @@ class RefInfo:
     objects; ``deferred_bias`` is ``None`` outside free-threaded builds.
     """
 
-    count: int
+    count: int  # type: ignore[assignment]  # the reference count, not tuple.count
     effective: int
     immortal: bool
     static_immortal: bool
