@@ -1,6 +1,7 @@
 """The pytest plugin and memprobe.testing: each helper fails on a leaking
 function and passes on a clean one; the plugin's output is checked with
 pytester."""
+import gc
 import sys
 
 import pytest
@@ -144,3 +145,47 @@ def test_marker_passes_an_empty_test_at_zero_blocks_and_catches_ten_leaked_objec
         "*test_ten_objects_leak FAILED*",
     ])
     result.stdout.fnmatch_lines(["*memprobe: allocated blocks grew by *, allowed 0*"])
+
+
+def _full_collections(check):
+    """How many full collections (gc.collect()) ran during check()."""
+    seen = []
+
+    def count(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            seen.append(info)
+
+    gc.callbacks.append(count)
+    try:
+        check()
+    finally:
+        gc.callbacks.remove(count)
+    return len(seen)
+
+
+PASSING_CHECKS = {
+    "assert_no_refcount_leak": lambda: testing.assert_no_refcount_leak(clean, LEAK, runs=5),
+    "assert_blocks_stable": lambda: testing.assert_blocks_stable(clean, runs=4, tolerance=5),
+    "assert_no_new_arenas": lambda: testing.assert_no_new_arenas(clean, runs=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PASSING_CHECKS))
+def test_a_passing_check_runs_at_most_one_full_collection(name):
+    """Collections cost milliseconds on a large heap: a check that passes
+    runs one, and builds no snapshot for a message it does not print."""
+    if name == "assert_no_new_arenas" and not PYMALLOC_SERVING:
+        pytest.skip("needs pymalloc")
+    assert _full_collections(PASSING_CHECKS[name]) <= 1
+
+
+def test_a_failing_check_still_tells_garbage_from_a_leak():
+    """Cycles are garbage, not a leak: the recheck with collections passes
+    them; a real leak fails with the diff of further calls."""
+    def cycle():
+        a = []
+        a.append(a)
+
+    testing.assert_blocks_stable(cycle, runs=4, tolerance=0)
+    with pytest.raises(AssertionError, match="memprobe diff over 4 more call"):
+        testing.assert_blocks_stable(leaking, runs=4)

@@ -19,7 +19,6 @@ from typing import Any, Callable, List
 
 from ._memprobe import refcount, refinfo
 from ._snapshot import snapshot
-from ._types import Snapshot
 
 __all__ = ["assert_blocks_stable", "assert_no_new_arenas", "assert_no_refcount_leak"]
 
@@ -34,9 +33,27 @@ def _call(func: Callable[[], Any], times: int) -> None:
         func()
 
 
-def _diff_table(before: Snapshot) -> str:
+def _diff_table(func: Callable[[], Any], runs: int) -> str:
+    """The diff table of ``runs`` more calls, made only once a check has
+    failed (a passing check builds no snapshot)."""
     gc.collect()
-    return str(snapshot() - before)
+    before = snapshot()
+    _call(func, runs)
+    gc.collect()
+    return f"memprobe diff over {runs} more call(s):\n" + str(snapshot() - before)
+
+
+class _no_automatic_collection:
+    """The collector paused while a check counts, so that no collection
+    frees older garbage in the middle of a run; restored after."""
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()
 
 
 def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10, warmup: int = 2) -> None:
@@ -44,6 +61,8 @@ def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10
 
     Immortal objects (3.12+: None, small ints, interned strings...) are
     refused with ValueError: their count never moves, so no leak could show.
+    A passing check runs one gc.collect(); a second one runs only when the
+    count moved, to tell garbage from a leak.
     """
     __tracebackhide__ = True  # pytest shows the failure at the caller
     if refinfo(obj).immortal:
@@ -53,58 +72,73 @@ def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10
     _check_runs(runs)
     _call(func, warmup)
     gc.collect()
-    before_snapshot = snapshot()
     start = refcount(obj)
     counts: List[int] = []
-    for _ in range(runs):
-        func()
-        counts.append(refcount(obj))
-    gc.collect()
+    with _no_automatic_collection():
+        for _ in range(runs):
+            func()
+            counts.append(refcount(obj))
     end = refcount(obj)
+    if end != start:
+        gc.collect()    # references held by garbage are not a leak
+        end = refcount(obj)
     if end != start:
         raise AssertionError(
             f"reference count of {type(obj).__name__} object grew from {start} to {end} over {runs} calls "
             f"of {getattr(func, '__qualname__', func)!s} (after each call: {counts})\n"
-            + _diff_table(before_snapshot))
+            + _diff_table(func, runs))
 
 
 def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3, tolerance: int = 0,
                          calls_per_run: int = 1) -> None:
     """Fail when every one of ``runs`` runs leaves more than ``tolerance``
-    blocks allocated (sys.getallocatedblocks(), after gc.collect())."""
+    blocks allocated (sys.getallocatedblocks(), after gc.collect()).
+
+    A passing check runs one gc.collect(): runs are first measured with the
+    collector paused; only when every one of them grew are they measured
+    again with a collection around each, to tell garbage from a leak."""
     __tracebackhide__ = True  # pytest shows the failure at the caller
     _check_runs(runs)
     _call(func, warmup)
     gc.collect()
-    before_snapshot = snapshot()
-    deltas = []
-    for _ in range(runs):
-        gc.collect()
-        start = sys.getallocatedblocks()
-        _call(func, calls_per_run)
-        gc.collect()
-        deltas.append(sys.getallocatedblocks() - start)
+    with _no_automatic_collection():
+        deltas = _block_deltas(func, runs, calls_per_run, collect=False)
+    if all(delta > tolerance for delta in deltas):
+        deltas = _block_deltas(func, runs, calls_per_run, collect=True)
     if all(delta > tolerance for delta in deltas):
         raise AssertionError(
             f"{getattr(func, '__qualname__', func)!s} leaks blocks: every run left more than {tolerance} "
-            f"allocated (per run: {deltas})\n" + _diff_table(before_snapshot))
+            f"allocated (per run: {deltas})\n" + _diff_table(func, runs * calls_per_run))
+
+
+def _block_deltas(func: Callable[[], Any], runs: int, calls_per_run: int, collect: bool) -> List[int]:
+    deltas = []
+    for _ in range(runs):
+        if collect:
+            gc.collect()
+        start = sys.getallocatedblocks()
+        _call(func, calls_per_run)
+        if collect:
+            gc.collect()
+        deltas.append(sys.getallocatedblocks() - start)
+    return deltas
 
 
 def assert_no_new_arenas(func: Callable[[], Any], runs: int = 1, warmup: int = 1, max_new_arenas: int = 0) -> None:
     """Fail when pymalloc obtains more than ``max_new_arenas`` arenas while
-    func runs ``runs`` times.  Raises PymallocUnavailable without pymalloc."""
+    func runs ``runs`` times.  Raises PymallocUnavailable without pymalloc.
+    One gc.collect(), before: a collection never obtains arenas, so none is
+    needed after."""
     __tracebackhide__ = True  # pytest shows the failure at the caller
     from ._pymalloc import pymalloc
 
     _check_runs(runs)
     _call(func, warmup)
     gc.collect()
-    before_snapshot = snapshot()
     start = pymalloc().arenas_allocated_total
     _call(func, runs)
-    gc.collect()
     new = pymalloc().arenas_allocated_total - start
     if new > max_new_arenas:
         raise AssertionError(
             f"{getattr(func, '__qualname__', func)!s} made pymalloc allocate {new} new arena(s) "
-            f"(allowed {max_new_arenas})\n" + _diff_table(before_snapshot))
+            f"(allowed {max_new_arenas})\n" + _diff_table(func, runs))
