@@ -1,21 +1,31 @@
-"""pyperf worker script: every memprobe probe next to its stdlib counterpart.
+"""pyperf worker script: every memprobe probe next to the floor (the least
+work that answers the same question), the stdlib way, and the peers.
 
 Run through benchmarks/run_all.py, which calls it once per heap:
 
-    python benchmarks/bench_pyperf.py --fast --heap 1000000 -o out.json
+    python benchmarks/bench_pyperf.py --fast --heap 1000000 --shape shuffled -o out.json
     python benchmarks/bench_pyperf.py --fast --heap-mb 100 -o out.json
 
-The heap is either N tracked objects (small lists) or M MB of live 96-byte
-pymalloc blocks (bytes(50) asks for 83 bytes), collected into generation 2,
-plus a half-full generation 0.  Each benchmark name is "<comparison> |
-memprobe" or "<comparison> | stdlib", so run_all.py can pair them into
-ratios.  The workload benchmarks build and drop a dict of 100,000 objects
-plainly, between two memprobe snapshots, and under tracemalloc.
+Heap shapes (objects are small lists, all tracked by the collector):
+
+- ordered: built in allocation order, collected into generation 2, so the
+  collector's lists run through memory in order;
+- shuffled: built, a third deleted at random, the rest referenced in random
+  order and collected, so the lists are reordered against memory (what a
+  long-running program's heap looks like);
+- frozen: ordered, then ``gc.freeze()`` of the whole heap (what servers do
+  before forking), with new objects made after it.
+
+``--heap-mb M`` instead holds M MB of live 96-byte pymalloc blocks.  Every
+shape also has a half-full generation 0.  Each benchmark is named
+"<probe> | <way>": memprobe, floor, stdlib, or a peer (objgraph, guppy3,
+pympler), so that run_all.py can put them side by side.
 """
 from __future__ import annotations
 
 import collections
 import gc
+import random
 import re
 import sys
 import tracemalloc
@@ -23,34 +33,48 @@ import tracemalloc
 import pyperf
 
 import memprobe
+from memprobe import _memprobe
 from memprobe._pymalloc import capture_debugmallocstats
 
 
 def add_cmdline_args(cmd, args):
     cmd.extend(("--heap-mb", str(args.heap_mb)) if args.heap_mb else ("--heap", str(args.heap)))
+    cmd.extend(("--shape", args.shape))
 
 
 runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
-shape = runner.argparser.add_mutually_exclusive_group()
-shape.add_argument("--heap", type=int, default=100_000, help="heap of N tracked objects")
-shape.add_argument("--heap-mb", type=int, default=0, help="heap of M MB of live 96-byte blocks")
+size = runner.argparser.add_mutually_exclusive_group()
+size.add_argument("--heap", type=int, default=100_000, help="heap of N tracked objects")
+size.add_argument("--heap-mb", type=int, default=0, help="heap of M MB of live 96-byte blocks")
+runner.argparser.add_argument("--shape", choices=("ordered", "shuffled", "frozen"), default="ordered")
 args = runner.parse_args()
 
+random.seed(2026)
 if args.heap_mb:
     heap = [bytes(50) for _ in range(args.heap_mb * 1_000_000 // 96)]
     OLD = []
 else:
-    heap = [[] for _ in range(args.heap)]
+    heap = [[] for _ in range(args.heap + (args.heap // 2 if args.shape == "shuffled" else 0))]
+    if args.shape == "shuffled":
+        random.shuffle(heap)
+        del heap[args.heap:]     # a third freed at random: holes in their pools
+        # A list made after its items: the collection below finds them
+        # unreachable first, then re-links them in this (random) order.
+        heap = list(heap)
     OLD = heap[len(heap) // 2]
 gc.collect()
+if args.shape == "frozen":
+    gc.freeze()
 gc.disable()  # keep the collector's lists still while timing
+AFTER_FREEZE = [[] for _ in range(1000)]    # made after the freeze, on the frozen shape
+gc.collect(1)
 # A realistic young generation: half of threshold 0 in use, the probed object
-# in its middle, so both ways have to look through part of it.
-half = gc.get_threshold()[0] // 2
+# in its middle, so the stdlib way has to look through part of it.
+half = max(gc.get_threshold()[0] // 2, 2)
 young_population = [[] for _ in range(half // 2)]
 YOUNG = [None]
 young_population += [[] for _ in range(half - half // 2)]
-assert memprobe.generation(OLD) == 2 and memprobe.generation(YOUNG) == 0
+NEWEST = [None]
 
 
 def scan_generation(x):
@@ -60,17 +84,16 @@ def scan_generation(x):
     return -1
 
 
-def map_generation(x):
-    where = {id(o): g for g in range(3) for o in gc.get_objects(generation=g)}
-    return where.get(id(x), -1)
-
-
 def stdlib_census():
-    return collections.Counter(type(o) for o in gc.get_objects())
+    return collections.Counter(map(type, gc.get_objects()))
 
 
 def stdlib_gc_state():
     return [len(gc.get_objects(generation=g)) for g in range(3)], gc.get_count(), gc.get_threshold()
+
+
+def floor_walk():
+    return _memprobe._bare_walk(_memprobe.UNFROZEN_LISTS)
 
 
 SIZE_CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
@@ -79,6 +102,31 @@ SIZE_CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", r
 def debugmallocstats_recipe():
     """What scripts do today: capture sys._debugmallocstats() through fd 2 and parse its size classes."""
     return SIZE_CLASS_LINE.findall(capture_debugmallocstats())
+
+
+def peers():
+    """Census the way each installed peer does it: {name: function}."""
+    found = {}
+    try:
+        import objgraph
+        found["objgraph"] = lambda: objgraph.typestats(shortnames=False)
+    except ImportError:
+        pass
+    objects = args.heap_mb == 0 and args.heap <= 100_000   # the two below take seconds per million objects
+    try:
+        import guppy
+        if objects:
+            hp = guppy.hpy()
+            found["guppy3"] = lambda: hp.heap().bytype
+    except ImportError:
+        pass
+    try:
+        from pympler import muppy, summary
+        if objects:
+            found["pympler"] = lambda: summary.summarize(muppy.get_objects())
+    except ImportError:
+        pass
+    return found
 
 
 class Payload:
@@ -106,20 +154,33 @@ def workload_under_tracemalloc():
     workload()
 
 
-def pair(name, probe, stdlib, *args):
-    runner.bench_func(f"{name} | memprobe", probe, *args)
-    runner.bench_func(f"{name} | stdlib", stdlib, *args)
+def compare(probe_name, memprobe_way, floor=None, stdlib=None, others=(), arg=None):
+    """One probe, timed its way and each other way given."""
+    ways = [("memprobe", memprobe_way), ("floor", floor), ("stdlib", stdlib), *others]
+    for way, func in ways:
+        if func is not None:
+            if arg is None:
+                runner.bench_func(f"{probe_name} | {way}", func)
+            else:
+                runner.bench_func(f"{probe_name} | {way}", func, arg)
 
 
-pair("refcount(x) vs sys.getrefcount(x)", memprobe.refcount, sys.getrefcount, object())
-for age, obj in (("young", YOUNG), ("old", OLD)):
-    pair(f"generation({age}) vs scanning get_objects", memprobe.generation, scan_generation, obj)
-    pair(f"generation({age}) vs an id→generation map", memprobe.generation, map_generation, obj)
-pair("census() vs Counter over get_objects()", memprobe.census, stdlib_census)
-pair("gc_state() vs get_objects lengths", memprobe.gc_state, stdlib_gc_state)
+x = object()
+compare("refcount(x)", memprobe.refcount, stdlib=sys.getrefcount, arg=x)
+compare("refinfo(x)", memprobe.refinfo, floor=memprobe.refcount, arg=x)
+targets = [("generation(newest young)", NEWEST), ("generation(middle of young)", YOUNG),
+           ("generation(middle of old)", OLD)]
+if args.shape == "frozen":
+    targets += [("generation(made after freeze)", AFTER_FREEZE[500])]
+for name, obj in targets:
+    compare(name, memprobe.generation, floor=memprobe.refcount, stdlib=scan_generation, arg=obj)
+compare("gcinfo(middle of old)", memprobe.gcinfo, floor=memprobe.refcount, arg=OLD)
+compare("census()", memprobe.census, floor=floor_walk, stdlib=stdlib_census, others=peers().items())
+compare("gc_state()", memprobe.gc_state, floor=floor_walk, stdlib=stdlib_gc_state)
+compare("snapshot()", memprobe.snapshot, floor=floor_walk)
+compare("snapshot(census=False)", lambda: memprobe.snapshot(census=False), floor=sys.getallocatedblocks)
 if memprobe.interpreter().allocator.startswith("pymalloc"):
-    pair("pymalloc() vs fd-2 _debugmallocstats + parse", memprobe.pymalloc, debugmallocstats_recipe)
-    pair("pymalloc() vs sys.getallocatedblocks()", memprobe.pymalloc, sys.getallocatedblocks)
+    compare("pymalloc()", memprobe.pymalloc, floor=sys.getallocatedblocks, stdlib=debugmallocstats_recipe)
 runner.bench_func("workload | plain", workload)
 runner.bench_func("workload | memprobe snapshots around it", workload_with_snapshots)
 runner.bench_func("workload | tracemalloc on", workload_under_tracemalloc)

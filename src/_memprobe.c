@@ -9,7 +9,8 @@
 
 /* ---- Test-only entry points -------------------------------------------------
  * Not part of memprobe's API: hooks the tests use to reach decisions the
- * running interpreter cannot show them (other versions, failed checks). */
+ * running interpreter cannot show them (other versions, failed checks), and
+ * the benchmarks' floor. */
 static PyMethodDef testing_methods[] = {
     {"_set_layout_problem", mp_set_layout_problem, METH_VARARGS,
      "Test hook: mark a part as failed (a str reason) or passed (None)."},
@@ -20,6 +21,9 @@ static PyMethodDef testing_methods[] = {
     {"_pymalloc_with_report", mp_pymalloc_with_report, METH_NOARGS,
      "(_pymalloc_state(True) or None before 3.12, _malloc_stats_report()), "
      "read back to back before anything is built."},
+    {"_bare_walk", mp_bare_walk, METH_O,
+     "_bare_walk(lists): objects in the lists of the set, counted by a bare "
+     "walk (the benchmarks' floor)."},
     {NULL, NULL, 0, NULL}
 };
 

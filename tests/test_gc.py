@@ -553,3 +553,17 @@ def test_classes_that_share_a_name_add_up_in_a_snapshot():
     counts = memprobe.snapshot().objects_by_type
     assert counts[f"{__name__}.test_classes_that_share_a_name_add_up_in_a_snapshot.<locals>.make.<locals>.Dup"] == 8
     del instances
+
+
+def test_the_benchmarks_floor_walks_what_gc_state_counts():
+    """_bare_walk (benchmarks only) visits exactly the objects of the lists
+    asked for."""
+    from memprobe import _memprobe
+
+    state = memprobe.gc_state(frozen=True)
+    lengths = [g.length for g in state.generations] + [state.permanent_length]
+    # The older lists stand still (no automatic collection here); the
+    # young one also holds what was made since.
+    assert [_memprobe._bare_walk(1 << g) for g in (1, 2, 3)] == lengths[1:]
+    assert 0 <= _memprobe._bare_walk(_memprobe.EVERY_LIST) - sum(lengths) <= 20
+    assert 0 <= _memprobe._bare_walk(_memprobe.UNFROZEN_LISTS) - sum(lengths[:3]) <= 20

@@ -137,6 +137,31 @@ gc_state(PyObject *module, PyObject *lists_arg)
     return mp_gc_build(&r);
 }
 
+static int
+count_visited(PyObject *op, int list, void *arg)
+{
+    (void)op;
+    (void)list;
+    (*(Py_ssize_t *)arg)++;
+    return 0;
+}
+
+/* Benchmark floor: _bare_walk(lists) -> the number of objects visited in
+ * the lists of the set, doing nothing else (the walk census() and
+ * snapshot() cannot do without). */
+PyObject *
+mp_bare_walk(PyObject *module, PyObject *lists_arg)
+{
+    unsigned lists = mp_lists_argument(lists_arg);
+    mp_state *st = lists == (unsigned)-1 ? NULL
+                                         : mp_probe_state(module, MP_PART_GC);
+    Py_ssize_t n = 0;
+    if (st == NULL || mp_gc_visit(st, lists, count_visited, &n) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef gc_methods[] = {
     {"_generation", generation, METH_O,
      "_generation(obj, /)\n--\n\nThe generation code of obj."},

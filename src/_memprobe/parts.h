@@ -340,5 +340,6 @@ PyObject *mp_gc_regime_for_version(PyObject *module, PyObject *args);
                                                         /* interpreter.c */
 PyObject *mp_pymalloc_with_report(PyObject *module, PyObject *unused);
                                                         /* pymalloc.c */
+PyObject *mp_bare_walk(PyObject *module, PyObject *lists);      /* gc.c */
 
 #endif /* MEMPROBE_PARTS_H */
