@@ -285,6 +285,13 @@ def case_arenas():
     returns(arenas.to_svg, "a title")
 
 
+@case("fragmentation", "Fragmentation", "OccupancyBucket", "SparseArena")
+def case_fragmentation():
+    result = returns(memprobe.fragmentation, may_raise=WITHOUT_PYMALLOC + BEFORE_312)
+    assert result.arenas and result.occupancy and result.sparsest, "pymalloc serves this interpreter"
+    returns(memprobe.fragmentation, 0, may_raise=WITHOUT_PYMALLOC + BEFORE_312)
+
+
 @case("block_info", "BlockInfo")
 def case_block_info():
     for obj in OBJECTS:

@@ -19,7 +19,7 @@ from ._memprobe import (
     refinfo,
 )
 from ._mimalloc import mimalloc
-from ._pymalloc import arenas, block_info, pymalloc
+from ._pymalloc import arenas, block_info, fragmentation, pymalloc
 from ._snapshot import measure, snapshot
 from ._types import (
     ArenaInfo,
@@ -27,6 +27,7 @@ from ._types import (
     ArenaSizeClass,
     BlockInfo,
     Census,
+    Fragmentation,
     GCInfo,
     GCState,
     Generation,
@@ -36,6 +37,7 @@ from ._types import (
     MimallocClassDelta,
     MimallocSizeClass,
     MimallocSnapshot,
+    OccupancyBucket,
     PoolInfo,
     PymallocConstants,
     PymallocSnapshot,
@@ -45,6 +47,7 @@ from ._types import (
     Snapshot,
     SnapshotDiff,
     SnapshotMismatch,
+    SparseArena,
     TypeCounts,
 )
 
@@ -59,6 +62,7 @@ __all__ = [
     "ArenaSizeClass",
     "BlockInfo",
     "Census",
+    "Fragmentation",
     "GCInfo",
     "GCState",
     "Generation",
@@ -70,6 +74,7 @@ __all__ = [
     "MimallocSizeClass",
     "MimallocSnapshot",
     "MimallocUnavailable",
+    "OccupancyBucket",
     "PoolInfo",
     "PymallocConstants",
     "PymallocSnapshot",
@@ -80,12 +85,14 @@ __all__ = [
     "Snapshot",
     "SnapshotDiff",
     "SnapshotMismatch",
+    "SparseArena",
     "TypeCounts",
     "UnsupportedInterpreter",
     "arenas",
     "block_info",
     "census",
     "explain",
+    "fragmentation",
     "gc_state",
     "gcinfo",
     "generation",

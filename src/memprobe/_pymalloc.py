@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from . import _memprobe
 from ._interpreter import PYMALLOC_STATE_READABLE, allocator, block_size, pool_capacity, required_constants
 from ._memprobe import PymallocUnavailable
-from ._types import ArenaInfo, ArenaMap, BlockInfo, PymallocSnapshot, Rows, SizeClass
+from ._types import (ArenaInfo, ArenaMap, BlockInfo, Fragmentation, OccupancyBucket, PymallocSnapshot, Rows,
+                     SizeClass, SparseArena)
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
@@ -168,6 +169,85 @@ def state_from_words(words: Sequence[int], allocated: int) -> Any:
 def arenas() -> ArenaMap:
     """One entry per live arena, in the arena table's order (3.12+)."""
     return arena_map_from_state(_memprobe._pymalloc_state(True))
+
+
+# Occupancy buckets: upper bounds of an arena's live fraction.
+OCCUPANCY = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 1.0)
+# An arena at most this live could be given back if its few blocks moved.
+RETURNABLE = 0.01
+
+
+def fragmentation(sparsest: int = 5) -> Fragmentation:
+    """How much of what pymalloc holds is live blocks, arena by arena
+    (3.12+): one walk of the arenas, read before anything is built."""
+    if isinstance(sparsest, bool) or not isinstance(sparsest, int):
+        raise TypeError("sparsest must be an int")
+    if sparsest < 0:
+        raise ValueError("sparsest must be >= 0")
+    return fragmentation_of(arenas(), sparsest)
+
+
+def fragmentation_of(arena_map: ArenaMap, sparsest: int = 5) -> Fragmentation:
+    """The fragmentation of arenas already read."""
+    c = required_constants()
+    sizes = [block_size(i) for i in range(c.size_classes)]
+    capacity = [pool_capacity(i) for i in range(c.size_classes)]
+    live_total = free_blocks = empty_pools = 0
+    rows = []
+    for arena in arena_map:
+        blocks = arena.pool_blocks
+        live = live_blocks = 0
+        for j, cls in enumerate(arena.pool_classes):
+            if cls == 255:
+                continue
+            used = blocks[2 * j] | blocks[2 * j + 1] << 8
+            live += used * sizes[cls]
+            live_blocks += used
+            free_blocks += (capacity[cls] - used) * sizes[cls]
+        empty_pools += arena.free_pools
+        live_total += live
+        rows.append((live, live_blocks, arena.used_pools, arena.address))
+    arena_bytes = len(arena_map) * c.arena_size
+    buckets = []
+    low = 0.0
+    for high in OCCUPANCY:
+        inside = [r for r in rows if (low < r[0] / c.arena_size or low == 0.0) and r[0] / c.arena_size <= high]
+        buckets.append(OccupancyBucket(low, high, len(inside), len(inside) * c.arena_size, sum(r[0] for r in inside)))
+        low = high
+    returnable = [r for r in rows if r[0] <= RETURNABLE * c.arena_size]
+    rows.sort()
+    sparse = Rows(SparseArena(address, n, live, pools) for live, n, pools, address in rows[:sparsest])
+    result = dict(
+        arenas=len(arena_map), arena_bytes=arena_bytes, live_bytes=live_total, free_block_bytes=free_blocks,
+        empty_pool_bytes=empty_pools * c.pool_size,
+        overhead_bytes=arena_bytes - live_total - free_blocks - empty_pools * c.pool_size,
+        returnable_arenas=len(returnable), returnable_bytes=len(returnable) * c.arena_size,
+        occupancy=Rows(buckets), sparsest=sparse)
+    return Fragmentation(verdict=_verdict(result), **result)  # type: ignore[arg-type]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _verdict(f: Dict[str, Any]) -> str:
+    """The situation in plain words."""
+    held, live = f["arena_bytes"], f["live_bytes"]
+    if held == 0:
+        return "pymalloc holds no arenas."
+    if f["returnable_bytes"] >= held / 2:
+        first = f["sparsest"][0] if f["sparsest"] else None
+        pinned = (f"; the sparsest, 0x{first.address:x}, is held by {first.live_blocks:,} block(s)"
+                  if first is not None else "")
+        return (f"Fragmented: pymalloc holds {_mib(held)} in {f['arenas']:,} arenas for {_mib(live)} of live "
+                f"blocks. {f['returnable_arenas']:,} arenas ({_mib(f['returnable_bytes'])}) are at most "
+                f"{RETURNABLE:.0%} live: a few long-lived objects in each keep it from being returned to the "
+                f"system{pinned}.")
+    if live < held / 2:
+        return (f"Partly fragmented: {_mib(live)} of live blocks in {_mib(held)} of arenas; the rest is free "
+                f"blocks in pools in use ({_mib(f['free_block_bytes'])}) and empty pools "
+                f"({_mib(f['empty_pool_bytes'])}), which pymalloc reuses before it asks the system for more.")
+    return f"Mostly live: {_mib(live)} of the {_mib(held)} pymalloc holds in arenas is live blocks."
 
 
 def getsizeof(obj: object) -> Optional[int]:

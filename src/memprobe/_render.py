@@ -9,8 +9,8 @@ import textwrap
 from typing import Iterable, List, Mapping, Optional, Sequence
 
 from ._serialize import type_name
-from ._types import (Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report, SizeClass,
-                     Snapshot, SnapshotDiff, TypeCounts)
+from ._types import (Fragmentation, Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report,
+                     SizeClass, Snapshot, SnapshotDiff, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -117,6 +117,28 @@ def diff_text(diff: SnapshotDiff) -> str:
     return "\n".join(lines)
 
 
+# ---- Fragmentation --------------------------------------------------------------------------
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def fragmentation_text(f: Fragmentation) -> str:
+    lines = ["memprobe: where pymalloc's arenas go",
+             f"  {f.arenas:,} arenas hold {_mib(f.arena_bytes)}: live blocks {_mib(f.live_bytes)}, free blocks in "
+             f"used pools {_mib(f.free_block_bytes)}, empty pools {_mib(f.empty_pool_bytes)}, overhead "
+             f"{_mib(f.overhead_bytes)}",
+             "  arenas by live fraction:"]
+    lines += [f"    {b.low:>4.0%}-{b.high:<4.0%} {b.arenas:>7,} arenas {_mib(b.arena_bytes):>12}  "
+              f"live {_mib(b.live_bytes)}" for b in f.occupancy if b.arenas]
+    if f.sparsest:
+        lines.append("  sparsest arenas (address: live blocks, bytes, pools in use):")
+        lines += [f"    0x{a.address:x}: {a.live_blocks:,} blocks, {a.live_bytes:,} B, {a.used_pools} pools"
+                  for a in f.sparsest]
+    lines.append("  " + f.verdict)
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
 # ---- Lessons ------------------------------------------------------------------------------
 
 def lesson_text(lesson: LessonResult) -> str:
@@ -151,6 +173,8 @@ def report_text(report: Report, colour: bool = False) -> str:
     else:
         lines += _pymalloc_summary(report.pymalloc, info.pymalloc.size_classes if info.pymalloc else 0)
         lines += _pymalloc_rows(report.pymalloc.size_classes, style)
+        if report.fragmentation is not None:
+            lines.append("  " + style(report.fragmentation.verdict, "1"))
     lines += ["", style("garbage collector", "1")]
     if report.gc is None or report.top_types is None:
         lines.append(f"  unavailable: {report.gc_unavailable}")

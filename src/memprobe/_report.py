@@ -10,7 +10,7 @@ from ._gc import census, gc_state
 from ._interpreter import interpreter
 from ._memprobe import refcount
 from ._mimalloc import mimalloc
-from ._pymalloc import pymalloc
+from ._pymalloc import fragmentation, pymalloc
 from ._render import report_text
 from ._snapshot import attempt
 from ._types import Report
@@ -26,11 +26,12 @@ def gather() -> Report:
     state, top = collector if collector is not None else (None, None)
     pymalloc_snapshot, pymalloc_why = attempt(pymalloc)
     mimalloc_snapshot, mimalloc_why = attempt(mimalloc)
+    fragmented, _ = attempt(fragmentation)
     demo = object()
     counts: Tuple[int, int] = (refcount(demo), sys.getrefcount(demo))
     return Report(interpreter=interpreter(), pymalloc=pymalloc_snapshot, pymalloc_unavailable=pymalloc_why,
                   mimalloc=mimalloc_snapshot, mimalloc_unavailable=mimalloc_why, gc=state, gc_unavailable=why,
-                  top_types=top, fresh_object_refcounts=counts)
+                  top_types=top, fragmentation=fragmented, fresh_object_refcounts=counts)
 
 
 def report(stream: TextIO = sys.stdout) -> str:

@@ -648,6 +648,71 @@ class _Document(_Printed):
         return from_json(cls, text)
 
 
+class OccupancyBucket(NamedTuple):
+    """Arenas whose live blocks fill more than ``low`` and at most ``high``
+    of their bytes (fractions; the first bucket includes 0)."""
+
+    low: float
+    high: float
+    arenas: int
+    arena_bytes: int
+    live_bytes: int
+
+
+class SparseArena(NamedTuple):
+    """One of the arenas that hold the least: what pins it."""
+
+    address: int
+    live_blocks: int
+    live_bytes: int
+    used_pools: int
+
+    @property
+    def fill(self) -> float:
+        """Live bytes over the arena's bytes."""
+        from ._interpreter import required_constants
+
+        return self.live_bytes / required_constants().arena_size
+
+
+@_result(frozen=True)
+class Fragmentation(_Printed):
+    """How much of the memory pymalloc holds is live blocks (3.12+).
+
+    ``arena_bytes`` is what the arenas hold from the system; of it,
+    ``live_bytes`` are blocks in use, ``free_block_bytes`` free blocks
+    inside pools in use, ``empty_pool_bytes`` pools that hold nothing, and
+    ``overhead_bytes`` pool headers, the rounding of each pool to whole
+    blocks and arena alignment.  ``occupancy`` is the histogram of arenas
+    by the fraction of their bytes in live blocks; ``returnable_bytes`` the
+    bytes of arenas at most 1 % live, which pymalloc could give back if
+    those few blocks moved; ``sparsest`` the arenas that hold the least,
+    with what pins them.  ``verdict`` says it in words.
+    """
+
+    arenas: int
+    arena_bytes: int
+    live_bytes: int
+    free_block_bytes: int
+    empty_pool_bytes: int
+    overhead_bytes: int
+    returnable_arenas: int
+    returnable_bytes: int
+    occupancy: Tuple[OccupancyBucket, ...]
+    sparsest: Tuple[SparseArena, ...]
+    verdict: str
+
+    @property
+    def live_fraction(self) -> Optional[float]:
+        """Live bytes over arena bytes; None without arenas."""
+        return self.live_bytes / self.arena_bytes if self.arena_bytes else None
+
+    def __str__(self) -> str:
+        from ._render import fragmentation_text
+
+        return fragmentation_text(self)
+
+
 @_result(frozen=True)
 class Snapshot(_Document):
     """Allocator and collector state at one moment (see ``snapshot()``).
@@ -787,7 +852,8 @@ class LessonResult:
 class Report(_Printed):
     """Everything ``python -m memprobe`` shows: the interpreter, each
     allocator's snapshot (or why it is unavailable), the collector's state
-    and its three most common types per generation, and what
+    and its three most common types per generation, pymalloc's
+    fragmentation (3.12+; None where the arenas cannot be walked), and what
     ``memprobe.refcount`` and ``sys.getrefcount`` read for a fresh object
     held by one name."""
 
@@ -799,6 +865,7 @@ class Report(_Printed):
     gc: Optional[GCState]
     gc_unavailable: Optional[str]
     top_types: Optional[Census]
+    fragmentation: Optional[Fragmentation]
     fresh_object_refcounts: Tuple[int, int]
 
     def __hash__(self) -> int:
