@@ -425,3 +425,18 @@ def test_run_dash_m_runs_a_module_and_a_directory_runs_its_main(tmp_path):
     assert module.returncode == 0 and module.stdout == "tool as __main__ ['x']\n", module.stderr
     directory = run_memprobe("run", str(package), "y")
     assert directory.returncode == 0 and directory.stdout == "main of __main__ ['y']\n", directory.stderr
+
+
+@pytest.mark.skipif(not PYMALLOC_SERVING, reason="needs pymalloc")
+def test_diffs_carry_bytes_next_to_blocks():
+    """N new blocks of one size class are N times its block size in bytes,
+    in the class's row, the diff's total and the printed table."""
+    index = thing_class_index()
+    before = memprobe.snapshot()
+    things = [Thing() for _ in range(N)]
+    diff = memprobe.snapshot() - before
+    row = {d.class_index: d for d in diff.size_classes}[index]
+    assert row.bytes_in_use == row.blocks_in_use * row.block_size >= N * row.block_size
+    assert diff.bytes_in_use == sum(d.blocks_in_use * d.block_size for d in diff.size_classes)
+    assert "KiB" in str(diff) or "MiB" in str(diff)
+    del things

@@ -96,20 +96,21 @@ def diff_text(diff: SnapshotDiff) -> str:
              f"  allocated blocks (sys.getallocatedblocks)  {diff.allocated_blocks:+,}"]
     if diff.mimalloc_available:
         lines.append(f"  mimalloc pages / blocks in use             {diff.mimalloc_pages:+,} / "
-                     f"{diff.mimalloc_blocks_in_use:+,}")
+                     f"{diff.mimalloc_blocks_in_use:+,} ({signed_bytes(diff.mimalloc_bytes_in_use or 0)})")
         if diff.mimalloc_classes:
-            lines.append("  heap     size     pages   blocks in use")
-            lines += [f"  {d.heap:<7}{d.block_size:>6} {d.pages:>+9,} {d.blocks_in_use:>+15,}"
-                      for d in diff.mimalloc_classes[:12]]
+            lines.append("  heap     size     pages   blocks in use        bytes")
+            lines += [f"  {d.heap:<7}{d.block_size:>6} {d.pages:>+9,} {d.blocks_in_use:>+15,} "
+                      f"{signed_bytes(d.bytes_in_use):>12}" for d in diff.mimalloc_classes[:12]]
     if diff.pymalloc_available:
-        lines += [f"  pymalloc blocks in use                     {diff.blocks_in_use:+,}",
+        lines += [f"  pymalloc blocks in use                     {diff.blocks_in_use:+,} "
+                  f"({signed_bytes(diff.bytes_in_use or 0)})",
                   f"  raw blocks (over the threshold)            {diff.raw_allocated_blocks:+,}",
                   f"  arenas allocated / freed / highwater       +{diff.arenas_allocated:,} / "
                   f"-{diff.arenas_freed:,} / {diff.arenas_highwater:+,}"]
         if diff.size_classes:
-            lines.append("  class  size     pools   blocks in use")
-            lines += [f"  {d.class_index:>5} {d.block_size:>5} {d.pools:>+9,} {d.blocks_in_use:>+15,}"
-                      for d in diff.size_classes[:12]]
+            lines.append("  class  size     pools   blocks in use        bytes")
+            lines += [f"  {d.class_index:>5} {d.block_size:>5} {d.pools:>+9,} {d.blocks_in_use:>+15,} "
+                      f"{signed_bytes(d.bytes_in_use):>12}" for d in diff.size_classes[:12]]
     else:
         lines.append("  pymalloc                                   unavailable")
     lines.append(_generation_totals(diff.objects_by_generation, "+"))
@@ -121,6 +122,18 @@ def diff_text(diff: SnapshotDiff) -> str:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB"
+
+
+def binary_bytes(n: int) -> str:
+    """1,536 -> '1.5 KiB': bytes with a binary unit."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,} B"
+
+
+def signed_bytes(n: int) -> str:
+    return ("+" if n >= 0 else "-") + binary_bytes(abs(n))
 
 
 def fragmentation_text(f: Fragmentation) -> str:

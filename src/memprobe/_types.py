@@ -327,6 +327,16 @@ class SizeClass(NamedTuple):
     blocks_in_use: int
     blocks_free: int
 
+    @property
+    def bytes_in_use(self) -> int:
+        """Bytes in the blocks in use."""
+        return self.blocks_in_use * self.block_size
+
+    @property
+    def bytes_free(self) -> int:
+        """Bytes in the free blocks of the class's pools."""
+        return self.blocks_free * self.block_size
+
 
 @_result(frozen=True)
 class PymallocSnapshot:
@@ -769,6 +779,11 @@ class SizeClassDelta(NamedTuple):
     pools: int
     blocks_in_use: int
 
+    @property
+    def bytes_in_use(self) -> int:
+        """The change in bytes in blocks in use."""
+        return self.blocks_in_use * self.block_size
+
 
 class MimallocClassDelta(NamedTuple):
     """Change in one mimalloc heap kind's block size between two snapshots."""
@@ -777,6 +792,11 @@ class MimallocClassDelta(NamedTuple):
     block_size: int
     pages: int
     blocks_in_use: int
+
+    @property
+    def bytes_in_use(self) -> int:
+        """The change in bytes in blocks in use."""
+        return self.blocks_in_use * self.block_size
 
 
 @_result(frozen=True)
@@ -812,6 +832,21 @@ class SnapshotDiff(_Document):
 
     def __hash__(self) -> int:
         return hash((self.interpreter, self.allocated_blocks))
+
+    @property
+    def bytes_in_use(self) -> Optional[int]:
+        """The change in bytes in pymalloc's blocks in use (None when
+        pymalloc was not readable in both snapshots)."""
+        if not self.pymalloc_available:
+            return None
+        return sum(d.bytes_in_use for d in self.size_classes)
+
+    @property
+    def mimalloc_bytes_in_use(self) -> Optional[int]:
+        """The change in bytes in mimalloc's blocks in use (or None)."""
+        if not self.mimalloc_available:
+            return None
+        return sum(d.bytes_in_use for d in self.mimalloc_classes)
 
     @classmethod
     def between(cls, before: Snapshot, after: Snapshot) -> "SnapshotDiff":
