@@ -7,6 +7,9 @@ from setuptools import Extension, setup
 extra_compile_args = []
 if sys.platform != "win32":
     extra_compile_args = ["-Wall", "-Wno-missing-field-initializers"]
+# native.c looks glibc's mallinfo2 up with dlsym (in libc itself from glibc
+# 2.34; in libdl before).
+libraries = ["dl"] if sys.platform.startswith("linux") else []
 
 setup(
     ext_modules=[
@@ -16,6 +19,7 @@ setup(
             depends=sorted(glob.glob("src/_memprobe/*.h")),
             define_macros=[("Py_BUILD_CORE_MODULE", "1")],
             extra_compile_args=extra_compile_args,
+            libraries=libraries,
         )
     ],
 )

@@ -50,6 +50,7 @@ static const init_step init_steps[] = {
     {"pymalloc", mp_init_pymalloc},
     {"mimalloc", mp_init_mimalloc},
     {"snapshot", mp_init_snapshot},
+    {"native", mp_init_native},
     {"testing", init_testing},
     {"layout", mp_init_layout},             /* last: checks every part */
 };

@@ -292,6 +292,11 @@ def case_fragmentation():
     returns(memprobe.fragmentation, 0, may_raise=WITHOUT_PYMALLOC + BEFORE_312)
 
 
+@case("rss", "ResidentMemory")
+def case_rss():
+    returns(memprobe.rss)
+
+
 @case("block_info", "BlockInfo")
 def case_block_info():
     for obj in OBJECTS:

@@ -316,6 +316,12 @@ void mp_mimalloc_release(mp_mimalloc_reading *m);
  * or OSError set on failure. */
 char *mp_capture_malloc_stats(size_t *length);
 
+/* ---- native.c: the process's memory as the system sees it ------------------ */
+
+/* Pages of [start, start + length) resident in memory (mincore), or -1
+ * when that cannot be known (the range is not mapped, or no mincore). */
+Py_ssize_t mp_resident_pages(uintptr_t start, size_t length);
+
 /* ---- Init steps, in the order _memprobe.c runs them ------------------------ */
 
 int mp_init_state(PyObject *module, mp_state *st);        /* state.c */
@@ -326,6 +332,7 @@ int mp_init_census(PyObject *module, mp_state *st);       /* census.c */
 int mp_init_pymalloc(PyObject *module, mp_state *st);     /* pymalloc.c */
 int mp_init_mimalloc(PyObject *module, mp_state *st);     /* mimalloc.c */
 int mp_init_snapshot(PyObject *module, mp_state *st);     /* snapshot.c */
+int mp_init_native(PyObject *module, mp_state *st);       /* native.c */
 int mp_init_layout(PyObject *module, mp_state *st);       /* layout.c */
 
 int mp_traverse_state(mp_state *st, visitproc visit, void *arg);

@@ -93,6 +93,7 @@ typedef struct {
     int pool_class[MP_MAX_POOLS_PER_ARENA];
     unsigned int pool_blocks[MP_MAX_POOLS_PER_ARENA];
     unsigned int npools;
+    Py_ssize_t resident;        /* pages resident (mincore), -1: unknown */
 } arena_record;
 
 typedef struct {
@@ -137,6 +138,7 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
             rec->address = base;
             rec->total_pools = arenas[i].ntotalpools;
             rec->free_pools = arenas[i].nfreepools;
+            rec->resident = mp_resident_pages(base, ARENA_SIZE);
         }
         if (base & (uintptr_t)POOL_SIZE_MASK) {
             w->misaligned_arenas++;
@@ -162,9 +164,10 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
 }
 
 /* One arena as (address, total_pools, free_pools, pool_classes,
- * pool_blocks): two bytes objects over its carved pool slots, one byte per
+ * pool_blocks, resident_pages): two bytes objects over its carved pool slots, one byte per
  * pool (its size class, 255 for a free pool) and two per pool (blocks in
- * use, little-endian).  Compact, so that reading the arenas does not fill
+ * use, little-endian), and the arena's pages resident in memory (mincore;
+ * None when not known: a count of pages, not bytes, is a cached small int).  Compact, so that reading the arenas does not fill
  * the holes it measures with an object per pool. */
 static PyObject *
 arena_tuple(const arena_record *r)
@@ -176,10 +179,14 @@ arena_tuple(const arena_record *r)
         blocks[2 * j] = (unsigned char)(r->pool_blocks[j] & 0xFF);
         blocks[2 * j + 1] = (unsigned char)(r->pool_blocks[j] >> 8);
     }
-    return Py_BuildValue("(KIIy#y#)", (unsigned long long)r->address,
-                         r->total_pools, r->free_pools,
-                         (const char *)classes, (Py_ssize_t)r->npools,
-                         (const char *)blocks, (Py_ssize_t)(2 * r->npools));
+    PyObject *resident = r->resident < 0 ? Py_NewRef(Py_None)
+                                         : PyLong_FromSsize_t(r->resident);
+    return resident ? Py_BuildValue("(KIIy#y#N)", (unsigned long long)r->address,
+                                    r->total_pools, r->free_pools,
+                                    (const char *)classes, (Py_ssize_t)r->npools,
+                                    (const char *)blocks,
+                                    (Py_ssize_t)(2 * r->npools), resident)
+                    : NULL;
 }
 
 /* The walk as plain data: (arenas_allocated_total, arenas_highwater,

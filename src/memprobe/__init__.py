@@ -20,6 +20,7 @@ from ._memprobe import (
 )
 from ._mimalloc import mimalloc
 from ._pymalloc import arenas, block_info, fragmentation, pymalloc
+from ._rss import rss
 from ._snapshot import measure, snapshot
 from ._types import (
     ArenaInfo,
@@ -42,6 +43,7 @@ from ._types import (
     PymallocConstants,
     PymallocSnapshot,
     RefInfo,
+    ResidentMemory,
     SizeClass,
     SizeClassDelta,
     Snapshot,
@@ -80,6 +82,7 @@ __all__ = [
     "PymallocSnapshot",
     "PymallocUnavailable",
     "RefInfo",
+    "ResidentMemory",
     "SizeClass",
     "SizeClassDelta",
     "Snapshot",
@@ -103,6 +106,7 @@ __all__ = [
     "pymalloc",
     "refcount",
     "refinfo",
+    "rss",
     "snapshot",
 ]
 

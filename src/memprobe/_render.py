@@ -10,7 +10,7 @@ from typing import Iterable, List, Mapping, Optional, Sequence
 
 from ._serialize import type_name
 from ._types import (Fragmentation, Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report,
-                     SizeClass, Snapshot, SnapshotDiff, TypeCounts)
+                     ResidentMemory, SizeClass, Snapshot, SnapshotDiff, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -152,6 +152,23 @@ def fragmentation_text(f: Fragmentation) -> str:
     return "\n".join(wrapped for line in lines for wrapped in _fit(line))
 
 
+def resident_text(r: ResidentMemory) -> str:
+    def size(n: Optional[int]) -> str:
+        return "unknown" if n is None else binary_bytes(n)
+
+    lines = [f"memprobe: resident memory {size(r.total)}",
+             f"  pymalloc arenas   {size(r.pymalloc_resident)} resident of {size(r.pymalloc_arenas)}, "
+             f"{size(r.pymalloc_live)} in live blocks",
+             "  mimalloc          " + ("not in use" if r.mimalloc_committed is None
+                                       else f"{binary_bytes(r.mimalloc_committed)} committed"),
+             f"  malloc (glibc)    {size(r.malloc_in_use)} in use, {size(r.malloc_free)} free "
+             f"({size(r.malloc_releasable)} releasable at the top), {size(r.malloc_mmapped)} mmapped",
+             f"  the rest          {size(r.other)} (code, stacks, other mappings)"]
+    lines += [f"  unknown: {why}" for why in r.unknown]
+    lines.append("  " + r.verdict)
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
 # ---- Lessons ------------------------------------------------------------------------------
 
 def lesson_text(lesson: LessonResult) -> str:
@@ -172,6 +189,7 @@ def report_text(report: Report, colour: bool = False) -> str:
     lines = [style(f"memprobe: CPython {'.'.join(map(str, info.version))} ({build})", "1"),
              f"allocator {info.allocator}, GC regime {info.gc_regime}"]
     lines += [style(f"UNSUPPORTED {part}: {why}", "31") for part, why in sorted(info.layout_problems.items())]
+    lines += ["", *resident_text(report.resident).splitlines()]
     if report.mimalloc is not None:
         mi = report.mimalloc
         lines += ["", style("mimalloc", "1"),

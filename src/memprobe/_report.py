@@ -12,6 +12,7 @@ from ._memprobe import refcount
 from ._mimalloc import mimalloc
 from ._pymalloc import fragmentation, pymalloc
 from ._render import report_text
+from ._rss import rss
 from ._snapshot import attempt
 from ._types import Report
 
@@ -31,7 +32,7 @@ def gather() -> Report:
     counts: Tuple[int, int] = (refcount(demo), sys.getrefcount(demo))
     return Report(interpreter=interpreter(), pymalloc=pymalloc_snapshot, pymalloc_unavailable=pymalloc_why,
                   mimalloc=mimalloc_snapshot, mimalloc_unavailable=mimalloc_why, gc=state, gc_unavailable=why,
-                  top_types=top, fragmentation=fragmented, fresh_object_refcounts=counts)
+                  top_types=top, fragmentation=fragmented, resident=rss(), fresh_object_refcounts=counts)
 
 
 def report(stream: TextIO = sys.stdout) -> str:

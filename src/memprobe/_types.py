@@ -432,6 +432,9 @@ class ArenaInfo:
     pool), ``pool_blocks`` two (its blocks in use, little-endian).
     ``pools`` (every slot, not-yet-carved ones included) and
     ``size_classes`` are built from them when asked for.
+    ``resident_pages`` is how many of the arena's pages are in memory
+    (``mincore``; None where that cannot be known), ``resident_bytes``
+    the same in bytes.
     """
 
     address: int
@@ -439,6 +442,14 @@ class ArenaInfo:
     free_pools: int
     pool_classes: bytes
     pool_blocks: bytes
+    resident_pages: Optional[int]
+
+    @property
+    def resident_bytes(self) -> Optional[int]:
+        """Bytes of the arena in memory (``resident_pages`` pages)."""
+        import mmap
+
+        return None if self.resident_pages is None else self.resident_pages * mmap.PAGESIZE
 
     @property
     def pools(self) -> Tuple[PoolInfo, ...]:
@@ -724,6 +735,44 @@ class Fragmentation(_Printed):
 
 
 @_result(frozen=True)
+class ResidentMemory(_Printed):
+    """The process's resident memory split by who holds it (``rss()``).
+
+    ``total`` is the resident set size.  Of it: ``pymalloc_resident`` bytes
+    of pymalloc's arenas are in memory (``mincore``; ``pymalloc_arenas``
+    is all they hold and ``pymalloc_live`` their bytes in live blocks);
+    ``mimalloc_committed`` what mimalloc has committed; and glibc's malloc
+    (``mallinfo2``) holds ``malloc_heap`` bytes in its heaps, of which
+    ``malloc_in_use`` are in use and ``malloc_free`` free, plus
+    ``malloc_mmapped`` in blocks mapped on their own;
+    ``malloc_releasable`` is free at the top of its main heap.  ``other``
+    is the rest: interpreter and extension code, stacks, other mappings
+    (malloc's heap counted as resident).  Every part that cannot be known
+    here is None, and ``unknown`` says why; ``verdict`` says which part
+    dominates and what it means.
+    """
+
+    total: Optional[int]
+    pymalloc_arenas: Optional[int]
+    pymalloc_resident: Optional[int]
+    pymalloc_live: Optional[int]
+    mimalloc_committed: Optional[int]
+    malloc_heap: Optional[int]
+    malloc_in_use: Optional[int]
+    malloc_free: Optional[int]
+    malloc_mmapped: Optional[int]
+    malloc_releasable: Optional[int]
+    other: Optional[int]
+    unknown: Tuple[str, ...]
+    verdict: str
+
+    def __str__(self) -> str:
+        from ._render import resident_text
+
+        return resident_text(self)
+
+
+@_result(frozen=True)
 class Snapshot(_Document):
     """Allocator and collector state at one moment (see ``snapshot()``).
 
@@ -888,7 +937,8 @@ class Report(_Printed):
     """Everything ``python -m memprobe`` shows: the interpreter, each
     allocator's snapshot (or why it is unavailable), the collector's state
     and its three most common types per generation, pymalloc's
-    fragmentation (3.12+; None where the arenas cannot be walked), and what
+    fragmentation (3.12+; None where the arenas cannot be walked), where
+    the process's resident memory is (``rss()``), and what
     ``memprobe.refcount`` and ``sys.getrefcount`` read for a fresh object
     held by one name."""
 
@@ -901,6 +951,7 @@ class Report(_Printed):
     gc_unavailable: Optional[str]
     top_types: Optional[Census]
     fragmentation: Optional[Fragmentation]
+    resident: ResidentMemory
     fresh_object_refcounts: Tuple[int, int]
 
     def __hash__(self) -> int:

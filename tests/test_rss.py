@@ -1,0 +1,85 @@
+"""rss(): the process's resident memory split by who holds it.  The total is
+compared with /proc/self/statm, the parts with each other, and each verdict
+is reproduced in a fresh process: live objects, pymalloc fragmentation, and
+glibc holding freed memory."""
+import os
+import sys
+
+import pytest
+
+import memprobe
+from memprobe import _memprobe
+from _support import PYMALLOC_SERVING, run_code
+
+MiB = 2**20
+LINUX = sys.platform.startswith("linux")
+GLIBC = _memprobe._mallinfo() is not None
+ARENAS_READABLE = PYMALLOC_SERVING and sys.version_info >= (3, 12)
+
+
+@pytest.mark.skipif(not LINUX, reason="the resident set size is read from /proc/self/statm")
+def test_the_total_is_the_resident_set_size():
+    r = memprobe.rss()
+    with open("/proc/self/statm") as statm:
+        resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    assert abs(r.total - resident) <= 2 * MiB
+
+
+def test_the_parts_fit_inside_each_other():
+    r = memprobe.rss()
+    if ARENAS_READABLE:
+        assert 0 < r.pymalloc_live <= r.pymalloc_arenas
+        assert 0 < r.pymalloc_resident <= r.pymalloc_arenas
+    elif PYMALLOC_SERVING:   # before 3.12: the arena table cannot be read, so neither can the rest
+        assert r.pymalloc_arenas is None and any("pymalloc" in why for why in r.unknown)
+        assert r.other is None
+    if GLIBC:
+        assert 0 <= r.malloc_free <= r.malloc_heap
+        assert r.malloc_in_use >= r.malloc_mmapped >= 0
+    if r.other is not None:
+        parts = (r.pymalloc_resident or 0) + (r.mimalloc_committed or 0) + r.malloc_heap + r.malloc_mmapped
+        assert parts + r.other == r.total
+    assert r.verdict and str(r).startswith("memprobe: resident memory")
+
+
+def test_what_cannot_be_known_is_none_and_said():
+    """Without glibc's mallinfo2 (musl, jemalloc...) the C allocator's parts
+    and the rest are unknown, not zero."""
+    real = _memprobe._mallinfo
+    _memprobe._mallinfo = lambda: None
+    try:
+        r = memprobe.rss()
+    finally:
+        _memprobe._mallinfo = real
+    assert (r.malloc_heap, r.malloc_in_use, r.malloc_free, r.other) == (None, None, None, None)
+    assert any("mallinfo2" in why for why in r.unknown)
+
+
+VERDICT = """
+import gc, sys, memprobe
+case = sys.argv[1]
+if case == "live":
+    held = [[] for _ in range(1_000_000)]
+elif case == "fragmented":
+    floats = [float(i) for i in range(3_000_000)]
+    kept = floats[::600]
+    del floats
+elif case == "retained":
+    blocks = [bytes(2000) for _ in range(100_000)]   # over 512 bytes: malloc's
+    last = blocks[-1]                                  # keeps the heap's top in use
+    del blocks
+gc.collect()
+print(memprobe.rss().verdict)
+"""
+
+
+@pytest.mark.skipif(not (LINUX and ARENAS_READABLE), reason="needs /proc and pymalloc's arenas (3.12+)")
+@pytest.mark.parametrize("case,verdict", [
+    ("live", "Live Python objects"),
+    ("fragmented", "pymalloc fragmentation"),
+    pytest.param("retained", "C-allocator retention",
+                 marks=pytest.mark.skipif(not GLIBC, reason="needs glibc's mallinfo2")),
+])
+def test_each_situation_gets_its_verdict(case, verdict):
+    out = run_code(VERDICT, case, check=True).stdout
+    assert out.startswith(verdict), out
