@@ -7,6 +7,7 @@ function starts, and young objects in the lists being read), and no
 f(*args) around the call (its argument list is built first)."""
 from __future__ import annotations
 
+import gc
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _memprobe
@@ -50,6 +51,19 @@ def gc_state_from(raw: Tuple[Any, ...]) -> GCState:
                    generations=Rows(map(GenerationState, (0, 1, 2), counts, thresholds, lengths)),
                    permanent_length=lengths[3],
                    long_lived_total=total, long_lived_pending=pending, heap_size=heap_size)
+
+
+class paused_collector:
+    """Automatic collections off while a lesson or a leak check measures
+    (no collection frees older garbage in the middle); restored after."""
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()
 
 
 def _is_int(value: object) -> bool:

@@ -15,7 +15,7 @@ import tracemalloc
 import weakref
 from typing import Callable, Dict, List
 
-from ._gc import generation
+from ._gc import generation, paused_collector
 from ._interpreter import allocator, pymalloc_constants
 from ._memprobe import MemprobeError, refcount, refinfo
 from ._mimalloc import mimalloc
@@ -23,18 +23,6 @@ from ._pymalloc import block_info, capture_debugmallocstats, pymalloc
 from ._types import Generation, LessonResult
 
 __all__ = ["LESSONS", "LessonResult"]
-
-
-class _paused_collector:
-    """Automatic collections off while a lesson measures."""
-
-    def __enter__(self) -> None:
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.was_enabled:
-            gc.enable()
 
 
 def refcount_temporary() -> LessonResult:
@@ -56,7 +44,7 @@ def cycle() -> LessonResult:
     class Node:
         other: "Node"
 
-    with _paused_collector():
+    with paused_collector():
         a, b = Node(), Node()
         a.other, b.other = b, a
         alive = weakref.ref(a)
@@ -76,7 +64,7 @@ def promotion() -> LessonResult:
     class Thing:
         pass
 
-    with _paused_collector():
+    with paused_collector():
         x = Thing()
         seen = [generation(x)]
         gc.collect(0)
@@ -93,7 +81,7 @@ def promotion() -> LessonResult:
 
 
 def thresholds() -> LessonResult:
-    with _paused_collector():
+    with paused_collector():
         before = gc.get_count()[0]
         made: List[List[object]] = [[] for _ in range(100)]
         after = gc.get_count()[0]

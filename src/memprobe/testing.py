@@ -17,6 +17,7 @@ import gc
 import sys
 from typing import Any, Callable, List
 
+from ._gc import paused_collector
 from ._memprobe import refcount, refinfo
 from ._snapshot import snapshot
 
@@ -43,19 +44,6 @@ def _diff_table(func: Callable[[], Any], runs: int) -> str:
     return f"memprobe diff over {runs} more call(s):\n" + str(snapshot() - before)
 
 
-class _no_automatic_collection:
-    """The collector paused while a check counts, so that no collection
-    frees older garbage in the middle of a run; restored after."""
-
-    def __enter__(self) -> None:
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.was_enabled:
-            gc.enable()
-
-
 def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10, warmup: int = 2) -> None:
     """Call func ``runs`` times; obj's reference count must end where it began.
 
@@ -74,7 +62,7 @@ def assert_no_refcount_leak(func: Callable[[], Any], obj: object, runs: int = 10
     gc.collect()
     start = refcount(obj)
     counts: List[int] = []
-    with _no_automatic_collection():
+    with paused_collector():
         for _ in range(runs):
             func()
             counts.append(refcount(obj))
@@ -101,7 +89,7 @@ def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3
     _check_runs(runs)
     _call(func, warmup)
     gc.collect()
-    with _no_automatic_collection():
+    with paused_collector():
         deltas = _block_deltas(func, runs, calls_per_run, collect=False)
     if all(delta > tolerance for delta in deltas):
         deltas = _block_deltas(func, runs, calls_per_run, collect=True)
