@@ -440,3 +440,17 @@ def test_diffs_carry_bytes_next_to_blocks():
     assert diff.bytes_in_use == sum(d.blocks_in_use * d.block_size for d in diff.size_classes)
     assert "KiB" in str(diff) or "MiB" in str(diff)
     del things
+
+
+def test_results_copy_and_pickle_to_equal_results():
+    """Slotted, frozen results go through __init__ when copied or pickled;
+    a copy of a snapshot is not the live snapshot, so it has no baseline."""
+    import copy
+    import pickle
+
+    snap = memprobe.snapshot()
+    results = [snap, memprobe.snapshot() - snap, memprobe.gc_state(), memprobe.interpreter(), memprobe.rss()]
+    for result in results:
+        assert pickle.loads(pickle.dumps(result)) == result
+        assert copy.deepcopy(result) == result
+    assert not hasattr(copy.copy(snap), "_baseline")

@@ -27,12 +27,20 @@ else:
         """``@dataclass(frozen=True)`` with ``__slots__`` (as
         ``slots=True`` does from 3.10): no ``__dict__`` per result.  Names
         in the class body's own ``__slots__`` are kept as extra, private
-        slots."""
+        slots, which copies and pickles leave out."""
         def make(cls: C) -> C:
             extra = tuple(cls.__dict__.get("__slots__", ()))
+            fields = tuple(cls.__dict__.get("__annotations__", {}))
             namespace = {k: v for k, v in cls.__dict__.items()
                          if k not in extra and k not in ("__dict__", "__weakref__")}
-            namespace["__slots__"] = tuple(cls.__dict__.get("__annotations__", {})) + extra
+            namespace["__slots__"] = fields + extra
+
+            def __reduce__(self: Any) -> Tuple[type, Tuple[Any, ...]]:
+                # Copied and pickled through __init__ (a frozen instance's
+                # slots cannot be set one by one); private slots stay behind.
+                return type(self), tuple(getattr(self, name) for name in fields)
+
+            namespace["__reduce__"] = __reduce__
             slotted = type(cls)(cls.__name__, cls.__bases__, namespace)
             slotted.__qualname__ = cls.__qualname__
             return dataclass(frozen=frozen)(slotted)
