@@ -185,3 +185,12 @@ def test_an_object_whose_sizeof_fails_is_still_valid_input(obj):
     except (memprobe.PymallocUnavailable, memprobe.UnsupportedInterpreter):
         return
     assert info.getsizeof is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda: memprobe.snapshot(census="no"), lambda: memprobe.snapshot(frozen=1),
+    lambda: memprobe.census(frozen="yes"), lambda: memprobe.gc_state(frozen=None),
+], ids=["snapshot census", "snapshot frozen", "census frozen", "gc_state frozen"])
+def test_yes_no_arguments_must_be_bools(call):
+    with pytest.raises(TypeError, match="must be True or False"):
+        call()

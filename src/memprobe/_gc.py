@@ -93,8 +93,15 @@ def census(generation: Optional[int] = None, top: Optional[int] = None, frozen: 
     return _census_result(generation, top, raw)
 
 
+def check_flag(name: str, value: object) -> None:
+    """A yes/no argument must be a bool (a truthy str or list is a mistake)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+
+
 def _lists(generation: Optional[int], frozen: bool) -> int:
     """The set of lists to read, as the extension's bits (bit g: list g)."""
+    check_flag("frozen", frozen)
     if generation is not None:
         return 1 << generation
     return _memprobe.EVERY_LIST if frozen else _memprobe.UNFROZEN_LISTS

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
 from . import _memprobe
-from ._gc import _census_result, gc_state_from
+from ._gc import _census_result, check_flag, gc_state_from
 from ._interpreter import DEBUG_BUILD, FREE_THREADED, HEXVERSION, describe
 from ._memprobe import MemprobeError
 from ._mimalloc import snapshot_from_reading as mimalloc_from_reading
@@ -131,6 +131,8 @@ def snapshot(census: bool = True, frozen: bool = False) -> Snapshot:
     ``census=False`` skips the walk of the collector's lists: a cheap,
     allocator-only snapshot whose object counts are None.  The permanent
     generation is walked only with ``frozen=True`` (or when empty)."""
+    check_flag("census", census)
+    check_flag("frozen", frozen)
     return _take(census, frozen, collected=False)
 
 
