@@ -83,3 +83,18 @@ print(memprobe.rss().verdict)
 def test_each_situation_gets_its_verdict(case, verdict):
     out = run_code(VERDICT, case, check=True).stdout
     assert out.startswith(verdict), out
+
+
+def test_the_where_command_answers_in_text_and_json():
+    import json
+
+    from _support import run_memprobe
+
+    text = run_memprobe("where", check=True).stdout
+    assert text.startswith("memprobe: resident memory")
+    assert "most common tracked objects" in text
+    assert ("where pymalloc's arenas go" in text) == ARENAS_READABLE
+    data = json.loads(run_memprobe("where", "--json", check=True).stdout)
+    assert data["rss"]["kind"] == "rss" and data["rss"]["verdict"]
+    assert (data["fragmentation"] is None) == (not ARENAS_READABLE) == (data["fragmentation_unavailable"] is not None)
+    assert data["top_types"] and all(isinstance(n, int) for _, n in data["top_types"])

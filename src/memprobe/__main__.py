@@ -5,6 +5,7 @@
     python -m memprobe explain EXPR          explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
     python -m memprobe map [-o FILE]         the arena map as SVG (3.12+)
+    python -m memprobe where [--json]        where did my memory go
 """
 from __future__ import annotations
 
@@ -133,6 +134,41 @@ def draw_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def where_memory_goes(args: argparse.Namespace) -> int:
+    """The answer to "where did my memory go": the resident memory by who
+    holds it, pymalloc's fragmentation and what pins its sparsest arenas,
+    and the most common tracked types."""
+    from ._gc import census
+    from ._pymalloc import fragmentation
+    from ._rss import rss
+    from ._snapshot import attempt
+
+    resident = rss()
+    fragmented, why = attempt(fragmentation)
+    top = census(top=10)
+    if args.json:
+        print(json.dumps({"rss": resident.to_dict(),
+                          "fragmentation": None if fragmented is None else fragmented.to_dict(),
+                          "fragmentation_unavailable": why,
+                          "top_types": [[name, n] for name, n in
+                                        ((_type_name(t), n) for t, n in top.by_type.items())]}, indent=2))
+        return 0
+    print(resident)
+    print()
+    print(fragmented if fragmented is not None else f"pymalloc's arenas: unavailable: {why}")
+    print()
+    print("most common tracked objects (by count; bytes per type need a census of the blocks, not built yet):")
+    for t, n in top.by_type.items():
+        print(f"  {n:>12,}  {_type_name(t)}")
+    return 0
+
+
+def _type_name(t: type) -> str:
+    from ._serialize import type_name
+
+    return type_name(t)
+
+
 def show_report(args: argparse.Namespace) -> int:
     from ._report import gather, report
 
@@ -164,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     lessons = commands.add_parser("lessons", help="run the lessons (all, or those named)")
     lessons.add_argument("names", nargs="*")
     lessons.set_defaults(func=show_lessons)
+    where = commands.add_parser("where", help="where did my memory go: resident memory by who holds it, "
+                                "fragmentation, what pins the sparsest arenas")
+    where.add_argument("--json", action="store_true", help="the same as JSON")
+    where.set_defaults(func=where_memory_goes)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
     arena_map.set_defaults(func=draw_map)

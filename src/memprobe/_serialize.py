@@ -18,10 +18,11 @@ import json
 import typing
 from typing import Any, Dict, Mapping, Type, TypeVar
 
-from ._types import Generation, Report, Snapshot, SnapshotDiff
+from ._types import Fragmentation, Generation, Report, ResidentMemory, Snapshot, SnapshotDiff
 
 FORMAT_VERSION = 3
-KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report"}
+KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
+                          Fragmentation: "fragmentation", ResidentMemory: "rss"}
 T = TypeVar("T")
 
 
