@@ -135,3 +135,26 @@ def test_functions_of_a_cleared_module_raise_memprobe_error_instead_of_crashing(
     assert len(lines) == 17, proc.stdout
     for name, what in lines.items():
         assert what.startswith("memprobe.MemprobeError: this memprobe module object was cleared"), (name, what)
+
+
+def test_census_survives_a_finalizer_that_replaces_its_own_types_mid_build():
+    """Building census rows can run a collection and a finalizer; one that
+    hands the module another tuple of memprobe's types must not make the
+    rows overrun what was counted (a heap overflow on 3.9-3.11, where a
+    collection runs inside an allocation)."""
+    code = """
+import gc, memprobe
+from memprobe import _memprobe
+keep = memprobe.snapshot()
+class B:
+    def __del__(self):
+        _memprobe._set_own_types(())
+for _ in range(50):
+    b = B(); b.me = b; del b
+gc.set_threshold(1)
+for _ in range(20):
+    _memprobe._census(_memprobe.EVERY_LIST)
+print("ok")
+"""
+    proc = run_code(code, stderr_to_stdout=True)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout[-2000:]

@@ -21,7 +21,8 @@ INSIDE = textwrap.dedent(
     lengths = [g.length for g in state.generations]
     x = []
     young = memprobe.generation(x)
-    census_total = memprobe.census(2).total
+    census = memprobe.census(2)
+    census_total = census.total + sum(census.memprobe_objects.values())   # memprobe's own, left out
     old_total = len(gc.get_objects(generation=2))
     refs = (memprobe.refcount(x), sys.getrefcount(x))
     with open(OUT, "w") as out:

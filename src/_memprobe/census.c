@@ -139,15 +139,15 @@ mp_census_lengths(const mp_census *t, Py_ssize_t length[MP_NUM_LISTS])
     }
 }
 
-/* Whether instances of `type` are memprobe's own results. */
+/* Whether instances of `type` are memprobe's own results: `own` is the
+ * tuple of their types (or NULL), one reference held for the whole build,
+ * since building may run a collection and a finalizer that replaces the
+ * module's tuple. */
 static int
-is_own_type(mp_state *st, PyTypeObject *type)
+is_own_type(PyObject *own, PyTypeObject *type)
 {
-    if (st->own_types == NULL) {
-        return 0;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(st->own_types); i++) {
-        if (PyTuple_GET_ITEM(st->own_types, i) == (PyObject *)type) {
+    for (Py_ssize_t i = 0; own != NULL && i < PyTuple_GET_SIZE(own); i++) {
+        if (PyTuple_GET_ITEM(own, i) == (PyObject *)type) {
             return 1;
         }
     }
@@ -156,17 +156,17 @@ is_own_type(mp_state *st, PyTypeObject *type)
 
 /* The counted rows as (type, count in list 0, ...), own types left out. */
 static PyObject *
-rows_tuple(mp_state *st, const mp_census *t)
+rows_tuple(PyObject *own, const mp_census *t)
 {
     Py_ssize_t nrows = 0;
     for (size_t i = 0; i <= t->mask; i++) {
-        nrows += t->slots[i].type != NULL && !is_own_type(st, t->slots[i].type);
+        nrows += t->slots[i].type != NULL && !is_own_type(own, t->slots[i].type);
     }
     PyObject *rows = PyTuple_New(nrows);
     Py_ssize_t n = 0;
     for (size_t i = 0; rows != NULL && i <= t->mask; i++) {
         const mp_census_slot *s = &t->slots[i];
-        if (s->type == NULL || is_own_type(st, s->type)) {
+        if (s->type == NULL || is_own_type(own, s->type)) {
             continue;
         }
         PyObject *row = PyTuple_New(1 + MP_GC_LISTS);
@@ -213,12 +213,14 @@ mp_census_build(mp_state *st, const mp_census *t)
 {
     Py_ssize_t code[MP_NUM_LISTS], own[MP_NUM_LISTS] = {0};
     Py_ssize_t known[MP_NUM_LISTS];
+    PyObject *own_types = st->own_types;
+    Py_XINCREF(own_types);
     for (int list = 0; list < MP_GC_LISTS; list++) {
         code[list] = mp_gc_list_code(st, list);
         known[list] = (t->known & MP_LIST(list)) != 0;
     }
     for (size_t i = 0; i <= t->mask; i++) {
-        if (t->slots[i].type != NULL && is_own_type(st, t->slots[i].type)) {
+        if (t->slots[i].type != NULL && is_own_type(own_types, t->slots[i].type)) {
             for (int list = 0; list < MP_GC_LISTS; list++) {
                 own[list] += t->slots[i].count[list];
             }
@@ -227,9 +229,10 @@ mp_census_build(mp_state *st, const mp_census *t)
     PyObject *codes = per_list(code);
     PyObject *owns = codes ? per_list(own) : NULL;
     PyObject *knowns = owns ? per_list(known) : NULL;
-    PyObject *rows = knowns ? rows_tuple(st, t) : NULL;
+    PyObject *rows = knowns ? rows_tuple(own_types, t) : NULL;
     PyObject *result = rows ? PyTuple_Pack(4, codes, rows, owns, knowns)
                             : NULL;
+    Py_XDECREF(own_types);
     Py_XDECREF(codes);
     Py_XDECREF(owns);
     Py_XDECREF(knowns);
@@ -244,7 +247,7 @@ mp_census_build(mp_state *st, const mp_census *t)
 unsigned
 mp_lists_argument(PyObject *arg)
 {
-    long lists = PyLong_Check(arg) ? PyLong_AsLong(arg) : -1;
+    long lists = PyLong_CheckExact(arg) ? PyLong_AsLong(arg) : -1;
     if (lists < 0 || lists > (long)MP_EVERY_LIST) {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError, "no such set of lists: %R", arg);

@@ -124,7 +124,7 @@ build_mimalloc(const void *m)
 static PyObject *
 snapshot(PyObject *module, PyObject *parts_arg)
 {
-    long parts = PyLong_Check(parts_arg) ? PyLong_AsLong(parts_arg) : -1;
+    long parts = PyLong_CheckExact(parts_arg) ? PyLong_AsLong(parts_arg) : -1;
     if (parts < 0 || parts > MP_READ_ALL) {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError, "_snapshot: parts %R", parts_arg);

@@ -56,6 +56,9 @@ def rss() -> ResidentMemory:
         committed = mimalloc().bytes_committed
     except MemprobeError:
         pass    # mimalloc does not serve this interpreter: nothing of it to count
+    else:
+        unknown.append("the rest: mimalloc keeps freed segments resident that it does not count as "
+                       "committed, so what is left cannot be told from them")
     heap = in_use = free = mapped = releasable = None
     info = _memprobe._mallinfo()
     if info is None:
@@ -66,7 +69,7 @@ def rss() -> ResidentMemory:
         in_use += mapped
     known = [pymalloc_part, committed or 0, None if heap is None else heap + (mapped or 0)]
     other = None
-    if total is not None and None not in known:
+    if total is not None and None not in known and committed is None:
         rest = total - sum(k or 0 for k in known)
         other = rest if rest >= 0 else None
         if other is None:

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
 from . import _memprobe
-from ._gc import _census_result, check_flag, gc_state_from
+from ._gc import _census_result, check_flag, gc_state_from, paused_collector
 from ._interpreter import DEBUG_BUILD, FREE_THREADED, HEXVERSION, describe
 from ._memprobe import MemprobeError
 from ._mimalloc import snapshot_from_reading as mimalloc_from_reading
@@ -140,6 +140,14 @@ def _take(census: bool, frozen: bool, collected: bool) -> Snapshot:
     """snapshot(); ``collected``: the reading follows a full collection,
     so the baseline does too (a full collection also empties the
     interpreter's free lists, which building the snapshot refills)."""
+    # No automatic collection between the reading and the baseline: it
+    # would free objects the census counted while the baseline, read after
+    # it, showed their blocks as gone already.
+    with paused_collector():
+        return _read_and_build(census, frozen, collected)
+
+
+def _read_and_build(census: bool, frozen: bool, collected: bool) -> Snapshot:
     gc_raw, census_raw, pymalloc_raw, mimalloc_raw, allocated, serial = _memprobe._snapshot(
         _GC | _PYMALLOC | _MIMALLOC | (_CENSUS if census else 0) | (_FROZEN if frozen else 0))
     pymalloc_snapshot, pymalloc_unavailable = _part(pymalloc_raw, pymalloc_from_reading)
@@ -234,7 +242,9 @@ class measure:
 
     With ``collect=True`` a full ``gc.collect()`` runs before each snapshot,
     so cyclic garbage does not show as growth.  A block that allocates
-    nothing shows no new objects and at most ``NOISE_BLOCKS`` blocks.
+    nothing shows no new objects and at most ``NOISE_BLOCKS`` blocks.  (In
+    ``for ...: with measure() as m:`` the previous ``m`` is freed when the
+    name is bound again, which is inside the new block: ``del m`` first.)
     """
 
     # No __dict__: a dict that starts holding a snapshot would itself be a
@@ -261,7 +271,9 @@ class measure:
         return measured
 
     def __enter__(self) -> "measure":
-        self._diff = None
+        # A measure used again (a decorated function called twice) lets go
+        # of its last snapshots first, not inside the block it measures.
+        self.before = self.after = self._diff = None
         if self.collect:
             gc.collect()
         self.before = _take(True, False, collected=self.collect)

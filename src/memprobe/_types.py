@@ -972,5 +972,8 @@ class Report(_Printed):
 
 
 # Every type whose instances are memprobe's results: census() leaves them out.
+# Not the Generation members: constants made once at import, not results
+# that come and go, so census() counts them as gc.get_objects() lists them.
 OWN_TYPES = tuple(t for t in list(globals().values())
-                  if isinstance(t, type) and t.__module__ == __name__ and not issubclass(t, BaseException))
+                  if isinstance(t, type) and t.__module__ == __name__
+                  and not issubclass(t, (BaseException, enum.Enum)))

@@ -53,6 +53,13 @@ def pytest_configure(config: Any) -> None:
     )
 
 
+def _pymalloc_unavailable() -> bool:
+    from ._pymalloc import pymalloc
+    from ._snapshot import attempt
+
+    return attempt(pymalloc)[0] is None
+
+
 def _problems(item: Any, diff: SnapshotDiff) -> List[str]:
     """What the test's marker does not allow in ``diff``."""
     marker = item.get_closest_marker("memprobe")
@@ -61,8 +68,9 @@ def _problems(item: Any, diff: SnapshotDiff) -> List[str]:
     problems = []
     if max_arenas is not None:
         if diff.arenas_allocated is None:
-            pytest.skip("memprobe(max_new_arenas=...) needs pymalloc, which does not serve allocations here")
-        if diff.arenas_allocated > max_arenas:
+            problems.append("pymalloc's arenas could not be read in both snapshots (did the test install "
+                            "allocation hooks?), so max_new_arenas could not be checked")
+        elif diff.arenas_allocated > max_arenas:
             problems.append(f"pymalloc allocated {diff.arenas_allocated} new arena(s), allowed {max_arenas}")
     if max_blocks is not None and diff.allocated_blocks > max_blocks:
         problems.append(f"allocated blocks grew by {diff.allocated_blocks:,}, allowed {max_blocks:,}")
@@ -84,9 +92,14 @@ _warm = False
 @pytest.hookimpl(hookwrapper=True)
 def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
     test = pyfuncitem.obj
-    if pyfuncitem.get_closest_marker("memprobe") is None or inspect.iscoroutinefunction(test):
+    marker = pyfuncitem.get_closest_marker("memprobe")
+    if marker is None or inspect.iscoroutinefunction(test):
         yield
         return
+    if marker.kwargs.get("max_new_arenas") is not None and _pymalloc_unavailable():
+        # Said before the test runs (a skip from a wrapper's teardown is a
+        # pluggy warning, and the test would have run for nothing).
+        pytest.skip("memprobe(max_new_arenas=...) needs pymalloc, which does not serve allocations here")
     global _warm
     if not _warm:
         # Before 3.11 a function's first call leaves a frame cached on its
