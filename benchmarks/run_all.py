@@ -84,12 +84,12 @@ def fmt_ratio(ratio: Optional[float]) -> str:
     return "" if ratio is None else f"{ratio:,.1f}×" if ratio >= 10 else f"{ratio:.2f}×"
 
 
-def run_heap(option: str, size: int, shape: str, rigorous: bool) -> Dict[str, float]:
+def run_heap(option: str, size: int, shape: str, speed: List[str]) -> Dict[str, float]:
     """Mean seconds per benchmark of one bench_pyperf.py run on one heap."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        cmd = [sys.executable, str(HERE / "bench_pyperf.py"), "--rigorous" if rigorous else "--fast",
-               option, str(size), "--shape", shape, "--quiet", "-o", str(out)]
+        cmd = [sys.executable, str(HERE / "bench_pyperf.py"), *speed, option, str(size), "--shape", shape,
+               "--quiet", "-o", str(out)]
         print(f"[run_all] {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
         subprocess.run(cmd, check=True, stdout=sys.stderr)
         suite = pyperf.BenchmarkSuite.load(str(out))
@@ -127,18 +127,23 @@ def main() -> int:
     parser.add_argument("--shapes", default="ordered,shuffled,frozen", help="heap shapes, comma-separated")
     parser.add_argument("--heaps-mb", default="10,100", help="heaps of M MB of live 96-byte blocks, comma-separated")
     parser.add_argument("--rigorous", action="store_true", help="pyperf --rigorous instead of --fast")
+    parser.add_argument("--quick", action="store_true",
+                        help="one worker process, one warmup and three values per benchmark (about 6x faster "
+                             "than --fast on 10^6-object heaps, which each worker builds again)")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     args = parser.parse_args()
+    speed = (["--rigorous"] if args.rigorous else ["--processes", "1", "--warmups", "1", "--values", "3"]
+             if args.quick else ["--fast"])
     runs = [("--heap", int(n), shape) for n in args.heaps.split(",") if n for shape in args.shapes.split(",")]
     runs += [("--heap-mb", int(m), "ordered") for m in args.heaps_mb.split(",") if m]
     results = [(f"{size:,} objects" if option == "--heap" else f"{size:,} MB", shape,
-                run_heap(option, size, shape, args.rigorous)) for option, size, shape in runs]
+                run_heap(option, size, shape, speed)) for option, size, shape in runs]
 
     info = memprobe.interpreter()
     build = ("debug" if info.debug_build else "release") + ("-free-threaded" if info.free_threaded else "")
     version = ".".join(map(str, info.version))
     text = table(f"CPython {version} ({build}, {info.allocator}, GC {info.gc_regime}), pyperf "
-                 f"{'--rigorous' if args.rigorous else '--fast'} means. The floor is the least work that "
+                 f"{' '.join(speed)} means. The floor is the least work that "
                  "answers the same question (a bare C walk of the same lists, sys.getallocatedblocks() for "
                  "the same arena walk, refcount() for one object's header).", results)
     print(text)
