@@ -4,8 +4,10 @@
  * Reads no CPython structure.  mincore(2) says which pages of a range are
  * resident (Linux, macOS and the BSDs; elsewhere nothing is known), and
  * glibc's mallinfo2() (2.33+), looked up at run time with dlsym so that
- * musl or a preloaded jemalloc/tcmalloc, which lack it, give "unknown"
- * rather than a failure to load, says what malloc holds.  Differences
+ * musl gives "unknown" rather than a failure to load, says what malloc
+ * holds; when malloc is not glibc's own (a preloaded jemalloc or tcmalloc,
+ * a sanitizer), mallinfo2 would describe a heap nobody uses, and the
+ * answer is "unknown" too.  Differences
  * between operating systems live here, as compat.h holds those between
  * CPython versions.
  */
@@ -69,6 +71,24 @@ typedef struct {
     size_t uordblks, fordblks, keepcost;
 } mp_mallinfo2;
 
+#if MP_HAVE_DLSYM
+/* Whether the malloc everything calls is glibc's own: a preloaded
+ * allocator (jemalloc, tcmalloc) or a sanitizer's interposes its own, and
+ * glibc's mallinfo2 then describes a heap nobody uses. */
+static int
+malloc_is_glibcs(void)
+{
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (libc == NULL) {
+        return 0;
+    }
+    void *own = dlsym(libc, "malloc");
+    void *used = dlsym(RTLD_DEFAULT, "malloc");
+    dlclose(libc);
+    return own != NULL && own == used;
+}
+#endif
+
 /* _mallinfo() -> None, or (arena, in_use, free, mmapped, releasable): what
  * glibc's malloc holds from the system in its heaps, the bytes of that in
  * use and free, the bytes of blocks it mmapped on their own, and the free
@@ -83,7 +103,7 @@ mallinfo(PyObject *module, PyObject *unused)
 #if MP_HAVE_DLSYM
     mp_mallinfo2 (*get)(void) = NULL;
     *(void **)&get = dlsym(RTLD_DEFAULT, "mallinfo2");
-    if (get != NULL) {
+    if (get != NULL && malloc_is_glibcs()) {
         mp_mallinfo2 m = get();
         return Py_BuildValue("(nnnnn)", (Py_ssize_t)m.arena,
                              (Py_ssize_t)m.uordblks, (Py_ssize_t)m.fordblks,
@@ -96,7 +116,8 @@ mallinfo(PyObject *module, PyObject *unused)
 static PyMethodDef native_methods[] = {
     {"_mallinfo", mallinfo, METH_NOARGS,
      "_mallinfo()\n--\n\nglibc's mallinfo2(), found at run time: (arena, "
-     "in_use, free, mmapped, releasable), or None."},
+     "in_use, free, mmapped, releasable), or None when malloc is not "
+     "glibc's."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -62,8 +62,8 @@ def rss() -> ResidentMemory:
     heap = in_use = free = mapped = releasable = None
     info = _memprobe._mallinfo()
     if info is None:
-        unknown.append("the C allocator's own figures: no glibc mallinfo2() (musl, jemalloc, tcmalloc, "
-                       "or another system)")
+        unknown.append("the C allocator's own figures: malloc is not glibc's (musl, a preloaded jemalloc or "
+                       "tcmalloc, a sanitizer, or another system), so there is no mallinfo2() to ask")
     else:
         heap, in_use, free, mapped, releasable = info
         in_use += mapped
