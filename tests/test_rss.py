@@ -12,12 +12,14 @@ from memprobe import _memprobe
 from _support import PYMALLOC_SERVING, run_code
 
 MiB = 2**20
-LINUX = sys.platform.startswith("linux")
 GLIBC = _memprobe._mallinfo() is not None
 ARENAS_READABLE = PYMALLOC_SERVING and sys.version_info >= (3, 12)
 
 
-@pytest.mark.skipif(not LINUX, reason="the resident set size is read from /proc/self/statm")
+PROC = os.path.exists("/proc/self/statm")
+
+
+@pytest.mark.skipif(not PROC, reason="the resident set size is read from /proc/self/statm")
 def test_the_total_is_the_resident_set_size():
     r = memprobe.rss()
     with open("/proc/self/statm") as statm:
@@ -77,7 +79,7 @@ print(memprobe.rss().verdict)
 """
 
 
-@pytest.mark.skipif(not (LINUX and ARENAS_READABLE), reason="needs /proc and pymalloc's arenas (3.12+)")
+@pytest.mark.skipif(not (PROC and ARENAS_READABLE), reason="needs /proc and pymalloc's arenas (3.12+)")
 @pytest.mark.parametrize("case,verdict", [
     ("live", "Live Python objects"),
     ("fragmented", "pymalloc fragmentation"),
@@ -102,3 +104,10 @@ def test_the_where_command_answers_in_text_and_json():
     assert data["rss"]["kind"] == "rss" and data["rss"]["verdict"]
     assert (data["fragmentation"] is None) == (not ARENAS_READABLE) == (data["fragmentation_unavailable"] is not None)
     assert data["top_types"] and all(isinstance(n, int) for _, n in data["top_types"])
+
+
+@pytest.mark.skipif(PROC, reason="checks what is said where /proc is not mounted")
+def test_without_proc_the_total_and_the_rest_are_unknown():
+    r = memprobe.rss()
+    assert r.total is None and r.other is None
+    assert any("statm" in why for why in r.unknown)
