@@ -197,8 +197,13 @@ def test_a_check_of_a_function_that_makes_cycles_passes_with_two_collections(mon
     class Node:
         pass
 
-    def cycle():
-        a = Node()
-        a.me = a
+    def cycles():
+        for _ in range(10):
+            a = Node()
+            a.me = a
 
-    assert _full_collections(lambda: testing.assert_blocks_stable(cycle, runs=20), monkeypatch) <= 2
+    # Ten cycles a call are more garbage per run than the tolerance (so the
+    # paused runs all grow), and a few blocks the interpreter itself may
+    # keep across collections (3.15) stay within it.
+    check = lambda: testing.assert_blocks_stable(cycles, runs=20, tolerance=5)  # noqa: E731
+    assert _full_collections(check, monkeypatch) <= 2
