@@ -311,6 +311,11 @@ size_t mp_mimalloc_pack(const mp_mimalloc_reading *m, int64_t *words,
                         size_t room);
 void mp_mimalloc_release(mp_mimalloc_reading *m);
 
+/* The count behind sys.getallocatedblocks(), now: the C call before 3.12,
+ * else the function as it was at import (which reads before it allocates
+ * its result).  -1 with an error set. */
+Py_ssize_t mp_allocated_blocks_now(mp_state *st);
+
 /* Writes _PyObject_DebugMallocStats output into a malloc'ed, NUL-terminated
  * buffer without touching file descriptor 2.  Returns NULL with MemoryError
  * or OSError set on failure. */

@@ -280,6 +280,22 @@ mp_capture_malloc_stats(size_t *length)
     return buffer;
 }
 
+Py_ssize_t
+mp_allocated_blocks_now(mp_state *st)
+{
+    Py_ssize_t blocks = mp_allocated_blocks();
+    if (blocks >= 0) {
+        return blocks;
+    }
+    /* The function as it was at import (3.12+ exports no C call): it reads
+     * before it allocates its result, and calling it allocates nothing
+     * first. */
+    PyObject *count = PyObject_CallNoArgs(st->getallocatedblocks);
+    blocks = count ? PyLong_AsSsize_t(count) : -1;
+    Py_XDECREF(count);
+    return blocks;
+}
+
 /* (text, allocated_blocks): the interpreter's report and the block count
  * behind sys.getallocatedblocks(), read back to back. */
 static PyObject *
@@ -290,20 +306,9 @@ read_report(mp_state *st)
     if (text == NULL) {
         return NULL;
     }
-    Py_ssize_t blocks = mp_allocated_blocks();
-    PyObject *result;
-    if (blocks >= 0) {
-        result = Py_BuildValue("(y#n)", text, (Py_ssize_t)length, blocks);
-    }
-    else {
-        /* The function as it was at import (3.12+ exports no C call): it
-         * reads before it allocates its result, and calling it allocates
-         * nothing first. */
-        PyObject *count = PyObject_CallNoArgs(st->getallocatedblocks);
-        result = count ? Py_BuildValue("(y#O)", text, (Py_ssize_t)length,
-                                       count) : NULL;
-        Py_XDECREF(count);
-    }
+    Py_ssize_t blocks = mp_allocated_blocks_now(st);
+    PyObject *result = blocks >= 0
+        ? Py_BuildValue("(y#n)", text, (Py_ssize_t)length, blocks) : NULL;
     free(text);
     return result;
 }

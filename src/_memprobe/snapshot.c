@@ -70,19 +70,13 @@ read_parts(mp_state *st, snapshot_reading *r)
     return 0;
 }
 
-/* The count behind sys.getallocatedblocks(): r's, or the function's as it
- * was at import (3.12+ exports no C call; it reads the count before it
- * allocates its result).  -1 with an error set. */
+/* The count behind sys.getallocatedblocks(): read with pymalloc's report
+ * (before 3.12), else now.  -1 with an error set. */
 static Py_ssize_t
 allocated_blocks(mp_state *st, const snapshot_reading *r)
 {
-    if (r->allocated_blocks >= 0) {
-        return r->allocated_blocks;
-    }
-    PyObject *count = PyObject_CallNoArgs(st->getallocatedblocks);
-    Py_ssize_t n = count ? PyLong_AsSsize_t(count) : -1;
-    Py_XDECREF(count);
-    return n;
+    return r->allocated_blocks >= 0 ? r->allocated_blocks
+                                    : mp_allocated_blocks_now(st);
 }
 
 /* (part, None) when read, (None, why) when refused. */
@@ -265,5 +259,12 @@ int
 mp_init_snapshot(PyObject *module, mp_state *st)
 {
     (void)st;
+    if (PyModule_AddIntConstant(module, "READ_GC", MP_READ_GC) < 0
+        || PyModule_AddIntConstant(module, "READ_CENSUS", MP_READ_CENSUS) < 0
+        || PyModule_AddIntConstant(module, "READ_PYMALLOC", MP_READ_PYMALLOC) < 0
+        || PyModule_AddIntConstant(module, "READ_MIMALLOC", MP_READ_MIMALLOC) < 0
+        || PyModule_AddIntConstant(module, "READ_FROZEN", MP_READ_FROZEN) < 0) {
+        return -1;
+    }
     return PyModule_AddFunctions(module, snapshot_methods);
 }

@@ -50,6 +50,13 @@ def _mimalloc() -> _Mimalloc: ...
 # glibc's mallinfo2(), found at run time: (arena, in_use, free, mmapped, releasable).
 def _mallinfo() -> Optional[Tuple[int, int, int, int, int]]: ...
 
+# What _snapshot() reads, as bits.
+READ_GC: int
+READ_CENSUS: int
+READ_PYMALLOC: int
+READ_MIMALLOC: int
+READ_FROZEN: int
+
 # (gc, census, pymalloc, mimalloc, allocated blocks, serial); a part not
 # asked for is None (see snapshot.c).
 def _snapshot(parts: int, /) -> Tuple[Any, Any, Any, Any, int, int]: ...

@@ -6,7 +6,7 @@ import functools
 import gc
 import sys
 from types import TracebackType
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
 
 from . import _memprobe
 from ._gc import _census_result, check_flag, gc_state_from, paused_collector
@@ -23,9 +23,6 @@ __all__ = ["NOISE_BLOCKS", "attempt", "diff", "measure", "snapshot"]
 
 T = TypeVar("T")
 
-# What _snapshot() reads (snapshot.c): the collector, its census, pymalloc,
-# mimalloc, and the permanent list in the census.
-_GC, _CENSUS, _PYMALLOC, _MIMALLOC, _FROZEN = 1, 2, 4, 8, 16
 
 # Blocks a diff may still show around a block of code that allocates
 # nothing: a snapshot's own blocks are left out (see Snapshot), so what
@@ -149,7 +146,8 @@ def _take(census: bool, frozen: bool, collected: bool) -> Snapshot:
 
 def _read_and_build(census: bool, frozen: bool, collected: bool) -> Snapshot:
     gc_raw, census_raw, pymalloc_raw, mimalloc_raw, allocated, serial = _memprobe._snapshot(
-        _GC | _PYMALLOC | _MIMALLOC | (_CENSUS if census else 0) | (_FROZEN if frozen else 0))
+        _memprobe.READ_GC | _memprobe.READ_PYMALLOC | _memprobe.READ_MIMALLOC
+        | (_memprobe.READ_CENSUS if census else 0) | (_memprobe.READ_FROZEN if frozen else 0))
     pymalloc_snapshot, pymalloc_unavailable = _part(pymalloc_raw, pymalloc_from_reading)
     mimalloc_snapshot, mimalloc_unavailable = _part(mimalloc_raw, mimalloc_from_reading)
     by_generation: Optional[Dict[str, int]] = None
