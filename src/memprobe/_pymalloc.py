@@ -10,6 +10,7 @@ import tempfile
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from . import _memprobe
+from ._render import mib
 from ._interpreter import PYMALLOC_STATE_READABLE, allocator, block_size, pool_capacity, required_constants
 from ._memprobe import PymallocUnavailable
 from ._types import (ArenaInfo, ArenaMap, BlockInfo, Fragmentation, OccupancyBucket, PymallocSnapshot, Rows,
@@ -226,10 +227,6 @@ def fragmentation_of(arena_map: ArenaMap, sparsest: int = 5) -> Fragmentation:
     return Fragmentation(verdict=_verdict(result), **result)  # type: ignore[arg-type]
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB"
-
-
 def _verdict(f: Dict[str, Any]) -> str:
     """The situation in plain words."""
     held, live = f["arena_bytes"], f["live_bytes"]
@@ -239,15 +236,15 @@ def _verdict(f: Dict[str, Any]) -> str:
         first = f["sparsest"][0] if f["sparsest"] else None
         pinned = (f"; the sparsest, 0x{first.address:x}, is held by {first.live_blocks:,} block(s)"
                   if first is not None else "")
-        return (f"Fragmented: pymalloc holds {_mib(held)} in {f['arenas']:,} arenas for {_mib(live)} of live "
-                f"blocks. {f['returnable_arenas']:,} arenas ({_mib(f['returnable_bytes'])}) are at most "
+        return (f"Fragmented: pymalloc holds {mib(held)} in {f['arenas']:,} arenas for {mib(live)} of live "
+                f"blocks. {f['returnable_arenas']:,} arenas ({mib(f['returnable_bytes'])}) are at most "
                 f"{RETURNABLE:.0%} live: a few long-lived objects in each keep it from being returned to the "
                 f"system{pinned}.")
     if live < held / 2:
-        return (f"Partly fragmented: {_mib(live)} of live blocks in {_mib(held)} of arenas; the rest is free "
-                f"blocks in pools in use ({_mib(f['free_block_bytes'])}) and empty pools "
-                f"({_mib(f['empty_pool_bytes'])}), which pymalloc reuses before it asks the system for more.")
-    return f"Mostly live: {_mib(live)} of the {_mib(held)} pymalloc holds in arenas is live blocks."
+        return (f"Partly fragmented: {mib(live)} of live blocks in {mib(held)} of arenas; the rest is free "
+                f"blocks in pools in use ({mib(f['free_block_bytes'])}) and empty pools "
+                f"({mib(f['empty_pool_bytes'])}), which pymalloc reuses before it asks the system for more.")
+    return f"Mostly live: {mib(live)} of the {mib(held)} pymalloc holds in arenas is live blocks."
 
 
 def getsizeof(obj: object) -> Optional[int]:

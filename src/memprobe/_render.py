@@ -120,8 +120,10 @@ def diff_text(diff: SnapshotDiff) -> str:
 
 # ---- Fragmentation --------------------------------------------------------------------------
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+def mib(n: Optional[int]) -> str:
+    """Bytes in MiB, one decimal: the unit of memory verdicts ("?" when
+    not known)."""
+    return "?" if n is None else f"{n / 2**20:,.1f} MiB"
 
 
 def binary_bytes(n: int) -> str:
@@ -138,12 +140,12 @@ def signed_bytes(n: int) -> str:
 
 def fragmentation_text(f: Fragmentation) -> str:
     lines = ["memprobe: where pymalloc's arenas go",
-             f"  {f.arenas:,} arenas hold {_mib(f.arena_bytes)}: live blocks {_mib(f.live_bytes)}, free blocks in "
-             f"used pools {_mib(f.free_block_bytes)}, empty pools {_mib(f.empty_pool_bytes)}, overhead "
-             f"{_mib(f.overhead_bytes)}",
+             f"  {f.arenas:,} arenas hold {mib(f.arena_bytes)}: live blocks {mib(f.live_bytes)}, free blocks in "
+             f"used pools {mib(f.free_block_bytes)}, empty pools {mib(f.empty_pool_bytes)}, overhead "
+             f"{mib(f.overhead_bytes)}",
              "  arenas by live fraction:"]
-    lines += [f"    {b.low:>4.0%}-{b.high:<4.0%} {b.arenas:>7,} arenas {_mib(b.arena_bytes):>12}  "
-              f"live {_mib(b.live_bytes)}" for b in f.occupancy if b.arenas]
+    lines += [f"    {b.low:>4.0%}-{b.high:<4.0%} {b.arenas:>7,} arenas {mib(b.arena_bytes):>12}  "
+              f"live {mib(b.live_bytes)}" for b in f.occupancy if b.arenas]
     if f.sparsest:
         lines.append("  sparsest arenas (address: live blocks, bytes, pools in use):")
         lines += [f"    0x{a.address:x}: {a.live_blocks:,} blocks, {a.live_bytes:,} B, {a.used_pools} pools"

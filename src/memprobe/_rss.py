@@ -12,6 +12,7 @@ from . import _memprobe
 from ._memprobe import MemprobeError, PymallocUnavailable
 from ._mimalloc import mimalloc
 from ._pymalloc import arenas, fragmentation_of
+from ._render import mib
 from ._types import Fragmentation, ResidentMemory, Rows
 
 __all__ = ["rss"]
@@ -80,10 +81,6 @@ def rss() -> ResidentMemory:
     return ResidentMemory(unknown=Rows(unknown), verdict=_verdict(parts, fragmented), **parts)
 
 
-def _mib(n: Optional[int]) -> str:
-    return "?" if n is None else f"{n / 2**20:,.1f} MiB"
-
-
 def _verdict(p: Dict[str, Optional[int]], fragmented: Optional[Fragmentation]) -> str:
     """Which part dominates, in words."""
     candidates = {
@@ -97,13 +94,13 @@ def _verdict(p: Dict[str, Optional[int]], fragmented: Optional[Fragmentation]) -
     if not sized:
         return "Nothing could be measured here."
     top = max(sized, key=lambda k: sized[k] or 0)
-    amount = _mib(sized[top])
+    amount = mib(sized[top])
     if top == "pymalloc":
         if fragmented is not None and fragmented.live_fraction is not None and fragmented.live_fraction < 0.5:
-            return (f"pymalloc fragmentation: its arenas hold {amount} but only {_mib(p['pymalloc_live'])} of it "
+            return (f"pymalloc fragmentation: its arenas hold {amount} but only {mib(p['pymalloc_live'])} of it "
                     f"is live blocks; long-lived objects scattered across arenas keep the rest "
                     f"(see memprobe.fragmentation()).")
-        return (f"Live Python objects: pymalloc's arenas hold {amount}, {_mib(p['pymalloc_live'])} of it in "
+        return (f"Live Python objects: pymalloc's arenas hold {amount}, {mib(p['pymalloc_live'])} of it in "
                 f"live blocks; census() and snapshot diffs say of which types.")
     if top == "mimalloc":
         return f"mimalloc holds {amount} committed: live objects and the pages they keep (see memprobe.mimalloc())."
