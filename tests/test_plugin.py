@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import memprobe
 from memprobe import testing
 from _support import PYMALLOC_SERVING, run_code
 
@@ -46,9 +47,14 @@ def test_block_leak_is_caught_and_clean_code_passes():
 def test_new_arenas_are_caught_and_clean_code_passes():
     if not PYMALLOC_SERVING:
         pytest.skip("needs pymalloc")
+    # Enough objects to fill every free block and empty pool the earlier
+    # tests left behind, and then two whole arenas more.
+    p = memprobe.pymalloc()
+    room = p.bytes_in_available_blocks + p.bytes_in_unused_pools + 2 * p.arena_size
+    n = room // p.size_class(0).block_size + 1
     big = []
     with pytest.raises(AssertionError, match="new arena"):
-        testing.assert_no_new_arenas(lambda: big.append([object() for _ in range(200_000)]), warmup=0)
+        testing.assert_no_new_arenas(lambda: big.append([object() for _ in range(n)]), warmup=0)
     testing.assert_no_new_arenas(clean, runs=3)
 
 
