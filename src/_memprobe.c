@@ -44,6 +44,7 @@ typedef struct {
 static const init_step init_steps[] = {
     {"state", mp_init_state},               /* exceptions, version */
     {"interpreter", mp_init_interpreter},
+    {"maker", mp_init_maker},
     {"refcount", mp_init_refcount},
     {"gc", mp_init_gc},
     {"census", mp_init_census},

@@ -11,7 +11,10 @@ from _support import run_code
 C_ENTRY_POINTS = """
 from functools import partial
 from memprobe import _memprobe as m
+from memprobe import GCInfo, Generation, SizeClass
 x = [1, 2]
+new_gcinfo, _ = m._maker(GCInfo, ("tracked", "generation", "finalized", "frozen", "gc_bits"))
+_, size_class_rows = m._maker(SizeClass, SizeClass._fields)
 # functools.partial, not lambda: no Python frame between the injected
 # failure and the C function (a failed frame push is CPython's to report).
 CALLS = {
@@ -40,6 +43,9 @@ CALLS = {
     "_set_layout_problem": partial(m._set_layout_problem, "nothing", None),
     "_version_problem": partial(m._version_problem, 0x030C00F0, 0x030D00F0),
     "_gc_regime_for": partial(m._gc_regime_for, 0x030E00F0, False),
+    "_maker": partial(m._maker, SizeClass, SizeClass._fields),
+    "_maker.new": partial(new_gcinfo, True, Generation.GEN0, False, False, None),
+    "_maker.rows": partial(size_class_rows, (1, 16, 2, 3, 4) * 3),
 }
 """
 
@@ -81,7 +87,7 @@ def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
     assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
     results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     wrong = {name: answers for name, _, answers in results if answers != "[]"}
-    assert len(results) == 25 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+    assert len(results) == 28 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
 
 
 # ---- a module object the collector has cleared -----------------------------------------------

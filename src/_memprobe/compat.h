@@ -17,6 +17,8 @@
  *   mimalloc         pages, heaps and the abandoned pool (3.13+)
  *   debug offsets    _PyRuntime.debug_offsets (3.13+)
  *   allocator        the current allocator's name, its printed report
+ *   types            member descriptors' type codes, the flag that makes a
+ *                    type uncallable (maker.c)
  */
 #ifndef MEMPROBE_COMPAT_H
 #define MEMPROBE_COMPAT_H
@@ -53,6 +55,25 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
     }
     return 0;
 }
+#endif
+
+/* Member descriptors (maker.c): the type codes were renamed in 3.12 and
+ * structmember.h, their old home, is deprecated there. */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define MP_T_OBJECT_EX Py_T_OBJECT_EX
+#  define MP_READONLY Py_READONLY
+#else
+#  include "structmember.h"
+#  define MP_T_OBJECT_EX T_OBJECT_EX
+#  define MP_READONLY READONLY
+#endif
+
+/* A type made from a spec that Python code cannot call (3.10+; on 3.9
+ * such an instance has no class and refuses every use). */
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+#  define MP_NOT_INSTANTIABLE Py_TPFLAGS_DISALLOW_INSTANTIATION
+#else
+#  define MP_NOT_INSTANTIABLE 0
 #endif
 
 #include "internal/pycore_interp.h"   /* PyInterpreterState.gc */

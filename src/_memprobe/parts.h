@@ -41,6 +41,7 @@ typedef struct {
     PyObject *own_types;         /* tuple: memprobe's result types, whose
                                     instances census leaves out */
     PyObject *getallocatedblocks;    /* sys.getallocatedblocks, as at import */
+    PyObject *maker_type;        /* maker.c's Maker */
     unsigned long runtime_hexversion;
     char version_text[48];
     int pymalloc_constants_verified;
@@ -331,6 +332,7 @@ Py_ssize_t mp_resident_pages(uintptr_t start, size_t length);
 
 int mp_init_state(PyObject *module, mp_state *st);        /* state.c */
 int mp_init_interpreter(PyObject *module, mp_state *st);  /* interpreter.c */
+int mp_init_maker(PyObject *module, mp_state *st);        /* maker.c */
 int mp_init_refcount(PyObject *module, mp_state *st);     /* refcount.c */
 int mp_init_gc(PyObject *module, mp_state *st);           /* gc.c */
 int mp_init_census(PyObject *module, mp_state *st);       /* census.c */

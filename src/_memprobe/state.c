@@ -261,6 +261,7 @@ mp_traverse_state(mp_state *st, visitproc visit, void *arg)
     Py_VISIT(st->refinfo_type);
     Py_VISIT(st->own_types);
     Py_VISIT(st->getallocatedblocks);
+    Py_VISIT(st->maker_type);
     return 0;
 }
 
@@ -277,6 +278,7 @@ mp_clear_state(mp_state *st)
     Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->own_types);
     Py_CLEAR(st->getallocatedblocks);
+    Py_CLEAR(st->maker_type);
 }
 
 void

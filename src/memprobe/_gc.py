@@ -12,11 +12,14 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _memprobe
 from ._interpreter import FREE_THREADED, GC_REGIME
-from ._types import Census, GCInfo, GCState, Generation, GenerationState, Rows, Table, TypeCounts
+from ._types import Census, GCInfo, GCState, Generation, GenerationState, Rows, Table, TypeCounts, maker
 
 # Generation members by code, so a lookup builds nothing.
 _MEMBERS: Dict[int, Generation] = {int(g): g for g in Generation}
 _OUTSIDE = (Generation.NOT_GC, Generation.UNTRACKED)
+_GCINFO = maker(GCInfo)[0]
+_GC_STATE = maker(GCState)[0]
+_GENERATIONS = maker(GenerationState)[1]
 
 
 def generation(obj: object, /) -> Generation:
@@ -28,8 +31,8 @@ def gcinfo(obj: object, /) -> GCInfo:
     """obj's facts in the collector: tracked, generation, finalized, frozen."""
     code, finalized, gc_bits = _memprobe._gcinfo(obj)
     where = _MEMBERS[code]
-    return GCInfo(tracked=where not in _OUTSIDE, generation=where, finalized=finalized,
-                  frozen=where == Generation.PERMANENT, gc_bits=gc_bits)
+    # GCInfo(tracked, generation, finalized, frozen, gc_bits)
+    return _GCINFO(where not in _OUTSIDE, where, finalized, where is Generation.PERMANENT, gc_bits)
 
 
 def generations(objs: Iterable[object], /) -> List[Generation]:
@@ -47,10 +50,13 @@ def gc_state(frozen: bool = False) -> GCState:
 def gc_state_from(raw: Tuple[Any, ...]) -> GCState:
     """The typed state from what _gc_state() (or _snapshot()) read."""
     enabled, collecting, counts, thresholds, lengths, total, pending, heap_size = raw
-    return GCState(regime=GC_REGIME, enabled=enabled, collecting=collecting,
-                   generations=Rows(map(GenerationState, (0, 1, 2), counts, thresholds, lengths)),
-                   permanent_length=lengths[3],
-                   long_lived_total=total, long_lived_pending=pending, heap_size=heap_size)
+    # GenerationState(generation, count, threshold, length) for 0, 1, 2
+    generations = Rows(_GENERATIONS((0, counts[0], thresholds[0], lengths[0],
+                                     1, counts[1], thresholds[1], lengths[1],
+                                     2, counts[2], thresholds[2], lengths[2])))
+    # GCState(regime, enabled, collecting, generations, permanent_length,
+    #         long_lived_total, long_lived_pending, heap_size)
+    return _GC_STATE(GC_REGIME, enabled, collecting, generations, lengths[3], total, pending, heap_size)
 
 
 class paused_collector:

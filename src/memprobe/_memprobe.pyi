@@ -1,6 +1,6 @@
 """The C extension: plain data in, plain data out (see src/_memprobe/parts.h).
 memprobe's typed API is built from these in the modules beside it."""
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, TypeVar
 
 from ._types import RefInfo
 
@@ -16,6 +16,12 @@ _Arena = Tuple[int, int, int, bytes, bytes, Optional[int]]
 _PymallocState = Tuple[int, int, int, int, int, int, Tuple[Tuple[int, int, int], ...],
                        Optional[Tuple[_Arena, ...]]]
 _MimallocRow = Tuple[int, int, int, int, int, int, int, int]
+_R = TypeVar("_R")
+
+# (new, rows): instances of one result class made without running
+# __init__, one from values in field order, or one per row of a flat tuple.
+def _maker(cls: Type[_R], fields: Tuple[str, ...], /) -> Tuple[
+    Callable[..., _R], Callable[[Tuple[Any, ...]], Tuple[_R, ...]]]: ...
 
 # Called directly (their counts would include a wrapper's references).
 def refcount(obj: object, /) -> int: ...

@@ -11,14 +11,16 @@ dicts that could be tracked by the collector.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Dict, ItemsView, Iterable, Iterator, Mapping, NamedTuple,
                     Optional, Tuple, Type, TypeVar)
 
-from ._memprobe import GENERATION_CODES, MemprobeError
+from ._memprobe import GENERATION_CODES, MemprobeError, _maker
 
 C = TypeVar("C", bound=type)
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from dataclasses import dataclass as _result
@@ -58,6 +60,19 @@ class Table(dict):  # type: ignore[type-arg]
     """The dict a result keeps a mapping in (see ``Rows``)."""
 
     __slots__ = ()
+
+
+def maker(cls: Type[R]) -> Tuple[Callable[..., R], Callable[[Tuple[Any, ...]], Tuple[R, ...]]]:
+    """(new, rows) for cls, made in C without running ``__init__``
+    (maker.c): ``new(*values)`` takes the values in field order, ``rows``
+    a flat tuple of such values, one instance per len(fields).  For results
+    built on every call of a probe, where a frozen dataclass's
+    ``__init__`` would cost more than the probe."""
+    if issubclass(cls, tuple):
+        fields: Tuple[str, ...] = getattr(cls, "_fields")
+    else:
+        fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return _maker(cls, fields)
 
 
 class RefInfo(NamedTuple):
