@@ -38,6 +38,7 @@ typedef struct {
     PyObject *no_mimalloc;       /* memprobe.MimallocUnavailable */
     PyObject *layout_problems;   /* dict: part name -> why it failed */
     PyObject *refinfo_type;      /* memprobe.RefInfo, handed over at import */
+    PyObject *refinfo_names;     /* tuple: refcount.c's str fields */
     PyObject *own_types;         /* tuple: memprobe's result types, whose
                                     instances census leaves out */
     PyObject *getallocatedblocks;    /* sys.getallocatedblocks, as at import */

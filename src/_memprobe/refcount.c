@@ -22,37 +22,20 @@ refcount(PyObject *module, PyObject *obj)
     return PyLong_FromSsize_t(view.count);
 }
 
-static const char *
-layout_name(mp_refcnt_layout layout)
-{
-    switch (layout) {
-    case MP_REFCNT_CLASSIC:
-        return "classic";
-    case MP_REFCNT_SPLIT:
-        return "split";
-    case MP_REFCNT_FLAGS:
-        return "flags";
-    case MP_REFCNT_FREE_THREADED:
-        return "free-threaded";
-    }
-    return "unknown";
-}
-
-static const char *
-shared_state_name(Py_ssize_t shared_raw)
-{
-    /* Low bits of ob_ref_shared (Include/internal/pycore_object.h). */
-    switch (shared_raw & MP_REF_SHARED_FLAG_MASK) {
-    case 0:
-        return "shared";
-    case 1:
-        return "maybe-weakref";
-    case 2:
-        return "queued";
-    default:
-        return "merged";
-    }
-}
+/* The str fields of RefInfo, made once at init: the layout's name by
+ * mp_refcnt_layout, then the shared state's by its two low bits
+ * (Include/internal/pycore_object.h). */
+static const char *const refinfo_names[] = {
+    [MP_REFCNT_CLASSIC] = "classic",
+    [MP_REFCNT_SPLIT] = "split",
+    [MP_REFCNT_FLAGS] = "flags",
+    [MP_REFCNT_FREE_THREADED] = "free-threaded",
+    [MP_REFCNT_FREE_THREADED + 1] = "shared",
+    [MP_REFCNT_FREE_THREADED + 2] = "maybe-weakref",
+    [MP_REFCNT_FREE_THREADED + 3] = "queued",
+    [MP_REFCNT_FREE_THREADED + 4] = "merged",
+};
+#define MP_REFINFO_NAMES (sizeof(refinfo_names) / sizeof(refinfo_names[0]))
 
 /* An int, or None when the layout has no such field. */
 static PyObject *
@@ -61,30 +44,21 @@ optional_int(int present, long long value)
     return present ? PyLong_FromLongLong(value) : Py_NewRef(Py_None);
 }
 
-static PyObject *
-optional_bool(int present, int value)
-{
-    return present ? PyBool_FromLong(value) : Py_NewRef(Py_None);
-}
-
 /* The fields of memprobe.RefInfo, in its order, from one view. */
 static PyObject *
-refinfo_fields(const mp_refcnt_view *v)
+refinfo_fields(mp_state *st, const mp_refcnt_view *v)
 {
     int ft = v->layout == MP_REFCNT_FREE_THREADED;
     int split = v->layout == MP_REFCNT_SPLIT || v->layout == MP_REFCNT_FLAGS;
     int flags = v->layout == MP_REFCNT_FLAGS || (ft && MP_HAVE_OB_FLAGS);
-    PyObject *state = ft ? PyUnicode_FromString(shared_state_name(v->shared_raw))
-                         : Py_NewRef(Py_None);
-    if (state == NULL) {
-        return NULL;
-    }
-    return Py_BuildValue(
-        "(nnOOsNNNNNNNNNNN)",
-        v->count, v->effective,
-        v->immortal ? Py_True : Py_False,
-        v->static_immortal ? Py_True : Py_False,
-        layout_name(v->layout),
+    size_t state = MP_REFCNT_FREE_THREADED + 1
+                   + (size_t)(v->shared_raw & MP_REF_SHARED_FLAG_MASK);
+    PyObject *items[] = {
+        PyLong_FromSsize_t(v->count),
+        PyLong_FromSsize_t(v->effective),
+        PyBool_FromLong(v->immortal),
+        PyBool_FromLong(v->static_immortal),
+        Py_NewRef(PyTuple_GET_ITEM(st->refinfo_names, v->layout)),
         optional_int(!ft, v->word),
         optional_int(split, v->low),
         optional_int(v->layout == MP_REFCNT_SPLIT, v->high),
@@ -93,10 +67,23 @@ refinfo_fields(const mp_refcnt_view *v)
         optional_int(ft, v->local),
         optional_int(ft, Py_ARITHMETIC_RIGHT_SHIFT(Py_ssize_t, v->shared_raw,
                                                    MP_REF_SHARED_SHIFT)),
-        state,
+        Py_NewRef(ft ? PyTuple_GET_ITEM(st->refinfo_names, state) : Py_None),
         optional_int(ft, (long long)v->tid),
-        optional_bool(ft, v->deferred),
-        optional_int(ft, (long long)v->deferred_bias));
+        ft ? PyBool_FromLong(v->deferred) : Py_NewRef(Py_None),
+        optional_int(ft, (long long)v->deferred_bias),
+    };
+    Py_ssize_t n = (Py_ssize_t)(sizeof(items) / sizeof(items[0]));
+    PyObject *fields = PyTuple_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] == NULL || fields == NULL) {
+            Py_CLEAR(fields);
+            Py_XDECREF(items[i]);
+        }
+        else {
+            PyTuple_SET_ITEM(fields, i, items[i]);
+        }
+    }
+    return fields;
 }
 
 static PyObject *
@@ -115,7 +102,7 @@ refinfo(PyObject *module, PyObject *obj)
     }
     /* RefInfo is a NamedTuple: made as tuple.__new__ makes a subclass's
      * instance, without running Python code. */
-    PyObject *fields = refinfo_fields(&v);
+    PyObject *fields = refinfo_fields(st, &v);
     PyObject *args = fields ? PyTuple_Pack(1, fields) : NULL;
     PyObject *result = args ? PyTuple_Type.tp_new(
         (PyTypeObject *)st->refinfo_type, args, NULL) : NULL;
@@ -167,6 +154,16 @@ static PyMethodDef refcount_methods[] = {
 int
 mp_init_refcount(PyObject *module, mp_state *st)
 {
-    (void)st;
+    st->refinfo_names = PyTuple_New(MP_REFINFO_NAMES);
+    for (size_t i = 0; st->refinfo_names && i < MP_REFINFO_NAMES; i++) {
+        PyObject *name = PyUnicode_InternFromString(refinfo_names[i]);
+        if (name == NULL) {
+            return -1;
+        }
+        PyTuple_SET_ITEM(st->refinfo_names, (Py_ssize_t)i, name);
+    }
+    if (st->refinfo_names == NULL) {
+        return -1;
+    }
     return PyModule_AddFunctions(module, refcount_methods);
 }

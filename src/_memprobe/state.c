@@ -259,6 +259,7 @@ mp_traverse_state(mp_state *st, visitproc visit, void *arg)
     Py_VISIT(st->no_mimalloc);
     Py_VISIT(st->layout_problems);
     Py_VISIT(st->refinfo_type);
+    Py_VISIT(st->refinfo_names);
     Py_VISIT(st->own_types);
     Py_VISIT(st->getallocatedblocks);
     Py_VISIT(st->maker_type);
@@ -276,6 +277,7 @@ mp_clear_state(mp_state *st)
     Py_CLEAR(st->no_mimalloc);
     Py_CLEAR(st->layout_problems);
     Py_CLEAR(st->refinfo_type);
+    Py_CLEAR(st->refinfo_names);
     Py_CLEAR(st->own_types);
     Py_CLEAR(st->getallocatedblocks);
     Py_CLEAR(st->maker_type);
