@@ -18,7 +18,7 @@
  *   debug offsets    _PyRuntime.debug_offsets (3.13+)
  *   allocator        the current allocator's name, its printed report
  *   types            member descriptors' type codes, the flag that makes a
- *                    type uncallable (maker.c)
+ *                    type uncallable, the tuple's cached hash (maker.c)
  */
 #ifndef MEMPROBE_COMPAT_H
 #define MEMPROBE_COMPAT_H
@@ -66,6 +66,16 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 #  include "structmember.h"
 #  define MP_T_OBJECT_EX T_OBJECT_EX
 #  define MP_READONLY READONLY
+#endif
+
+/* A tuple subclass's instance made by tp_alloc: 3.14+ caches a tuple's
+ * hash in ob_hash, where zeroed memory would read as a cached hash of 0
+ * (tuple.__new__ resets it to -1, "not computed"). */
+#if PY_VERSION_HEX >= 0x030E0000
+#  include "internal/pycore_tuple.h"
+#  define mp_tuple_reset_hash(op) _PyTuple_RESET_HASH_CACHE(op)
+#else
+#  define mp_tuple_reset_hash(op) ((void)(op))
 #endif
 
 /* A type made from a spec that Python code cannot call (3.10+; on 3.9

@@ -12,9 +12,9 @@
  *   NamedTuple) it keeps only the number of fields.  It returns the
  *   maker's two bound methods (the Maker type itself stays private):
  *   maker.new(*values) allocates cls through its tp_alloc and stores each
- *   value in its slot, or, for a tuple subclass, makes the instance the way
- *   tuple.__new__(cls, values) does (tp_alloc alone would leave 3.14's
- *   cached tuple hash at 0).
+ *   value in its slot, or, for a tuple subclass, in its items, as
+ *   tuple.__new__(cls, values) does (and, like it, marks 3.14's cached
+ *   tuple hash as not computed).
  *   maker.rows(flat) makes one instance per len(fields) values of a tuple.
  *
  * Reads PyTypeObject (tp_dict, tp_alloc, tp_basicsize, tp_itemsize) and
@@ -26,7 +26,7 @@
 typedef struct {
     PyObject_VAR_HEAD
     PyTypeObject *cls;      /* strong */
-    int is_tuple;           /* a tuple subclass: values go to tp_new */
+    int is_tuple;           /* a tuple subclass: values are its items */
     Py_ssize_t offsets[1];  /* Py_SIZE(self) of them: slot offsets */
 } maker_object;
 
@@ -55,6 +55,30 @@ maker_dealloc(maker_object *self)
     Py_DECREF(type);
 }
 
+PyObject *
+mp_tuple_of(PyTypeObject *cls, PyObject **items, Py_ssize_t n)
+{
+    PyObject *obj = NULL;
+    Py_ssize_t i;
+    for (i = 0; i < n && items[i] != NULL; i++) {
+    }
+    if (i == n) {
+        obj = cls->tp_alloc(cls, n);
+    }
+    for (i = 0; i < n; i++) {
+        if (obj != NULL) {
+            PyTuple_SET_ITEM(obj, i, items[i]);
+        }
+        else {
+            Py_XDECREF(items[i]);
+        }
+    }
+    if (obj != NULL) {
+        mp_tuple_reset_hash(obj);
+    }
+    return obj;
+}
+
 /* An instance of self->cls from n values, or NULL with an error set. */
 static PyObject *
 make_one(maker_object *self, PyObject *const *values, Py_ssize_t n)
@@ -69,21 +93,11 @@ make_one(maker_object *self, PyObject *const *values, Py_ssize_t n)
         return NULL;
     }
     if (self->is_tuple) {
-        PyObject *items = PyTuple_New(n);
-        if (items == NULL) {
-            return NULL;
-        }
+        PyObject *items[MP_MAX_FIELDS];
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyTuple_SET_ITEM(items, i, Py_NewRef(values[i]));
+            items[i] = Py_NewRef(values[i]);
         }
-        PyObject *args = PyTuple_Pack(1, items);
-        Py_DECREF(items);
-        if (args == NULL) {
-            return NULL;
-        }
-        PyObject *result = PyTuple_Type.tp_new(self->cls, args, NULL);
-        Py_DECREF(args);
-        return result;
+        return mp_tuple_of(self->cls, items, n);
     }
     PyObject *obj = self->cls->tp_alloc(self->cls, 0);
     if (obj == NULL) {
@@ -196,6 +210,11 @@ make_maker(PyObject *module, PyObject *args)
         return NULL;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(fields);
+    if (n > MP_MAX_FIELDS) {
+        PyErr_Format(PyExc_ValueError, "_maker(): more than %d fields",
+                     MP_MAX_FIELDS);
+        return NULL;
+    }
     int is_tuple = PyType_IsSubtype(cls, &PyTuple_Type);
     if (!is_tuple && (cls->tp_itemsize != 0
                       || !(cls->tp_flags & Py_TPFLAGS_HEAPTYPE))) {

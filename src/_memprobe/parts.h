@@ -278,6 +278,16 @@ void mp_census_lengths(const mp_census *c, Py_ssize_t length[MP_NUM_LISTS]);
 PyObject *mp_census_build(mp_state *st, const mp_census *c);
 void mp_census_release(mp_census *c);
 
+/* ---- maker.c ------------------------------------------------------------- */
+
+/* Most fields a result made in C may have. */
+#define MP_MAX_FIELDS 64
+
+/* An instance of the tuple subclass cls (a NamedTuple) holding items[0..n),
+ * made as tuple.__new__ makes it: steals every item; NULL with an error set
+ * when an item is NULL (an error is then set already) or on failure. */
+PyObject *mp_tuple_of(PyTypeObject *cls, PyObject **items, Py_ssize_t n);
+
 /* ---- pymalloc.c ------------------------------------------------------------ */
 
 /* pymalloc read into C memory: the walk of its state (3.12+; per arena
@@ -291,7 +301,14 @@ int mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
                      mp_refusal *r);
 /* The count behind sys.getallocatedblocks() read with it, or -1 (3.12+). */
 Py_ssize_t mp_pymalloc_allocated_blocks(const mp_pymalloc_reading *p);
-/* What _pymalloc_state() returns. */
+/* What _pymalloc_state() returns.  3.12+ (MP_PYMALLOC_STATE):
+ * (arenas_allocated_total, arenas_highwater, arenas_current,
+ *  raw_allocated_blocks, unused_pools, classes, the six byte counts of
+ *  PymallocSnapshot in its order, arenas), classes holding MP_CLASS_ROW
+ * values per class with pools: (class_index, block_size, pools,
+ * blocks_in_use, blocks_free).  Before 3.12: (report, allocated_blocks). */
+#define MP_CLASS_ROW 5
+#define MP_PYMALLOC_BYTE_COUNTS 6
 PyObject *mp_pymalloc_build(const mp_pymalloc_reading *p);
 /* The reading as 64-bit words into words[0..room), allocating nothing:
  * the number of words it takes (more than room: nothing was cut short

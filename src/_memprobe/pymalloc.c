@@ -163,6 +163,34 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
     return 0;
 }
 
+/* What _PyObject_DebugMallocStats (Objects/obmalloc.c) derives from the
+ * same walk, per size class and in bytes, so that Python only types it. */
+typedef struct {
+    size_t size[MP_MAX_SIZE_CLASSES];       /* block size */
+    size_t free[MP_MAX_SIZE_CLASSES];       /* free blocks in used pools */
+    size_t bytes[MP_PYMALLOC_BYTE_COUNTS];  /* in PymallocSnapshot's order */
+} pymalloc_derived;
+
+static void
+derive(const pymalloc_walk *w, pymalloc_derived *d)
+{
+    size_t allocated = 0, available = 0, quantization = 0, used_pools = 0;
+    for (int i = 0; i < MP_MAX_SIZE_CLASSES; i++) {
+        d->size[i] = INDEX2SIZE(i);
+        d->free[i] = w->pools[i] * NUMBLOCKS(i) - w->blocks[i];
+        allocated += w->blocks[i] * d->size[i];
+        available += d->free[i] * d->size[i];
+        quantization += w->pools[i] * ((POOL_SIZE - MP_POOL_OVERHEAD) % d->size[i]);
+        used_pools += w->pools[i];
+    }
+    d->bytes[0] = allocated;                            /* in allocated blocks */
+    d->bytes[1] = available;                            /* in available blocks */
+    d->bytes[2] = w->free_pools * POOL_SIZE;            /* in unused pools */
+    d->bytes[3] = used_pools * MP_POOL_OVERHEAD;        /* pool headers */
+    d->bytes[4] = quantization;
+    d->bytes[5] = w->misaligned_arenas * POOL_SIZE;     /* arena alignment */
+}
+
 /* One arena as (address, total_pools, free_pools, pool_classes,
  * pool_blocks, resident_pages): two bytes objects over its carved pool slots, one byte per
  * pool (its size class, 255 for a free pool) and two per pool (blocks in
@@ -189,29 +217,33 @@ arena_tuple(const arena_record *r)
                     : NULL;
 }
 
-/* The walk as plain data: (arenas_allocated_total, arenas_highwater,
- * arenas_current, raw_allocated_blocks, unused_pools, misaligned_arenas,
- * classes, arenas), classes holding (class_index, pools, blocks_in_use) of
- * each class with pools, arenas None or one arena_tuple per live arena. */
+/* The walk as plain data (see MP_PYMALLOC_STATE in parts.h): the counts,
+ * the flat class rows, the six byte counts, and the arenas (None, or one
+ * arena_tuple per live arena). */
 static PyObject *
 walk_tuple(const pymalloc_walk *w)
 {
+    pymalloc_derived d;
+    derive(w, &d);
     Py_ssize_t nclasses = 0;
     for (int i = 0; i < MP_MAX_SIZE_CLASSES; i++) {
         nclasses += w->pools[i] > 0;
     }
-    PyObject *classes = PyTuple_New(nclasses);
+    PyObject *classes = PyTuple_New(MP_CLASS_ROW * nclasses);
     for (int i = 0, n = 0; classes != NULL && i < MP_MAX_SIZE_CLASSES; i++) {
         if (w->pools[i] == 0) {
             continue;
         }
-        PyObject *c = Py_BuildValue("(inn)", i, (Py_ssize_t)w->pools[i],
-                                    (Py_ssize_t)w->blocks[i]);
-        if (c == NULL) {
-            Py_CLEAR(classes);
-            break;
+        size_t row[MP_CLASS_ROW] = {(size_t)i, d.size[i], w->pools[i],
+                                    w->blocks[i], d.free[i]};
+        for (int k = 0; k < MP_CLASS_ROW; k++) {
+            PyObject *v = PyLong_FromSize_t(row[k]);
+            if (v == NULL) {
+                Py_CLEAR(classes);
+                break;
+            }
+            PyTuple_SET_ITEM(classes, n++, v);
         }
-        PyTuple_SET_ITEM(classes, n++, c);
     }
     PyObject *arenas = w->arenas ? PyTuple_New((Py_ssize_t)w->narena_records)
                                  : Py_NewRef(Py_None);
@@ -226,10 +258,12 @@ walk_tuple(const pymalloc_walk *w)
     PyObject *result = NULL;
     if (classes != NULL && arenas != NULL) {
         result = Py_BuildValue(
-            "(nnnnnnOO)", (Py_ssize_t)w->ntimes_arena_allocated,
+            "(nnnnnOnnnnnnO)", (Py_ssize_t)w->ntimes_arena_allocated,
             (Py_ssize_t)w->narenas_highwater, (Py_ssize_t)w->narenas,
             (Py_ssize_t)w->raw_allocated_blocks, (Py_ssize_t)w->free_pools,
-            (Py_ssize_t)w->misaligned_arenas, classes, arenas);
+            classes, (Py_ssize_t)d.bytes[0], (Py_ssize_t)d.bytes[1],
+            (Py_ssize_t)d.bytes[2], (Py_ssize_t)d.bytes[3],
+            (Py_ssize_t)d.bytes[4], (Py_ssize_t)d.bytes[5], arenas);
     }
     Py_XDECREF(classes);
     Py_XDECREF(arenas);
@@ -386,9 +420,9 @@ mp_pymalloc_build(const mp_pymalloc_reading *p)
 #endif
 }
 
-/* 3.12+: the six counts of walk_tuple, then (class_index, pools, blocks)
- * per class with pools.  Before 3.12: the report's length in bytes, then
- * the report. */
+/* 3.12+: the five counts of walk_tuple, its six byte counts, then its
+ * class rows.  Before 3.12: the report's length in bytes, then the
+ * report. */
 size_t
 mp_pymalloc_pack(const mp_pymalloc_reading *p, int64_t *words, size_t room)
 {
@@ -396,17 +430,23 @@ mp_pymalloc_pack(const mp_pymalloc_reading *p, int64_t *words, size_t room)
 #define MP_PUT(value) do { if (n < room) { words[n] = (int64_t)(value); } n++; } while (0)
 #if MP_HAVE_OBMALLOC_STATE
     const pymalloc_walk *w = &p->walk;
+    pymalloc_derived d;
+    derive(w, &d);
     MP_PUT(w->ntimes_arena_allocated);
     MP_PUT(w->narenas_highwater);
     MP_PUT(w->narenas);
     MP_PUT(w->raw_allocated_blocks);
     MP_PUT(w->free_pools);
-    MP_PUT(w->misaligned_arenas);
+    for (int k = 0; k < MP_PYMALLOC_BYTE_COUNTS; k++) {
+        MP_PUT(d.bytes[k]);
+    }
     for (int i = 0; i < MP_MAX_SIZE_CLASSES; i++) {
         if (w->pools[i] > 0) {
             MP_PUT(i);
+            MP_PUT(d.size[i]);
             MP_PUT(w->pools[i]);
             MP_PUT(w->blocks[i]);
+            MP_PUT(d.free[i]);
         }
     }
 #else

@@ -44,9 +44,9 @@ optional_int(int present, long long value)
     return present ? PyLong_FromLongLong(value) : Py_NewRef(Py_None);
 }
 
-/* The fields of memprobe.RefInfo, in its order, from one view. */
+/* memprobe.RefInfo from one view, its fields in its order. */
 static PyObject *
-refinfo_fields(mp_state *st, const mp_refcnt_view *v)
+refinfo_of(mp_state *st, const mp_refcnt_view *v)
 {
     int ft = v->layout == MP_REFCNT_FREE_THREADED;
     int split = v->layout == MP_REFCNT_SPLIT || v->layout == MP_REFCNT_FLAGS;
@@ -72,18 +72,10 @@ refinfo_fields(mp_state *st, const mp_refcnt_view *v)
         ft ? PyBool_FromLong(v->deferred) : Py_NewRef(Py_None),
         optional_int(ft, (long long)v->deferred_bias),
     };
-    Py_ssize_t n = (Py_ssize_t)(sizeof(items) / sizeof(items[0]));
-    PyObject *fields = PyTuple_New(n);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (items[i] == NULL || fields == NULL) {
-            Py_CLEAR(fields);
-            Py_XDECREF(items[i]);
-        }
-        else {
-            PyTuple_SET_ITEM(fields, i, items[i]);
-        }
-    }
-    return fields;
+    /* RefInfo is a NamedTuple: made as tuple.__new__ makes a subclass's
+     * instance, without running Python code. */
+    return mp_tuple_of((PyTypeObject *)st->refinfo_type, items,
+                       (Py_ssize_t)(sizeof(items) / sizeof(items[0])));
 }
 
 static PyObject *
@@ -100,15 +92,7 @@ refinfo(PyObject *module, PyObject *obj)
                         "through its package");
         return NULL;
     }
-    /* RefInfo is a NamedTuple: made as tuple.__new__ makes a subclass's
-     * instance, without running Python code. */
-    PyObject *fields = refinfo_fields(st, &v);
-    PyObject *args = fields ? PyTuple_Pack(1, fields) : NULL;
-    PyObject *result = args ? PyTuple_Type.tp_new(
-        (PyTypeObject *)st->refinfo_type, args, NULL) : NULL;
-    Py_XDECREF(args);
-    Py_XDECREF(fields);
-    return result;
+    return refinfo_of(st, &v);
 }
 
 /* _set_refinfo_type(cls): the class refinfo() builds, once, at import. */

@@ -13,7 +13,7 @@ class MimallocUnavailable(MemprobeError): ...
 
 _PymallocConstants = Tuple[int, int, int, int, int, int, bool]
 _Arena = Tuple[int, int, int, bytes, bytes, Optional[int]]
-_PymallocState = Tuple[int, int, int, int, int, int, Tuple[Tuple[int, int, int], ...],
+_PymallocState = Tuple[int, int, int, int, int, Tuple[int, ...], int, int, int, int, int, int,
                        Optional[Tuple[_Arena, ...]]]
 _MimallocRow = Tuple[int, int, int, int, int, int, int, int]
 _R = TypeVar("_R")

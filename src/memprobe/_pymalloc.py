@@ -14,12 +14,16 @@ from ._render import mib
 from ._interpreter import PYMALLOC_STATE_READABLE, allocator, block_size, pool_capacity, required_constants
 from ._memprobe import PymallocUnavailable
 from ._types import (ArenaInfo, ArenaMap, BlockInfo, Fragmentation, OccupancyBucket, PymallocSnapshot, Rows,
-                     SizeClass, SparseArena)
+                     SizeClass, SparseArena, maker)
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
-# What _pymalloc_state() returns, field by field (pymalloc.c: walk_tuple).
-_State = Tuple[int, int, int, int, int, int, Sequence[Tuple[int, int, int]], Any]
+# What _pymalloc_state() returns, field by field (parts.h: mp_pymalloc_build):
+# five counts, the size classes as flat rows of SizeClass's five fields, the
+# six byte counts in PymallocSnapshot's order, the arenas or None.
+_State = Tuple[int, int, int, int, int, Tuple[int, ...], int, int, int, int, int, int, Any]
+_PYMALLOC = maker(PymallocSnapshot)[0]
+_SIZE_CLASSES = maker(SizeClass)[1]
 
 
 def capture_debugmallocstats() -> str:
@@ -80,64 +84,36 @@ def parse_debug_malloc_stats(text: str) -> Dict[str, Any]:
 
 def state_from_report(report: Tuple[bytes, int]) -> _State:
     """The printed report of 3.9-3.11, (text, allocated blocks), as the
-    plain state the 3.12+ walk returns (without arenas)."""
+    plain state the 3.12+ walk returns (without arenas): the interpreter
+    printed every derived number itself."""
     text, allocated = report
-    printed = parse_debug_malloc_stats(text.decode("ascii", "replace"))
-    classes = [(index, pools, used) for index, _, pools, used, _ in printed["size_classes"]]
-    misaligned = printed["bytes_lost_to_arena_alignment"] // required_constants().pool_size
-    return (printed["arenas_allocated_total"], printed["arenas_highwater"], printed["arenas_current"],
-            allocated - sum(used for _, _, used in classes), printed["unused_pools"], misaligned,
-            classes, None)
+    p = parse_debug_malloc_stats(text.decode("ascii", "replace"))
+    classes = tuple(value for row in p["size_classes"] for value in row)
+    in_use = sum(row[3] for row in p["size_classes"])
+    return (p["arenas_allocated_total"], p["arenas_highwater"], p["arenas_current"], allocated - in_use,
+            p["unused_pools"], classes, p["bytes_in_allocated_blocks"], p["bytes_in_available_blocks"],
+            p["bytes_in_unused_pools"], p["bytes_lost_to_pool_headers"], p["bytes_lost_to_quantization"],
+            p["bytes_lost_to_arena_alignment"], None)
 
 
 def snapshot_from_state(state: _State) -> PymallocSnapshot:
-    """The typed snapshot, with every byte count derived the way
-    ``_PyObject_DebugMallocStats`` derives it."""
-    total, highwater, current, raw_blocks, unused_pools, misaligned, counts, _ = state
+    """The typed snapshot: every number as read and derived in C (the way
+    ``_PyObject_DebugMallocStats`` derives it), or as that report printed
+    it before 3.12."""
+    total, highwater, current, raw_blocks, unused_pools, classes, *lost = state[:12]
     c = required_constants()
     now = allocator()
-    classes = []
-    allocated_bytes = available_bytes = quantization = 0
-    for index, pools, used in counts:
-        size = block_size(index)
-        free = pools * pool_capacity(index) - used
-        classes.append(SizeClass(index, size, pools, used, free))
-        allocated_bytes += used * size
-        available_bytes += free * size
-        quantization += pools * ((c.pool_size - c.pool_overhead) % size)
-    used_pools = sum(pools for _, pools, _ in counts)
-    lost = {
-        "bytes_in_allocated_blocks": allocated_bytes,
-        "bytes_in_available_blocks": available_bytes,
-        "bytes_in_unused_pools": unused_pools * c.pool_size,
-        "bytes_lost_to_pool_headers": used_pools * c.pool_overhead,
-        "bytes_lost_to_quantization": quantization,
-        "bytes_lost_to_arena_alignment": misaligned * c.pool_size,
-    }
-    return PymallocSnapshot(
-        source="obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats",
-        allocator=now.name,
-        hooks_installed=now.hooked,
-        debug_layer=now.debug,
-        arena_size=c.arena_size,
-        pool_size=c.pool_size,
-        alignment=c.alignment,
-        small_request_threshold=c.small_request_threshold,
-        arenas_allocated_total=total,
-        arenas_reclaimed=total - current,
-        arenas_highwater=highwater,
-        arenas_current=current,
-        raw_allocated_blocks=raw_blocks,
-        size_classes=Rows(classes),
-        unused_pools=unused_pools,
-        total_bytes=sum(lost.values()),
-        **lost,
-    )
+    # PymallocSnapshot's fields in order (see its declaration).
+    return _PYMALLOC("obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats",
+                     now.name, now.hooked, now.debug,
+                     c.arena_size, c.pool_size, c.alignment, c.small_request_threshold,
+                     total, total - current, highwater, current, raw_blocks,
+                     Rows(_SIZE_CLASSES(classes)), unused_pools, *lost, sum(lost))
 
 
 def arena_map_from_state(state: _State) -> ArenaMap:
     """The arenas of a state read with arenas (3.12+)."""
-    return ArenaMap(ArenaInfo(*arena) for arena in state[7])
+    return ArenaMap(ArenaInfo(*arena) for arena in state[12])
 
 
 def pymalloc() -> PymallocSnapshot:
@@ -160,8 +136,7 @@ def state_from_words(words: Sequence[int], allocated: int) -> Any:
     pymalloc.c packs the same reading into (mp_pymalloc_pack) and the block
     count read with it."""
     if PYMALLOC_STATE_READABLE:
-        classes = [tuple(words[i:i + 3]) for i in range(6, len(words), 3)]
-        return (*words[:6], classes, None)
+        return (*words[:5], tuple(words[11:]), *words[5:11], None)
     length = words[0]
     text = b"".join(w.to_bytes(8, sys.byteorder, signed=True) for w in words[1:])[:length]
     return (text, allocated)
