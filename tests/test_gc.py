@@ -470,6 +470,21 @@ def test_results_are_frozen():
             result.collecting = True  # type: ignore[misc]
 
 
+def test_type_counts_are_ranked_when_first_read_and_equal_eager_ones():
+    """census() hands back its mappings unranked (ranking every generation
+    costs more than the walk on a short list); each is ranked, most common
+    first, the first time it is read, and is then the same mapping as one
+    built from its items."""
+    import pickle
+    from memprobe import TypeCounts
+
+    lazy = TypeCounts.ranked((int, str, list, dict), (3, 0, 7, 3))
+    assert list(lazy.items()) == [(list, 7), (int, 3), (dict, 3)]     # ties keep the order read
+    assert lazy == TypeCounts([(list, 7), (int, 3), (dict, 3)]) and str not in lazy
+    assert list(TypeCounts.ranked((int, str, list), (3, 1, 7), top=2)) == [list, int]
+    assert pickle.loads(pickle.dumps(lazy)) == lazy and len(TypeCounts.ranked((), ())) == 0
+
+
 # ---- random heaps (hypothesis) ---------------------------------------------------------
 
 hypothesis = pytest.importorskip("hypothesis")

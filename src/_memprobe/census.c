@@ -75,10 +75,16 @@ count_object(PyObject *op, int list, void *arg)
     return 0;
 }
 
+/* Slots a census starts with: where the visit cannot allocate
+ * (free-threaded builds) a full table means a second visit, so it starts
+ * large; elsewhere it grows in place, and a small start keeps a census of
+ * a short walk cheap. */
+#define MP_CENSUS_START (MP_GC_VISIT_MAY_ALLOCATE ? 128 : 1024)
+
 int
 mp_census_read(mp_state *st, unsigned lists, mp_census *t)
 {
-    size_t size = 1024;
+    size_t size = MP_CENSUS_START;
     unsigned empty = mp_gc_empty_lists();
     for (;;) {
         if (table_init(t, size) < 0) {
@@ -154,65 +160,77 @@ is_own_type(PyObject *own, PyTypeObject *type)
     return 0;
 }
 
-/* The counted rows as (type, count in list 0, ...), own types left out. */
+/* A tuple of n ints. */
 static PyObject *
-rows_tuple(PyObject *own, const mp_census *t)
+int_tuple(const Py_ssize_t *value, Py_ssize_t n)
 {
-    Py_ssize_t nrows = 0;
-    for (size_t i = 0; i <= t->mask; i++) {
-        nrows += t->slots[i].type != NULL && !is_own_type(own, t->slots[i].type);
-    }
-    PyObject *rows = PyTuple_New(nrows);
-    Py_ssize_t n = 0;
-    for (size_t i = 0; rows != NULL && i <= t->mask; i++) {
-        const mp_census_slot *s = &t->slots[i];
-        if (s->type == NULL || is_own_type(own, s->type)) {
-            continue;
-        }
-        PyObject *row = PyTuple_New(1 + MP_GC_LISTS);
-        if (row == NULL) {
-            Py_CLEAR(rows);
-            break;
-        }
-        PyTuple_SET_ITEM(row, 0, Py_NewRef((PyObject *)s->type));
-        for (int list = 0; list < MP_GC_LISTS; list++) {
-            PyObject *count = PyLong_FromSsize_t(s->count[list]);
-            if (count == NULL) {
-                Py_CLEAR(row);
-                break;
-            }
-            PyTuple_SET_ITEM(row, 1 + list, count);
-        }
-        if (row == NULL) {
-            Py_CLEAR(rows);
-            break;
-        }
-        PyTuple_SET_ITEM(rows, n++, row);
-    }
-    return rows;
-}
-
-/* A tuple of one int per list. */
-static PyObject *
-per_list(const Py_ssize_t value[MP_NUM_LISTS])
-{
-    PyObject *t = PyTuple_New(MP_GC_LISTS);
-    for (int list = 0; t != NULL && list < MP_GC_LISTS; list++) {
-        PyObject *v = PyLong_FromSsize_t(value[list]);
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
+        PyObject *v = PyLong_FromSsize_t(value[i]);
         if (v == NULL) {
             Py_CLEAR(t);
             break;
         }
-        PyTuple_SET_ITEM(t, list, v);
+        PyTuple_SET_ITEM(t, i, v);
     }
     return t;
+}
+
+/* The types counted, memprobe's own left out, in table order, and their
+ * counts as columns: one per list, then the sum over the lists counted but
+ * the permanent one (census's by_type); a column is a tuple of ints in the
+ * order of the types.  0, or -1 with an error set. */
+static int
+columns_of(PyObject *own, const mp_census *t, PyObject **types,
+           PyObject **columns)
+{
+    Py_ssize_t n = 0;
+    for (size_t i = 0; i <= t->mask; i++) {
+        n += t->slots[i].type != NULL && !is_own_type(own, t->slots[i].type);
+    }
+    Py_ssize_t *values = PyMem_RawMalloc(((size_t)n + 1) * sizeof(Py_ssize_t));
+    *types = values ? PyTuple_New(n) : PyErr_NoMemory();
+    *columns = *types ? PyTuple_New(MP_GC_LISTS + 1) : NULL;
+    for (int column = 0; *columns != NULL && column <= MP_GC_LISTS; column++) {
+        Py_ssize_t k = 0;
+        for (size_t i = 0; i <= t->mask; i++) {
+            const mp_census_slot *s = &t->slots[i];
+            if (s->type == NULL || is_own_type(own, s->type)) {
+                continue;
+            }
+            if (column == 0) {
+                PyTuple_SET_ITEM(*types, k, Py_NewRef((PyObject *)s->type));
+            }
+            if (column < MP_GC_LISTS) {
+                values[k++] = s->count[column];
+                continue;
+            }
+            values[k] = 0;
+            for (int list = 0; list < MP_PERMANENT_LIST; list++) {
+                values[k] += (t->known & MP_LIST(list)) ? s->count[list] : 0;
+            }
+            k++;
+        }
+        PyObject *counts = int_tuple(values, n);
+        if (counts == NULL) {
+            Py_CLEAR(*columns);
+            break;
+        }
+        PyTuple_SET_ITEM(*columns, column, counts);
+    }
+    PyMem_RawFree(values);
+    if (*columns == NULL) {
+        Py_CLEAR(*types);
+        return -1;
+    }
+    return 0;
 }
 
 PyObject *
 mp_census_build(mp_state *st, const mp_census *t)
 {
     Py_ssize_t code[MP_NUM_LISTS], own[MP_NUM_LISTS] = {0};
-    Py_ssize_t known[MP_NUM_LISTS];
+    Py_ssize_t known[MP_NUM_LISTS], total[MP_NUM_LISTS] = {0};
     PyObject *own_types = st->own_types;
     Py_XINCREF(own_types);
     for (int list = 0; list < MP_GC_LISTS; list++) {
@@ -220,23 +238,31 @@ mp_census_build(mp_state *st, const mp_census *t)
         known[list] = (t->known & MP_LIST(list)) != 0;
     }
     for (size_t i = 0; i <= t->mask; i++) {
-        if (t->slots[i].type != NULL && is_own_type(own_types, t->slots[i].type)) {
-            for (int list = 0; list < MP_GC_LISTS; list++) {
-                own[list] += t->slots[i].count[list];
-            }
+        if (t->slots[i].type == NULL) {
+            continue;
+        }
+        Py_ssize_t *into = is_own_type(own_types, t->slots[i].type) ? own
+                                                                    : total;
+        for (int list = 0; list < MP_GC_LISTS; list++) {
+            into[list] += t->slots[i].count[list];
         }
     }
-    PyObject *codes = per_list(code);
-    PyObject *owns = codes ? per_list(own) : NULL;
-    PyObject *knowns = owns ? per_list(known) : NULL;
-    PyObject *rows = knowns ? rows_tuple(own_types, t) : NULL;
-    PyObject *result = rows ? PyTuple_Pack(4, codes, rows, owns, knowns)
-                            : NULL;
+    PyObject *types = NULL, *columns = NULL;
+    PyObject *codes = int_tuple(code, MP_GC_LISTS);
+    PyObject *totals = codes ? int_tuple(total, MP_GC_LISTS) : NULL;
+    PyObject *owns = totals ? int_tuple(own, MP_GC_LISTS) : NULL;
+    PyObject *knowns = owns ? int_tuple(known, MP_GC_LISTS) : NULL;
+    PyObject *result = NULL;
+    if (knowns != NULL && columns_of(own_types, t, &types, &columns) == 0) {
+        result = PyTuple_Pack(6, codes, types, columns, totals, owns, knowns);
+    }
     Py_XDECREF(own_types);
     Py_XDECREF(codes);
+    Py_XDECREF(totals);
     Py_XDECREF(owns);
     Py_XDECREF(knowns);
-    Py_XDECREF(rows);
+    Py_XDECREF(types);
+    Py_XDECREF(columns);
     return result;
 }
 
@@ -257,9 +283,9 @@ mp_lists_argument(PyObject *arg)
     return (unsigned)lists;
 }
 
-/* _census(lists, /) -> (collecting, codes, rows, own, known): the lists
- * of the set counted (mp_census_build; lists outside it are known only
- * when empty). */
+/* _census(lists, /) -> (collecting, built): the lists of the set counted
+ * (built: mp_census_build; lists outside the set are known only when
+ * empty). */
 static PyObject *
 census(PyObject *module, PyObject *lists_arg)
 {
@@ -278,10 +304,7 @@ census(PyObject *module, PyObject *lists_arg)
     }
     PyObject *built = mp_census_build(st, &t);
     PyObject *result = built ? Py_BuildValue(
-        "(OOOOO)", collecting ? Py_True : Py_False, PyTuple_GET_ITEM(built, 0),
-        PyTuple_GET_ITEM(built, 1), PyTuple_GET_ITEM(built, 2),
-        PyTuple_GET_ITEM(built, 3)) : NULL;
-    Py_XDECREF(built);
+        "(ON)", collecting ? Py_True : Py_False, built) : NULL;
     mp_census_release(&t);
     return result;
 }
@@ -312,7 +335,7 @@ set_own_types(PyObject *module, PyObject *types)
 static PyMethodDef census_methods[] = {
     {"_census", census, METH_O,
      "_census(lists, /)\n--\n\nTracked objects per type and list, counted "
-     "in C: (collecting, codes, rows, own, known)."},
+     "in C: (collecting, (codes, types, columns, totals, own, known))."},
     {"_set_own_types", set_own_types, METH_O,
      "_set_own_types(types, /)\n--\n\nmemprobe's result types, which "
      "census leaves out (once, at import)."},

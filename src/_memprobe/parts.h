@@ -271,9 +271,12 @@ int mp_census_read(mp_state *st, unsigned lists, mp_census *c);
  * lengths); -1 for a list not known. */
 void mp_census_lengths(const mp_census *c, Py_ssize_t length[MP_NUM_LISTS]);
 
-/* (codes, rows, own, known): the generation code of each list; per type
- * counted (type, count in each list), memprobe's own result types left
- * out; the number of those left out in each list; and whether each list's
+/* (codes, types, columns, totals, own, known), each a tuple: the
+ * generation code of each list; the types counted, memprobe's own result
+ * types left out; their counts, one column per list in the order of the
+ * types, then one column of the sum over the lists counted but the
+ * permanent one; each list's total of those counts; the objects of
+ * memprobe's own types left out of each list; and whether each list's
  * counts are known (counted, or empty). */
 PyObject *mp_census_build(mp_state *st, const mp_census *c);
 void mp_census_release(mp_census *c);

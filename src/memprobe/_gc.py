@@ -18,6 +18,7 @@ from ._types import Census, GCInfo, GCState, Generation, GenerationState, Rows, 
 _MEMBERS: Dict[int, Generation] = {int(g): g for g in Generation}
 _OUTSIDE = (Generation.NOT_GC, Generation.UNTRACKED)
 _GCINFO = maker(GCInfo)[0]
+_CENSUS = maker(Census)[0]
 _GC_STATE = maker(GCState)[0]
 _GENERATIONS = maker(GenerationState)[1]
 
@@ -76,15 +77,6 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _most_common(types: Sequence[type], counts: Sequence[int], top: Optional[int]) -> TypeCounts:
-    """The types counted, most common first.  Sorted on (count, index)
-    tuples: types are never hashed or compared (a metaclass's __hash__ or
-    __eq__ would run), and no key= (CPython 3.12.1 crashes when an
-    allocation fails inside list.sort(key=...))."""
-    ranked = sorted((-n, i) for i, n in enumerate(counts) if n > 0)
-    return TypeCounts((types[i], -n) for n, i in (ranked if top is None else ranked[:top]))
-
-
 def census(generation: Optional[int] = None, top: Optional[int] = None, frozen: bool = False) -> Census:
     """Tracked objects per type and per generation, counted in C without
     listing them.  ``generation`` is 0, 1, 2 or 3 (permanent), or None for
@@ -129,18 +121,17 @@ def _check_census_arguments(generation: Optional[int], top: Optional[int]) -> No
             raise ValueError("top must be >= 0")
 
 
-def _census_result(generation: Optional[int], top: Optional[int],
-                   raw: Tuple[bool, Tuple[int, ...], Tuple[Tuple[Any, ...], ...], Tuple[int, ...], Tuple[int, ...]],
-                   ) -> Census:
-    collecting, codes, rows, own, known = raw
+def _census_result(generation: Optional[int], top: Optional[int], raw: Tuple[bool, Tuple[Any, ...]]) -> Census:
+    collecting, (codes, types, columns, totals, own, known) = raw
     lists = tuple(i for i in range(len(codes)) if known[i]) if generation is None else (generation,)
-    columns = list(zip(*rows)) or [()] * (1 + len(codes))   # types, then a count column per list
-    types = columns[0]
-    per_generation = Table((_MEMBERS[codes[i]], _most_common(types, columns[1 + i], top)) for i in lists)
-    totals = Table((_MEMBERS[codes[i]], sum(columns[1 + i])) for i in lists)
-    # by_type: the one list asked for, or every list but the permanent one.
-    counted = [columns[1 + i] for i in lists if generation is not None or codes[i] != Generation.PERMANENT]
-    by_type = _most_common(types, list(map(sum, zip(*counted))) if counted else [], top)
-    return Census(generation=None if generation is None else _MEMBERS[codes[generation]],
-                  by_type=by_type, by_generation=totals, per_generation=per_generation,
-                  memprobe_objects=Table((_MEMBERS[codes[i]], own[i]) for i in lists), collecting=collecting)
+    # Rows, not the extension's tuples: memprobe's own, left out of censuses.
+    types = Rows(types)
+    ranked = TypeCounts.ranked
+    per_generation = Table((_MEMBERS[codes[i]], ranked(types, Rows(columns[i]), top)) for i in lists)
+    totals = Table((_MEMBERS[codes[i]], totals[i]) for i in lists)
+    # by_type: the one list asked for, or every list but the permanent one
+    # (the extension's last column).
+    by_type = ranked(types, Rows(columns[-1 if generation is None else generation]), top)
+    # Census(generation, by_type, by_generation, per_generation, memprobe_objects, collecting)
+    return _CENSUS(None if generation is None else _MEMBERS[codes[generation]], by_type, totals, per_generation,
+                   Table((_MEMBERS[codes[i]], own[i]) for i in lists), collecting)

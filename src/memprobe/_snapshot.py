@@ -153,7 +153,7 @@ def _read_and_build(census: bool, frozen: bool, collected: bool) -> Snapshot:
     by_generation: Optional[Dict[str, int]] = None
     by_type: Optional[Dict[str, int]] = None
     if census_raw is not None:
-        counted = _census_result(None, None, (gc_raw[1], *census_raw))
+        counted = _census_result(None, None, (gc_raw[1], census_raw))
         by_generation = Table((generation_key(g), n) for g, n in counted.by_generation.items())
         by_type = _by_name(counted.by_type)
         del counted

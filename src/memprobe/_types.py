@@ -261,30 +261,60 @@ class TypeCounts(Mapping[type, int]):
     finds a type by identity, so no type's own ``__hash__``/``__eq__`` (a
     metaclass's) runs to build it or to look a type up in it."""
 
-    __slots__ = ("_types", "_counts", "_by_id")
+    __slots__ = ("_types", "_counts", "_by_id", "_unranked")
 
     def __init__(self, items: Iterable[Tuple[type, int]] = ()) -> None:
         pairs = tuple(items)
         self._types = Rows(t for t, _ in pairs)
         self._counts = Rows(n for _, n in pairs)
         self._by_id: Optional[Dict[int, int]] = None   # id -> index, built on the first lookup
+        self._unranked: Optional[Tuple[Tuple[type, ...], Tuple[int, ...], Optional[int]]] = None
+
+    @classmethod
+    def ranked(cls, types: Tuple[type, ...], counts: Tuple[int, ...], top: Optional[int] = None) -> "TypeCounts":
+        """The types with a count above 0, most common first (the first N
+        with ``top=N``), ranked when first read: a probe that returns
+        several of these pays only for the ones its caller looks at.
+        Ranked on (count, index) tuples: types are never hashed or
+        compared (a metaclass's ``__hash__`` or ``__eq__`` would run), and
+        no ``key=`` (CPython 3.12.1 crashes when an allocation fails inside
+        ``list.sort(key=...)``)."""
+        made = cls.__new__(cls)
+        made._by_id = None
+        made._unranked = Rows((types, counts, top))   # memprobe's own (see Rows)
+        return made
+
+    def _pairs(self) -> Tuple[Tuple[type, ...], Tuple[int, ...]]:
+        if self._unranked is not None:
+            types, counts, top = self._unranked
+            order = sorted((-n, i) for i, n in enumerate(counts) if n > 0)
+            if top is not None:
+                order = order[:top]
+            self._types = Rows(types[i] for _, i in order)
+            self._counts = Rows(-n for n, _ in order)
+            self._unranked = None
+        return self._types, self._counts
 
     def __getitem__(self, key: type) -> int:
+        types, counts = self._pairs()
         if self._by_id is None:
-            self._by_id = {id(t): i for i, t in enumerate(self._types)}
+            self._by_id = {id(t): i for i, t in enumerate(types)}
         i = self._by_id.get(id(key))
-        if i is None or self._types[i] is not key:
+        if i is None or types[i] is not key:
             raise KeyError(key)
-        return int(self._counts[i])
+        return int(counts[i])
 
     def items(self) -> "ItemsView[type, int]":
         return _TypeCountsItems(self)
 
     def __iter__(self) -> Iterator[type]:
-        return iter(self._types)
+        return iter(self._pairs()[0])
 
     def __len__(self) -> int:
-        return len(self._types)
+        return len(self._pairs()[0])
+
+    def __reduce__(self) -> Tuple[type, Tuple[Tuple[Tuple[type, int], ...]]]:
+        return TypeCounts, (tuple(zip(*self._pairs())),)
 
     def __repr__(self) -> str:
         from ._serialize import type_name
@@ -298,7 +328,7 @@ class _TypeCountsItems(ItemsView[type, int]):
     _mapping: TypeCounts
 
     def __iter__(self) -> Iterator[Tuple[type, int]]:
-        return zip(self._mapping._types, self._mapping._counts)
+        return zip(*self._mapping._pairs())
 
 
 @_result(frozen=True)
