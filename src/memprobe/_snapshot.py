@@ -17,7 +17,7 @@ from ._pymalloc import snapshot_from_reading as pymalloc_from_reading
 from ._pymalloc import state_from_words
 from ._serialize import generation_key, type_name
 from ._types import (MimallocClassDelta, MimallocSnapshot, PymallocSnapshot, SizeClassDelta, Snapshot, SnapshotDiff,
-                     SnapshotMismatch, Rows, Table, TypeCounts)
+                     SnapshotMismatch, Rows, Table, TypeCounts, maker)
 
 __all__ = ["NOISE_BLOCKS", "attempt", "diff", "measure", "snapshot"]
 
@@ -29,6 +29,7 @@ T = TypeVar("T")
 # remains is the few objects of the baseline reading and of the caller
 # (measure(), a pytest hook).  Tested on every interpreter.
 NOISE_BLOCKS = 10
+_SNAPSHOT = maker(Snapshot)[0]
 
 def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
     """``after - before``: every count after minus before; the size classes
@@ -157,20 +158,10 @@ def _read_and_build(census: bool, frozen: bool, collected: bool) -> Snapshot:
         by_generation = Table((generation_key(g), n) for g, n in counted.by_generation.items())
         by_type = _by_name(counted.by_type)
         del counted
-    taken = Snapshot(
-        interpreter=describe(),
-        hexversion=HEXVERSION,
-        debug_build=DEBUG_BUILD,
-        free_threaded=FREE_THREADED,
-        allocated_blocks=allocated,
-        pymalloc=pymalloc_snapshot,
-        pymalloc_unavailable=pymalloc_unavailable,
-        mimalloc=mimalloc_snapshot,
-        mimalloc_unavailable=mimalloc_unavailable,
-        gc=gc_state_from(gc_raw),
-        objects_by_generation=by_generation,
-        objects_by_type=by_type,
-    )
+    # Snapshot's fields in order (see its declaration).
+    taken = _SNAPSHOT(describe(), HEXVERSION, DEBUG_BUILD, FREE_THREADED, allocated,
+                      pymalloc_snapshot, pymalloc_unavailable, mimalloc_snapshot, mimalloc_unavailable,
+                      gc_state_from(gc_raw), by_generation, by_type)
     del gc_raw, census_raw, pymalloc_raw, mimalloc_raw
     object.__setattr__(taken, "_serial", serial)
     if collected:
