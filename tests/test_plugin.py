@@ -153,6 +153,54 @@ def test_marker_passes_an_empty_test_at_zero_blocks_and_catches_ten_leaked_objec
     result.stdout.fnmatch_lines(["*memprobe: allocated blocks grew by *, allowed 0*"])
 
 
+MARKER_COLLECTIONS = '''
+import gc
+import pytest
+
+real, calls, per_test = gc.collect, [], {}
+
+def counting(*args):
+    calls.append(1)
+    return real(*args)
+
+gc.collect = counting
+
+@pytest.fixture(autouse=True)
+def count(request):
+    start = len(calls)
+    yield
+    per_test[request.node.name] = len(calls) - start
+
+@pytest.mark.memprobe(max_new_blocks=0)
+def test_empty():
+    pass
+
+@pytest.mark.memprobe(max_new_blocks=10_000)
+def test_churn():
+    for i in range(1000):
+        (i, [i], {i: i}, float(i))
+
+LEAK = []
+
+@pytest.mark.memprobe(max_new_blocks=0)
+def test_leak():
+    LEAK.extend(object() for _ in range(10))
+
+def test_zz_report():
+    print("COLLECTIONS", " ".join(f"{name}={n}" for name, n in sorted(per_test.items())))
+'''
+
+
+def test_the_marker_runs_one_collection_on_a_passing_test_and_a_second_only_to_confirm_a_failure(pytester):
+    """A collection costs milliseconds on a large heap: the marker runs one
+    before the test; only when the limits look exceeded does a second one
+    give the exact figure."""
+    pytester.makepyfile(MARKER_COLLECTIONS)
+    result = pytester.runpytest_subprocess("-v", "-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*COLLECTIONS test_churn=1 test_empty=1 test_leak=2*"])
+
+
 def _full_collections(check, monkeypatch):
     """How many times check() called gc.collect().  Counted by wrapping the
     function, in place: gc.callbacks would do (on 3.15 a callback's first

@@ -43,6 +43,19 @@ release(snapshot_reading *r)
 static int
 read_parts(mp_state *st, snapshot_reading *r)
 {
+    if (mp_allocated_blocks() < 0) {
+        /* The count is read through sys after the other parts, and that
+         * call's int result is freed after it: where ints have a free list
+         * (3.14+) it keeps that block, which the next reading would count.
+         * An int made and freed first puts a block there already, for the
+         * call to take and give back: every reading sees the same.  (Only
+         * a one-digit int, as a count of blocks is, goes to that list.) */
+        PyObject *sized_like_a_count = PyLong_FromSsize_t(1 << 20);
+        if (sized_like_a_count == NULL) {
+            return -1;
+        }
+        Py_DECREF(sized_like_a_count);
+    }
     if (r->parts & MP_READ_GC) {
         mp_gc_read(&r->gc);
     }
@@ -110,8 +123,8 @@ build_mimalloc(const void *m)
 
 /* _snapshot(parts, /) -> (gc, census, pymalloc, mimalloc,
  * allocated_blocks, serial): gc is _gc_state()'s tuple with the lengths the
- * census counted (None where not known); census is (codes, rows, own,
- * known) as _census() gives them, memprobe's own results left out; pymalloc and
+ * census counted (None where not known); census is what _census() gives
+ * after its collecting flag (mp_census_build), memprobe's own results left out; pymalloc and
  * mimalloc are (part, None) or (None, why) as _pymalloc_state(False) and
  * _mimalloc() give them; each is None when not asked for.  serial numbers
  * this module's readings in the order they were taken. */

@@ -6,7 +6,7 @@ import functools
 import gc
 import sys
 from types import TracebackType
-from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 from . import _memprobe
 from ._gc import _census_result, check_flag, gc_state_from, paused_collector
@@ -38,8 +38,28 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
         raise SnapshotMismatch(
             f"cannot diff snapshots of different interpreters: {before.interpreter} "
             f"(0x{before.hexversion:08x}) and {after.interpreter} (0x{after.hexversion:08x})")
-    start_blocks, b, mb = _start(before, after)
-    a, ma = after.pymalloc, after.mimalloc
+    by_generation: Optional[Dict[str, int]] = None
+    by_type: Optional[Dict[str, int]] = None
+    gb, ga = before.objects_by_generation, after.objects_by_generation
+    if gb is not None and ga is not None:
+        # A list counted in only one of the two (the permanent one) is left out.
+        by_generation = Table((k, ga[k] - gb[k]) for k in gb if k in ga)
+    tb, ta = before.objects_by_type, after.objects_by_type
+    if tb is not None and ta is not None:
+        types = {k: ta.get(k, 0) - tb.get(k, 0) for k in set(tb) | set(ta)}
+        by_type = Table(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0])))
+    return _allocator_diff(after.interpreter, _start(before, after),
+                           (after.allocated_blocks, after.pymalloc, after.mimalloc), by_generation, by_type)
+
+
+_Allocator = Tuple[int, Optional[PymallocSnapshot], Optional[MimallocSnapshot]]
+
+
+def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
+                    by_generation: Optional[Dict[str, int]], by_type: Optional[Dict[str, int]]) -> SnapshotDiff:
+    """The diff of two allocator readings, (allocated blocks, pymalloc,
+    mimalloc) each, with the object counts' differences given."""
+    (start_blocks, b, mb), (end_blocks, a, ma) = before, after
     classes: Tuple[SizeClassDelta, ...] = ()
     if b is not None and a is not None:
         indexes = sorted({c.class_index for c in b.size_classes} | {c.class_index for c in a.size_classes})
@@ -66,20 +86,10 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
                 mi_deltas.append(MimallocClassDelta(heap, size, now.pages - was.pages,
                                                     now.blocks_in_use - was.blocks_in_use))
         mi_classes = Rows(sorted(mi_deltas, key=lambda d: -abs(d.blocks_in_use)))
-    by_generation: Optional[Dict[str, int]] = None
-    by_type: Optional[Dict[str, int]] = None
-    gb, ga = before.objects_by_generation, after.objects_by_generation
-    if gb is not None and ga is not None:
-        # A list counted in only one of the two (the permanent one) is left out.
-        by_generation = Table((k, ga[k] - gb[k]) for k in gb if k in ga)
-    tb, ta = before.objects_by_type, after.objects_by_type
-    if tb is not None and ta is not None:
-        types = {k: ta.get(k, 0) - tb.get(k, 0) for k in set(tb) | set(ta)}
-        by_type = Table(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0])))
     return SnapshotDiff(
-        interpreter=after.interpreter,
+        interpreter=interpreter,
         pymalloc_available=a is not None and b is not None,
-        allocated_blocks=after.allocated_blocks - start_blocks,
+        allocated_blocks=end_blocks - start_blocks,
         blocks_in_use=delta("blocks_in_use"),
         raw_allocated_blocks=delta("raw_allocated_blocks"),
         arenas_allocated=delta("arenas_allocated_total"),
@@ -179,6 +189,29 @@ def _baseline() -> bytearray:
         if _memprobe._baseline(buffer):
             return buffer
         room = -memoryview(buffer).cast("q")[0] * 8 + 1024
+
+
+# ---- Allocator readings without a snapshot (the pytest marker) -----------------------------
+
+def reading_buffers(n: int) -> List[bytearray]:
+    """Buffers for n allocator readings, made before any of them: room for
+    today's reading and a good margin (a reading that outgrows its buffer
+    still happens, in a new one)."""
+    room = len(_baseline()) + 64 * 1024
+    return [bytearray(room) for _ in range(n)]
+
+
+def read_allocators(buffer: bytearray) -> bytearray:
+    """The allocators read now into ``buffer``, which allocates nothing; a
+    new buffer when it is too small."""
+    return buffer if _memprobe._baseline(buffer) else _baseline()
+
+
+def readings_diff(before: bytearray, after: bytearray) -> SnapshotDiff:
+    """The allocators' diff between two readings (no object counts)."""
+    b, a = _Allocators(before), _Allocators(after)
+    return _allocator_diff(describe(), (b.allocated_blocks, b.pymalloc, b.mimalloc),
+                           (a.allocated_blocks, a.pymalloc, a.mimalloc), None, None)
 
 
 class _Allocators:

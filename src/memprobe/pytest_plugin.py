@@ -9,21 +9,24 @@
         ...
 
 The marker measures the call of the test function (after a gc.collect(),
-its own snapshots left out) and fails it, printing the diff table, when
-pymalloc allocated more than ``max_new_arenas`` arenas or
-``sys.getallocatedblocks()`` grew by more than ``max_new_blocks``: an
-empty test passes at ``max_new_blocks=0``.
+with nothing of its own alive in between) and fails it, printing the
+allocators' diff table, when pymalloc allocated more than
+``max_new_arenas`` arenas or ``sys.getallocatedblocks()`` grew by more
+than ``max_new_blocks`` (after a second collection, which runs only then):
+an empty test passes at ``max_new_blocks=0``.
 """
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
-from typing import Any, Generator, List, Optional
+import sys
+from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
 
 import pytest
 
 from . import testing
-from ._snapshot import measure, snapshot
+from ._snapshot import measure, read_allocators, reading_buffers, readings_diff, snapshot
 from ._types import Snapshot, SnapshotDiff
 
 
@@ -60,11 +63,20 @@ def _pymalloc_unavailable() -> bool:
     return attempt(pymalloc)[0] is None
 
 
-def _problems(item: Any, diff: SnapshotDiff) -> List[str]:
-    """What the test's marker does not allow in ``diff``."""
+# The marker's limits: (max_new_arenas, max_new_blocks), None for no limit.
+_Limits = Tuple[Optional[int], Optional[int]]
+
+
+def _limits(item: Any) -> _Limits:
+    """Read from the marker before the test runs (pytest's own objects made
+    on the way would otherwise be in the figure)."""
     marker = item.get_closest_marker("memprobe")
-    max_arenas: Optional[int] = marker.kwargs.get("max_new_arenas")
-    max_blocks: Optional[int] = marker.kwargs.get("max_new_blocks")
+    return marker.kwargs.get("max_new_arenas"), marker.kwargs.get("max_new_blocks")
+
+
+def _problems(limits: _Limits, diff: SnapshotDiff) -> List[str]:
+    """What the test's marker does not allow in ``diff``."""
+    max_arenas, max_blocks = limits
     problems = []
     if max_arenas is not None:
         if diff.arenas_allocated is None:
@@ -77,18 +89,76 @@ def _problems(item: Any, diff: SnapshotDiff) -> List[str]:
     return problems
 
 
+def _exceeded(limits: _Limits, diff: SnapshotDiff) -> bool:
+    return bool(_problems(limits, diff))
+
+
 def _failure(problems: List[str], diff: SnapshotDiff) -> BaseException:
     # pytrace=False: reported against the test, without the plugin's or
     # pluggy's frames.
     return pytest.fail.Exception("memprobe: " + "; ".join(problems) + "\n" + str(diff), pytrace=False)
 
 
+# The marker measures the test function's own call: the hook hands pytest a
+# function that reads the allocators before and after calling the test, so
+# that nothing of pytest's or pluggy's runs between the two readings.  A
+# reading only fills a buffer made beforehand: no snapshot object is alive
+# while the test runs, and reading allocates nothing.
+#
+# One gc.collect(), before the first reading, on a passing test.  The free
+# lists are empty after it; the test may leave freed objects in them
+# (allocated blocks still), so a growth can only be too large, never too
+# small.  Only when the limits are exceeded does a second collection empty
+# them again and give the exact figure, read in the same state as the first.
+# Before 3.11 each call needs a frame object: from the code object's
+# cache, else from a free list that gc.collect() empties, else a new block.
+_FRAME_OBJECTS = sys.version_info < (3, 11)
+
+
+def _spare_frames(depth: int = 3) -> None:
+    """Leaves ``depth`` frames in that free list (the calls nested in this
+    one free theirs there): the test's first call then takes one instead of
+    a new block, as any later call would."""
+    if depth:
+        _spare_frames(depth - 1)
+
+
+def _collect() -> None:
+    gc.collect()
+    if _FRAME_OBJECTS:
+        _spare_frames()
+
+
+def _measured_call(test: Any, positional: Tuple[Any, ...], keywords: Dict[str, Any], readings: List[bytearray],
+                   exceeded: Callable[[SnapshotDiff], bool], collect: bool = True) -> Any:
+    """Calls the test between two readings (readings[0], readings[1]);
+    when they exceed the marker's limits, collects and reads again into
+    readings[1], before anything else runs (pluggy's code would leave its
+    own objects in the figure)."""
+    if collect:
+        _collect()
+    readings[0] = read_allocators(readings[0])
+    try:
+        # Arguments passed as a tuple allocate nothing; a dict of keywords
+        # would be copied for the call (and leave the copy in a free list).
+        result = test(*positional, **keywords) if keywords else test(*positional)
+    finally:
+        readings[1] = read_allocators(readings[1])
+    if exceeded(readings_diff(readings[0], readings[1])):
+        # (That diff is gone before the exact reading.)
+        if collect:
+            _collect()
+        readings[1] = read_allocators(readings[2])
+    return result
+
+
+def _nothing() -> None:
+    pass
+
+
 _warm = False
 
 
-# The marker measures the test function's own call: the hook hands pytest a
-# function that reads before and after calling the test, so that nothing
-# of pytest's or pluggy's runs between the two readings.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
     test = pyfuncitem.obj
@@ -103,16 +173,23 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
     global _warm
     if not _warm:
         # Before 3.11 a function's first call leaves a frame cached on its
-        # code object: let measure()'s own functions make theirs here.
-        with measure():
-            pass
+        # code object: let every function of the marker's path make its
+        # own here (the recheck's included: no limit is met by -1 blocks).
+        _measured_call(_nothing, (), {}, reading_buffers(3), functools.partial(_exceeded, (None, -1)),
+                       collect=False)
         _warm = True
-    m = measure(collect=True)
+    readings = reading_buffers(3)
+    limits = _limits(pyfuncitem)
+    exceeded = functools.partial(_exceeded, limits)
 
     @functools.wraps(test)
     def measured(*args: Any, **kwargs: Any) -> Any:
-        with m:
-            return test(*args, **kwargs)
+        try:
+            bound = inspect.signature(test).bind(*args, **kwargs)
+            positional, keywords = tuple(bound.args), dict(bound.kwargs)
+        except (TypeError, ValueError):
+            positional, keywords = args, kwargs
+        return _measured_call(test, positional, keywords, readings, exceeded)
 
     pyfuncitem.obj = measured
     try:
@@ -120,6 +197,7 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
     finally:
         pyfuncitem.obj = test
     if outcome.excinfo is None:
-        problems = _problems(pyfuncitem, m.diff)
+        diff = readings_diff(readings[0], readings[1])
+        problems = _problems(limits, diff)
         if problems:
-            outcome.force_exception(_failure(problems, m.diff))
+            outcome.force_exception(_failure(problems, diff))
