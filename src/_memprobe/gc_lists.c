@@ -289,30 +289,62 @@ head_index(PyGC_Head *const heads[MP_NUM_LISTS], PyGC_Head *node)
     return -1;
 }
 
+/* Steps a scan takes per round on a list that is usually short: the young
+ * lists (bounded by the collector's thresholds) and the permanent one
+ * (empty, or what a program froze: often short, sometimes most of the
+ * heap).  Ruling them out quickly is what finds an old object. */
+#define MP_SHORT_SCAN_STEPS 4
+
+/* Rounds spent only walking from the object before the scans start: an
+ * object made or promoted recently is a few steps from an end of its
+ * list. */
+#define MP_NEAR_END 8
+
 /* One tracked object when no collection runs.  Cursors move in lockstep,
- * one step each per round: forward and backward from the object (the
- * first head either meets names its list), and one scan of each list (a
- * scan that meets the object names its list; when every list but one has
- * been scanned to its end, the object is in that one).  The cost is a few
- * times the smaller of the object's distance to an end of its own list
- * and the length of the longest other list: a few steps for an object
- * created or promoted recently, and no walk of a long frozen list for an
- * object that is not in it.  `budget` > 0 gives up after that many rounds
+ * round by round: one step forward and one backward from the object (the
+ * first head either meets names its list), and, after MP_NEAR_END rounds,
+ * a scan of each list from its head (a scan that meets the object names
+ * its list; when every list but one has been scanned to its end, the
+ * object is in that one).  The young lists and the permanent one are
+ * scanned MP_SHORT_SCAN_STEPS steps a round, the others one; empty lists
+ * are ruled out at once, and when the permanent list is empty the last
+ * mortal list, the longest, is not scanned at all (it is what remains).
+ * The cost is a few times the smaller of the object's distance to an end
+ * of its own list and the length of the longest list it is not in: a few
+ * steps for an object created or promoted recently, a pass over the young
+ * lists for an old one, and no walk of a long frozen list for an object
+ * that is not in it.  `budget` > 0 gives up after that many rounds
  * (MP_GEN_UNKNOWN, no error); *rounds says how many ran. */
 static int
 locate_one(mp_state *st, PyObject *op, size_t budget, size_t *rounds)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
+    int young_lists =
+        mp_gc_regime_for(st->runtime_hexversion, 0) == MP_GC_INCREMENTAL ? 1 : 2;
     PyGC_Head *heads[MP_NUM_LISTS], *scan[MP_NUM_LISTS];
+    int steps[MP_NUM_LISTS];
     int open_lists = 0;
     for (int list = 0; list < MP_NUM_LISTS; list++) {
-        heads[list] = scan[list] = list_head(interp, list);
-        open_lists++;
+        heads[list] = list_head(interp, list);
+        int empty = list_is_empty(interp, list);
+        scan[list] = empty ? NULL : heads[list];
+        steps[list] = list < young_lists || list == MP_PERMANENT_LIST
+                      ? MP_SHORT_SCAN_STEPS : 1;
+        open_lists += !empty;
+    }
+    if (scan[MP_PERMANENT_LIST] == NULL) {
+        steps[MP_MORTAL_LISTS - 1] = 0;
     }
     PyGC_Head *self = _Py_AS_GC(op);
     PyGC_Head *forward = self, *backward = self;
     for (size_t round = 1; round <= MP_WALK_CAP; round++) {
         *rounds = round;
+        if (open_lists == 1) {
+            int list;
+            for (list = 0; scan[list] == NULL; list++) {
+            }
+            return mp_gc_list_code(st, list);
+        }
         if (budget > 0 && round > budget) {
             return MP_GEN_UNKNOWN;
         }
@@ -328,23 +360,17 @@ locate_one(mp_state *st, PyObject *op, size_t budget, size_t *rounds)
         if (list >= 0) {
             return mp_gc_list_code(st, list);
         }
-        for (list = 0; list < MP_NUM_LISTS; list++) {
-            if (scan[list] == NULL) {
-                continue;           /* scanned to its end */
+        for (list = 0; list < MP_NUM_LISTS && round > MP_NEAR_END; list++) {
+            for (int step = 0; step < steps[list] && scan[list] != NULL; step++) {
+                scan[list] = next_of(scan[list]);
+                if (scan[list] == self) {
+                    return mp_gc_list_code(st, list);
+                }
+                if (scan[list] == heads[list]) {
+                    scan[list] = NULL;      /* scanned to its end */
+                    open_lists--;
+                }
             }
-            scan[list] = next_of(scan[list]);
-            if (scan[list] == self) {
-                return mp_gc_list_code(st, list);
-            }
-            if (scan[list] == heads[list]) {
-                scan[list] = NULL;
-                open_lists--;
-            }
-        }
-        if (open_lists == 1) {
-            for (list = 0; scan[list] == NULL; list++) {
-            }
-            return mp_gc_list_code(st, list);
         }
     }
     PyErr_Format(st->error, "a GC list did not return to its head within "
