@@ -132,6 +132,34 @@ def test_generation_of_objects_anywhere_in_long_lists_with_frozen_objects():
         assert memprobe.generation(obj) == expected_generation(obj, members)
 
 
+@pytest.mark.parametrize("young", range(1, 7))
+def test_generation_when_the_young_lists_hold_a_few_objects(young):
+    """The young lists are scanned from both ends until the two scans meet:
+    with 1 to 6 objects in generation 0 (and in generation 1), each of
+    them, an old object and a frozen one are where gc says."""
+    old = Node("old")
+    frozen = Node("frozen")
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        gc.freeze()
+        if young % 2:
+            gc.unfreeze()       # half the cases with nothing frozen
+        middle = [Node(i) for i in range(young)]
+        gc.collect(0)
+        objs = [Node(i) for i in range(young)]
+        answers = [memprobe.generation(o) for o in [old, frozen] + middle + objs]
+        members = gc_members()
+        expected = [Generation.PERMANENT if gc.is_tracked(o) and all(id(o) not in ids for ids in members.values())
+                    else expected_generation(o, members) for o in [old, frozen] + middle + objs]
+        assert answers == expected
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
 def test_generations_accepts_any_iterable_and_empty():
     assert memprobe.generations([]) == []
     assert memprobe.generations(iter([1, "a"])) == [Generation.NOT_GC, Generation.NOT_GC]

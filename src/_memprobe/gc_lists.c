@@ -289,59 +289,50 @@ head_index(PyGC_Head *const heads[MP_NUM_LISTS], PyGC_Head *node)
     return -1;
 }
 
-/* Steps a scan takes per round on a list that is usually short: the young
- * lists (bounded by the collector's thresholds) and the permanent one
- * (empty, or what a program froze: often short, sometimes most of the
- * heap).  Ruling them out quickly is what finds an old object. */
-#define MP_SHORT_SCAN_STEPS 4
-
-/* Rounds spent only walking from the object before the scans start: an
- * object made or promoted recently is a few steps from an end of its
- * list. */
-#define MP_NEAR_END 8
+/* Steps each of the two scans of a young list takes per round. */
+#define MP_YOUNG_STEPS 2
 
 /* One tracked object when no collection runs.  Cursors move in lockstep,
- * round by round: one step forward and one backward from the object (the
- * first head either meets names its list), and, after MP_NEAR_END rounds,
- * a scan of each list from its head (a scan that meets the object names
- * its list; when every list but one has been scanned to its end, the
- * object is in that one).  The young lists and the permanent one are
- * scanned MP_SHORT_SCAN_STEPS steps a round, the others one; empty lists
- * are ruled out at once, and when the permanent list is empty the last
- * mortal list, the longest, is not scanned at all (it is what remains).
- * The cost is a few times the smaller of the object's distance to an end
- * of its own list and the length of the longest list it is not in: a few
- * steps for an object created or promoted recently, a pass over the young
- * lists for an old one, and no walk of a long frozen list for an object
- * that is not in it.  `budget` > 0 gives up after that many rounds
- * (MP_GEN_UNKNOWN, no error); *rounds says how many ran. */
+ * round by round, so that their memory reads overlap: one step forward
+ * and one backward from the object (the first head either meets names its
+ * list), and scans of the lists from their heads (a scan that meets the
+ * object names its list; a list scanned to its end is ruled out, and when
+ * every list but one is ruled out the object is in that one).  Empty
+ * lists are ruled out at once.  The young lists, short (bounded by the
+ * collector's thresholds) but the ones to rule out for every old object,
+ * are scanned from both ends, MP_YOUNG_STEPS steps a round each; the
+ * permanent list one step a round (it may be most of the heap); and
+ * generation 2 one step a round when something is frozen, else not at all
+ * (it is what remains).  The cost is about the smaller of the object's
+ * distance to an end of its own list and the length of the longest list
+ * it is not in (a young one counting a quarter): a few steps for an object
+ * made or promoted recently, a quarter pass over the young lists for an
+ * old one, and no walk of a long frozen list for an object not in it.
+ * `budget` > 0 gives up after that many rounds (MP_GEN_UNKNOWN, no error);
+ * *rounds says how many ran. */
 static int
 locate_one(mp_state *st, PyObject *op, size_t budget, size_t *rounds)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
     int young_lists =
         mp_gc_regime_for(st->runtime_hexversion, 0) == MP_GC_INCREMENTAL ? 1 : 2;
-    PyGC_Head *heads[MP_NUM_LISTS], *scan[MP_NUM_LISTS];
-    int steps[MP_NUM_LISTS];
-    int open_lists = 0;
+    int frozen = !list_is_empty(interp, MP_PERMANENT_LIST);
+    PyGC_Head *heads[MP_NUM_LISTS], *ahead[MP_NUM_LISTS], *behind[MP_NUM_LISTS];
+    int open[MP_NUM_LISTS], scanned[MP_NUM_LISTS], open_lists = 0;
     for (int list = 0; list < MP_NUM_LISTS; list++) {
-        heads[list] = list_head(interp, list);
-        int empty = list_is_empty(interp, list);
-        scan[list] = empty ? NULL : heads[list];
-        steps[list] = list < young_lists || list == MP_PERMANENT_LIST
-                      ? MP_SHORT_SCAN_STEPS : 1;
-        open_lists += !empty;
-    }
-    if (scan[MP_PERMANENT_LIST] == NULL) {
-        steps[MP_MORTAL_LISTS - 1] = 0;
+        heads[list] = ahead[list] = behind[list] = list_head(interp, list);
+        open[list] = !list_is_empty(interp, list);
+        scanned[list] = open[list] && (frozen || list != MP_MORTAL_LISTS - 1);
+        open_lists += open[list];
     }
     PyGC_Head *self = _Py_AS_GC(op);
     PyGC_Head *forward = self, *backward = self;
     for (size_t round = 1; round <= MP_WALK_CAP; round++) {
         *rounds = round;
         if (open_lists == 1) {
-            int list;
-            for (list = 0; scan[list] == NULL; list++) {
+            int list = 0;
+            while (!open[list]) {
+                list++;
             }
             return mp_gc_list_code(st, list);
         }
@@ -360,19 +351,43 @@ locate_one(mp_state *st, PyObject *op, size_t budget, size_t *rounds)
         if (list >= 0) {
             return mp_gc_list_code(st, list);
         }
-        for (list = 0; list < MP_NUM_LISTS && round > MP_NEAR_END; list++) {
-            for (int step = 0; step < steps[list] && scan[list] != NULL; step++) {
-                scan[list] = next_of(scan[list]);
-                if (scan[list] == self) {
+        for (list = 0; list < young_lists; list++) {
+            /* A young list from both ends, until the two scans meet. */
+            for (int step = 0; step < MP_YOUNG_STEPS && scanned[list]; step++) {
+                PyGC_Head *a = next_of(ahead[list]), *b = prev_of(behind[list]);
+                if (a == NULL || b == NULL) {
+                    goto corrupt;
+                }
+                if (a == self || b == self) {
                     return mp_gc_list_code(st, list);
                 }
-                if (scan[list] == heads[list]) {
-                    scan[list] = NULL;      /* scanned to its end */
+                if (a == behind[list] || a == b || b == ahead[list]) {
+                    open[list] = scanned[list] = 0;
                     open_lists--;
                 }
+                ahead[list] = a;
+                behind[list] = b;
+            }
+        }
+        for (list = young_lists; list < MP_NUM_LISTS; list++) {
+            /* The others from the head, until it comes back. */
+            if (scanned[list]) {
+                PyGC_Head *a = next_of(ahead[list]);
+                if (a == NULL) {
+                    goto corrupt;
+                }
+                if (a == self) {
+                    return mp_gc_list_code(st, list);
+                }
+                if (a == heads[list]) {
+                    open[list] = scanned[list] = 0;
+                    open_lists--;
+                }
+                ahead[list] = a;
             }
         }
     }
+corrupt:
     PyErr_Format(st->error, "a GC list did not return to its head within "
                  "%zu steps; refusing to read further", (size_t)MP_WALK_CAP);
     return MP_GEN_UNKNOWN;
