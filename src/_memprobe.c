@@ -49,6 +49,7 @@ static const init_step init_steps[] = {
     {"gc", mp_init_gc},
     {"census", mp_init_census},
     {"pymalloc", mp_init_pymalloc},
+    {"blocks", mp_init_blocks},
     {"mimalloc", mp_init_mimalloc},
     {"snapshot", mp_init_snapshot},
     {"native", mp_init_native},

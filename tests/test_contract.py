@@ -297,6 +297,16 @@ def case_rss():
     returns(memprobe.rss)
 
 
+@case("block_census", "BlockCensus", "ArenaHolders")
+def case_block_census():
+    census = returns(memprobe.block_census, may_raise=WITHOUT_PYMALLOC + BEFORE_312)
+    assert census.blocks and census.arenas, "pymalloc serves this interpreter"
+    for arena in census.arenas:
+        check(arena, memprobe.ArenaHolders)
+    returns(census.holders, census.arenas[0].address)
+    returns(census.holders, 0)
+
+
 @case("block_info", "BlockInfo")
 def case_block_info():
     for obj in OBJECTS:

@@ -145,12 +145,8 @@ mp_census_lengths(const mp_census *t, Py_ssize_t length[MP_NUM_LISTS])
     }
 }
 
-/* Whether instances of `type` are memprobe's own results: `own` is the
- * tuple of their types (or NULL), one reference held for the whole build,
- * since building may run a collection and a finalizer that replaces the
- * module's tuple. */
-static int
-is_own_type(PyObject *own, PyTypeObject *type)
+int
+mp_is_own_type(PyObject *own, PyTypeObject *type)
 {
     for (Py_ssize_t i = 0; own != NULL && i < PyTuple_GET_SIZE(own); i++) {
         if (PyTuple_GET_ITEM(own, i) == (PyObject *)type) {
@@ -186,7 +182,7 @@ columns_of(PyObject *own, const mp_census *t, PyObject **types,
 {
     Py_ssize_t n = 0;
     for (size_t i = 0; i <= t->mask; i++) {
-        n += t->slots[i].type != NULL && !is_own_type(own, t->slots[i].type);
+        n += t->slots[i].type != NULL && !mp_is_own_type(own, t->slots[i].type);
     }
     Py_ssize_t *values = PyMem_RawMalloc(((size_t)n + 1) * sizeof(Py_ssize_t));
     *types = values ? PyTuple_New(n) : PyErr_NoMemory();
@@ -195,7 +191,7 @@ columns_of(PyObject *own, const mp_census *t, PyObject **types,
         Py_ssize_t k = 0;
         for (size_t i = 0; i <= t->mask; i++) {
             const mp_census_slot *s = &t->slots[i];
-            if (s->type == NULL || is_own_type(own, s->type)) {
+            if (s->type == NULL || mp_is_own_type(own, s->type)) {
                 continue;
             }
             if (column == 0) {
@@ -241,7 +237,7 @@ mp_census_build(mp_state *st, const mp_census *t)
         if (t->slots[i].type == NULL) {
             continue;
         }
-        Py_ssize_t *into = is_own_type(own_types, t->slots[i].type) ? own
+        Py_ssize_t *into = mp_is_own_type(own_types, t->slots[i].type) ? own
                                                                     : total;
         for (int list = 0; list < MP_GC_LISTS; list++) {
             into[list] += t->slots[i].count[list];

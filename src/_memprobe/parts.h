@@ -267,6 +267,11 @@ typedef struct {
  * counted: 0, or -1 with an error set (and *c released). */
 int mp_census_read(mp_state *st, unsigned lists, mp_census *c);
 
+/* Whether instances of `type` are memprobe's own results: `own` is the
+ * tuple of their types (st->own_types, or NULL); hold a reference to it
+ * while Python code may run (a finalizer may replace the module's tuple). */
+int mp_is_own_type(PyObject *own, PyTypeObject *type);
+
 /* Objects per list, memprobe's own results included (the lists' true
  * lengths); -1 for a list not known. */
 void mp_census_lengths(const mp_census *c, Py_ssize_t length[MP_NUM_LISTS]);
@@ -292,6 +297,11 @@ void mp_census_release(mp_census *c);
 PyObject *mp_tuple_of(PyTypeObject *cls, PyObject **items, Py_ssize_t n);
 
 /* ---- pymalloc.c ------------------------------------------------------------ */
+
+/* 1 when pymalloc serves objects, else 0 with *r saying why.  Hooks
+ * (tracemalloc) hide the allocator's name: pymalloc may still serve
+ * underneath.  Allocates nothing. */
+int mp_pymalloc_serves(mp_state *st, mp_refusal *r);
 
 /* pymalloc read into C memory: the walk of its state (3.12+; per arena
  * when asked), or before 3.12 the interpreter's report and
@@ -358,6 +368,7 @@ int mp_init_refcount(PyObject *module, mp_state *st);     /* refcount.c */
 int mp_init_gc(PyObject *module, mp_state *st);           /* gc.c */
 int mp_init_census(PyObject *module, mp_state *st);       /* census.c */
 int mp_init_pymalloc(PyObject *module, mp_state *st);     /* pymalloc.c */
+int mp_init_blocks(PyObject *module, mp_state *st);       /* blocks.c */
 int mp_init_mimalloc(PyObject *module, mp_state *st);     /* mimalloc.c */
 int mp_init_snapshot(PyObject *module, mp_state *st);     /* snapshot.c */
 int mp_init_native(PyObject *module, mp_state *st);       /* native.c */

@@ -18,11 +18,8 @@
  */
 #include "parts.h"
 
-/* 1 when pymalloc serves objects, else 0 with *r saying why.  Hooks
- * (tracemalloc) hide the allocator's name: pymalloc may still serve
- * underneath, so the walk goes on.  Allocates nothing. */
-static int
-pymalloc_serves(mp_state *st, mp_refusal *r)
+int
+mp_pymalloc_serves(mp_state *st, mp_refusal *r)
 {
     if (!mp_check_part(st, MP_PART_PYMALLOC, r)) {
         return 0;
@@ -57,7 +54,7 @@ pymalloc_state(PyObject *module)
 {
     mp_state *st = mp_module_state(module);
     mp_refusal r;
-    if (st != NULL && !pymalloc_serves(st, &r)) {
+    if (st != NULL && !mp_pymalloc_serves(st, &r)) {
         mp_raise_refusal(st, &r);
         return NULL;
     }
@@ -364,7 +361,7 @@ mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
                  mp_refusal *r)
 {
     *out = NULL;
-    if (!pymalloc_serves(st, r)) {
+    if (!mp_pymalloc_serves(st, r)) {
         return 0;
     }
 #if !MP_HAVE_OBMALLOC_STATE

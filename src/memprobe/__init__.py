@@ -19,12 +19,14 @@ from ._memprobe import (
     refinfo,
 )
 from ._mimalloc import mimalloc
-from ._pymalloc import arenas, block_info, fragmentation, pymalloc
+from ._pymalloc import arenas, block_census, block_info, fragmentation, pymalloc
 from ._rss import rss
 from ._snapshot import measure, snapshot
 from ._types import (
+    ArenaHolders,
     ArenaInfo,
     ArenaMap,
+    BlockCensus,
     ArenaSizeClass,
     BlockInfo,
     Census,
@@ -59,8 +61,10 @@ _memprobe._set_refinfo_type(RefInfo)
 _memprobe._set_own_types(_types.OWN_TYPES)
 
 __all__ = [
+    "ArenaHolders",
     "ArenaInfo",
     "ArenaMap",
+    "BlockCensus",
     "ArenaSizeClass",
     "BlockInfo",
     "Census",
@@ -92,6 +96,7 @@ __all__ = [
     "TypeCounts",
     "UnsupportedInterpreter",
     "arenas",
+    "block_census",
     "block_info",
     "census",
     "explain",

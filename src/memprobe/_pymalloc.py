@@ -7,14 +7,14 @@ import os
 import re
 import sys
 import tempfile
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import _memprobe
 from ._render import mib
 from ._interpreter import PYMALLOC_STATE_READABLE, allocator, block_size, pool_capacity, required_constants
 from ._memprobe import PymallocUnavailable
-from ._types import (ArenaInfo, ArenaMap, BlockInfo, Fragmentation, OccupancyBucket, PymallocSnapshot, Rows,
-                     SizeClass, SparseArena, maker)
+from ._types import (ArenaHolders, ArenaInfo, ArenaMap, BlockCensus, BlockInfo, Fragmentation, OccupancyBucket,
+                     PymallocSnapshot, Rows, SizeClass, SparseArena, TypeCounts, maker)
 
 _VALUE_LINE = re.compile(r"^(?P<label>.+?)\s+=\s+(?P<value>[\d,]+)\s*$")
 _CLASS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
@@ -245,3 +245,28 @@ def block_info(obj: object) -> BlockInfo:
         size_class=size_class,
         block_size=None if size_class is None else block_size(size_class),
     )
+
+
+_BLOCK_CENSUS = maker(BlockCensus)[0]
+_ARENA_HOLDERS = maker(ArenaHolders)[0]
+
+
+def block_census() -> BlockCensus:
+    """pymalloc's in-use blocks by the type of the object each holds, and
+    what holds each arena (3.12+): one walk of every pool, read into C
+    memory before anything is built (blocks.c)."""
+    raw = _memprobe._block_census()
+    types, blocks, nbytes, arenas, holders, other, other_bytes, own, own_bytes, unreadable = raw
+    types = Rows(types)
+    ranked = TypeCounts.ranked
+    by_arena: Dict[int, Tuple[List[type], List[int]]] = {}
+    for i in range(0, len(holders), 3):
+        address, index, count = holders[i:i + 3]
+        held = by_arena.setdefault(address, ([], []))
+        held[0].append(types[index])
+        held[1].append(count)
+    rows = Rows(_ARENA_HOLDERS(address, sum(counts), ranked(Rows(held), Rows(counts)))
+                for address, (held, counts) in by_arena.items())
+    # BlockCensus's fields in order (see its declaration).
+    return _BLOCK_CENSUS(ranked(types, Rows(blocks)), ranked(types, Rows(nbytes)), ranked(types, Rows(arenas)),
+                         rows, other, other_bytes, own, own_bytes, unreadable)

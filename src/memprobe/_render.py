@@ -9,7 +9,7 @@ import textwrap
 from typing import Iterable, List, Mapping, Optional, Sequence
 
 from ._serialize import type_name
-from ._types import (Fragmentation, Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report,
+from ._types import (BlockCensus, Fragmentation, Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report,
                      ResidentMemory, SizeClass, Snapshot, SnapshotDiff, TypeCounts)
 
 BAR = 20
@@ -151,6 +151,24 @@ def fragmentation_text(f: Fragmentation) -> str:
         lines += [f"    0x{a.address:x}: {a.live_blocks:,} blocks, {a.live_bytes:,} B, {a.used_pools} pools"
                   for a in f.sparsest]
     lines.append("  " + f.verdict)
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def block_census_text(c: BlockCensus, top: int = 12) -> str:
+    from ._serialize import type_name
+
+    lines = ["memprobe: pymalloc's blocks by the object they hold",
+             "     blocks        bytes  arenas  type"]
+    arenas = c.arenas_touched
+    lines += [f"  {c.blocks[t]:>9,} {binary_bytes(n):>12} {arenas[t]:>7,}  {type_name(t)}"
+              for t, n in list(c.bytes.items())[:top]]
+    lines.append(f"  {c.other_blocks:>9,} {binary_bytes(c.other_bytes):>12}          (blocks that hold no "
+                 "object of a known type: dict keys, list items, internals)")
+    sparse = sorted(c.arenas, key=lambda a: a.object_blocks)[:3]
+    if sparse:
+        lines.append("  arenas held by the fewest objects:")
+        lines += [f"    0x{a.address:x}: " + ", ".join(f"{n:,} {type_name(t)}" for t, n in list(a.holders.items())[:4])
+                  for a in sparse]
     return "\n".join(wrapped for line in lines for wrapped in _fit(line))
 
 

@@ -18,11 +18,11 @@ import json
 import typing
 from typing import Any, Dict, Mapping, Type, TypeVar
 
-from ._types import Fragmentation, Generation, Report, ResidentMemory, Snapshot, SnapshotDiff
+from ._types import BlockCensus, Fragmentation, Generation, Report, ResidentMemory, Snapshot, SnapshotDiff
 
 FORMAT_VERSION = 3
 KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
-                          Fragmentation: "fragmentation", ResidentMemory: "rss"}
+                          Fragmentation: "fragmentation", ResidentMemory: "rss", BlockCensus: "block-census"}
 T = TypeVar("T")
 
 

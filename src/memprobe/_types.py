@@ -787,6 +787,61 @@ class Fragmentation(_Printed):
         return fragmentation_text(self)
 
 
+class ArenaHolders(NamedTuple):
+    """One arena and the objects in its blocks, by type (``holders``,
+    most blocks first): what keeps it from being given back."""
+
+    address: int
+    object_blocks: int
+    holders: "TypeCounts"
+
+
+@_result(frozen=True)
+class BlockCensus(_Printed):
+    """pymalloc's in-use blocks counted by the type of the object each one
+    holds (3.12+), GC-tracked or not: ``blocks``, ``bytes`` (block sizes)
+    and ``arenas`` (how many arenas a type's blocks are spread over) per
+    type, each a ``TypeCounts`` ranked by its own numbers; per arena, the
+    types holding it (``arenas``, in the arena table's order;
+    ``holders(address)`` looks one up).
+
+    A block holds an object when the word where its type would be is a
+    live type known to memprobe (every type of a tracked object and their
+    bases, and the builtin types of untracked objects) whose pre-header and
+    size fit the block; the rest, ``other_blocks``/``other_bytes``, are
+    dict keys tables, list item arrays, interpreter internals and instances
+    of types memprobe does not know: counted, not guessed at.  Blocks
+    holding memprobe's own results are counted apart (``memprobe_blocks``),
+    and pools whose free list could not be followed (a concurrent change,
+    or corruption) are not read (``unreadable_pools``).  Objects over 512
+    bytes are not in pymalloc's blocks: ``pymalloc().raw_allocated_blocks``
+    counts them.
+    """
+
+    blocks: "TypeCounts"
+    bytes: "TypeCounts"
+    arenas_touched: "TypeCounts"
+    arenas: Tuple[ArenaHolders, ...]
+    other_blocks: int
+    other_bytes: int
+    memprobe_blocks: int
+    memprobe_bytes: int
+    unreadable_pools: int
+
+    def holders(self, address: int) -> "TypeCounts":
+        """The types whose objects are in the arena at ``address``, most
+        blocks first (empty when no object is there)."""
+        for arena in self.arenas:
+            if arena.address == address:
+                return arena.holders
+        return TypeCounts()
+
+    def __str__(self) -> str:
+        from ._render import block_census_text
+
+        return block_census_text(self)
+
+
 @_result(frozen=True)
 class ResidentMemory(_Printed):
     """The process's resident memory split by who holds it (``rss()``).

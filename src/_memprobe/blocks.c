@@ -1,0 +1,489 @@
+/* blocks.c: pymalloc's in-use blocks counted by the type of the object
+ * each one holds (3.12+), and per arena: what holds each arena.
+ *
+ * Reads the calling interpreter's struct _obmalloc_state (mgmt.arenas[]:
+ * address, pool_address) and, in each carved pool that is in use, its
+ * header (ref.count, szidx, nextoffset, freeblock) and the free list
+ * threaded through its free blocks.  A block is in use when it is carved
+ * (below nextoffset) and not on the free list; a pool whose free list
+ * leaves it, loops, or disagrees with ref.count is not read further and is
+ * counted as unreadable.  An in-use block holds an object when, after the
+ * debug layer's front words (pymalloc_debug) and the pre-header a type
+ * implies (GC head, managed dict/weakref: mp_preheader_size), the word
+ * where ob_type would be is one of the known live types, that type
+ * implies exactly that pre-header, its basic size fits the block and the
+ * reference count is not zero.  A candidate type pointer is compared with
+ * the known types and never dereferenced otherwise.  The known types are
+ * gathered first, from the collector's lists (every tracked object's type
+ * and every type object tracked there, with their MROs) and the builtin
+ * static types whose instances are not tracked.  Other in-use blocks
+ * (dict keys, list item arrays, instances of types not known) are counted
+ * apart, not guessed at, and so are memprobe's own results.  Everything is counted into raw memory before any
+ * Python object is built; the GIL is held throughout.
+ */
+#include "parts.h"
+
+#if MP_HAVE_OBMALLOC_STATE
+
+typedef struct {
+    PyTypeObject *type;
+    size_t blocks, bytes, arenas;
+    unsigned int last_arena;        /* the arena counted last, + 1 */
+    size_t in_arena;                /* blocks in that arena */
+} type_slot;
+
+typedef struct {
+    type_slot *slots;               /* PyMem_Raw, open addressing by type */
+    size_t mask, used;
+} type_table;
+
+/* (arena, type, blocks): who holds each arena. */
+typedef struct {
+    unsigned int arena;
+    size_t slot;
+    size_t blocks;
+} holder;
+
+typedef struct {
+    type_table types;
+    holder *holders;                /* PyMem_Raw, grown as needed */
+    size_t nholders, holders_room;
+    uintptr_t *arena_address;       /* by arena index */
+    size_t narenas;                 /* arena indexes in use: maxarenas */
+    size_t other_blocks, other_bytes, unreadable_pools;
+    size_t own_blocks, own_bytes;   /* memprobe's own results */
+    PyObject *own_types;            /* borrowed: no Python code runs */
+    int debug;
+    int held;
+} block_census;
+
+static type_slot *
+slot_of(type_table *t, PyTypeObject *type)
+{
+    size_t i = mp_hash_pointer(type, t->mask);
+    while (t->slots[i].type != NULL && t->slots[i].type != type) {
+        i = (i + 1) & t->mask;
+    }
+    return &t->slots[i];
+}
+
+/* Adds a known type: 0, or -1 when memory ran out. */
+static int
+know(type_table *t, PyTypeObject *type)
+{
+    type_slot *slot = slot_of(t, type);
+    if (slot->type != NULL) {
+        return 0;
+    }
+    if (2 * (t->used + 1) > t->mask + 1) {
+        type_table bigger = {PyMem_RawCalloc(2 * (t->mask + 1), sizeof(type_slot)),
+                             2 * (t->mask + 1) - 1, t->used};
+        if (bigger.slots == NULL) {
+            return -1;
+        }
+        for (size_t i = 0; i <= t->mask; i++) {
+            if (t->slots[i].type != NULL) {
+                *slot_of(&bigger, t->slots[i].type) = t->slots[i];
+            }
+        }
+        PyMem_RawFree(t->slots);
+        *t = bigger;
+        slot = slot_of(t, type);
+    }
+    slot->type = type;
+    t->used++;
+    return 0;
+}
+
+/* A type and every type of its MRO. */
+static int
+know_with_mro(type_table *t, PyTypeObject *type)
+{
+    if (slot_of(t, type)->type != NULL) {
+        return 0;
+    }
+    if (know(t, type) < 0) {
+        return -1;
+    }
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && PyTuple_Check(mro)
+                           && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *base = PyTuple_GET_ITEM(mro, i);
+        if (PyType_Check(base) && know(t, (PyTypeObject *)base) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    type_table *types;
+    int failed;
+} gathering;
+
+static int
+know_tracked(PyObject *op, int list, void *arg)
+{
+    (void)list;
+    gathering *g = arg;
+    if (know_with_mro(g->types, Py_TYPE(op)) < 0
+        || (PyType_Check(op) && know_with_mro(g->types, (PyTypeObject *)op) < 0)) {
+        g->failed = 1;
+        return 1;                   /* stops the visit */
+    }
+    return 0;
+}
+
+/* Builtin types whose instances the collector does not track. */
+static PyTypeObject *const untracked_types[] = {
+    &PyLong_Type, &PyBool_Type, &PyFloat_Type, &PyComplex_Type,
+    &PyUnicode_Type, &PyBytes_Type, &PyByteArray_Type, &PyTuple_Type,
+    &PyRange_Type, &PySlice_Type, &PyMemoryView_Type, &PyCapsule_Type,
+    &PyBaseObject_Type, &PyCFunction_Type, &PyProperty_Type,
+    &PyDictKeys_Type, &PyDictValues_Type, &PyDictItems_Type,
+    &PyLongRangeIter_Type, &PyRangeIter_Type, &PyCode_Type,
+};
+
+static int
+gather_types(mp_state *st, type_table *t)
+{
+    t->slots = PyMem_RawCalloc(1024, sizeof(type_slot));
+    t->mask = 1023;
+    t->used = 0;
+    if (t->slots == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(untracked_types) / sizeof(untracked_types[0]); i++) {
+        if (know(t, untracked_types[i]) < 0) {
+            return -1;
+        }
+    }
+    gathering g = {t, 0};
+    if (mp_gc_visit(st, MP_EVERY_LIST, know_tracked, &g) < 0) {
+        return -1;
+    }
+    return g.failed ? -1 : 0;
+}
+
+/* The fewest bytes an instance of type takes: its basic size, but a
+ * compact str is smaller than str's (which is a full PyUnicodeObject). */
+static size_t
+smallest_instance(PyTypeObject *type)
+{
+    return type == &PyUnicode_Type ? sizeof(PyASCIIObject)
+                                   : (size_t)type->tp_basicsize;
+}
+
+/* The object an in-use block of `size` bytes at `block` holds, or NULL. */
+static PyObject *
+object_in(block_census *c, uintptr_t block, size_t size)
+{
+    size_t front = 0;
+    if (c->debug) {
+        const unsigned char *p = (const unsigned char *)block + sizeof(size_t);
+        if (p[0] != 'o') {
+            return NULL;            /* PyMem_Malloc's, or no front words */
+        }
+        front = (size_t)MP_DEBUG_FRONT_BYTES;
+    }
+    static const size_t preheaders[] = {
+        0, sizeof(PyGC_Head), sizeof(PyGC_Head) + 2 * sizeof(PyObject *),
+        2 * sizeof(PyObject *),
+    };
+    for (size_t k = 0; k < sizeof(preheaders) / sizeof(preheaders[0]); k++) {
+        size_t at = front + preheaders[k];
+        if (at + sizeof(PyObject) > size) {
+            break;
+        }
+        PyObject *op = (PyObject *)(block + at);
+        PyTypeObject *type = op->ob_type;
+        type_slot *slot = slot_of(&c->types, type);
+        if (slot->type == NULL) {
+            continue;               /* not a known type: not looked at */
+        }
+        if ((size_t)mp_preheader_size(type) == preheaders[k]
+            && at + smallest_instance(type) <= size
+            && Py_REFCNT(op) > 0) {
+            return op;
+        }
+    }
+    return NULL;
+}
+
+static int
+add_holder(block_census *c, unsigned int arena, size_t slot, size_t blocks)
+{
+    if (c->nholders == c->holders_room) {
+        size_t room = c->holders_room ? 2 * c->holders_room : 256;
+        holder *more = PyMem_RawRealloc(c->holders, room * sizeof(holder));
+        if (more == NULL) {
+            return -1;
+        }
+        c->holders = more;
+        c->holders_room = room;
+    }
+    c->holders[c->nholders++] = (holder){arena, slot, blocks};
+    return 0;
+}
+
+/* Blocks per pool at most: the smallest class in the largest pool. */
+#define MP_MAX_BLOCKS_PER_POOL (POOL_SIZE / ALIGNMENT)
+
+/* One carved, in-use pool: 0, or -1 when memory ran out. */
+static int
+count_pool(block_census *c, mp_pool *pool, unsigned int arena)
+{
+    size_t size = INDEX2SIZE(pool->szidx);
+    uintptr_t base = (uintptr_t)pool;
+    if (pool->nextoffset < MP_POOL_OVERHEAD
+        || pool->nextoffset > POOL_SIZE) {
+        c->unreadable_pools++;
+        return 0;
+    }
+    size_t carved = (pool->nextoffset - MP_POOL_OVERHEAD) / size;
+    unsigned char is_free[MP_MAX_BLOCKS_PER_POOL];
+    memset(is_free, 0, carved);
+    size_t nfree = 0;
+    for (uintptr_t b = (uintptr_t)pool->freeblock; b != 0;
+         b = (uintptr_t)*(void **)b) {
+        size_t offset = b - base;
+        size_t index = (offset - MP_POOL_OVERHEAD) / size;
+        if (b < base + MP_POOL_OVERHEAD || offset >= pool->nextoffset
+            || (offset - MP_POOL_OVERHEAD) % size != 0
+            || is_free[index] || ++nfree > carved) {
+            c->unreadable_pools++;      /* outside the pool, or a loop */
+            return 0;
+        }
+        is_free[index] = 1;
+    }
+    if (carved - nfree != pool->ref.count) {
+        c->unreadable_pools++;
+        return 0;
+    }
+    for (size_t i = 0; i < carved; i++) {
+        if (is_free[i]) {
+            continue;
+        }
+        PyObject *op = object_in(c, base + MP_POOL_OVERHEAD + i * size, size);
+        if (op == NULL) {
+            c->other_blocks++;
+            c->other_bytes += size;
+            continue;
+        }
+        if (mp_is_own_type(c->own_types, Py_TYPE(op))) {
+            c->own_blocks++;
+            c->own_bytes += size;
+            continue;
+        }
+        type_slot *slot = slot_of(&c->types, Py_TYPE(op));
+        if (slot->last_arena != arena + 1) {
+            slot->last_arena = arena + 1;
+            slot->in_arena = 0;
+            slot->arenas++;
+        }
+        slot->blocks++;
+        slot->bytes += size;
+        slot->in_arena++;
+    }
+    return 0;
+}
+
+/* Each type's blocks in the arena just walked, as holders. */
+static int
+flush_arena(block_census *c, unsigned int arena)
+{
+    for (size_t s = 0; s <= c->types.mask; s++) {
+        type_slot *slot = &c->types.slots[s];
+        if (slot->type != NULL && slot->last_arena == arena + 1
+            && slot->in_arena > 0) {
+            if (add_holder(c, arena, s, slot->in_arena) < 0) {
+                return -1;
+            }
+            slot->in_arena = 0;
+        }
+    }
+    return 0;
+}
+
+static int
+walk_blocks(block_census *c)
+{
+    mp_obmalloc_state *state = mp_obmalloc(PyInterpreterState_Get());
+    mp_arena *arenas = state->mgmt.arenas;
+    unsigned int maxarenas = state->mgmt.maxarenas;
+    c->arena_address = PyMem_RawCalloc(maxarenas ? maxarenas : 1, sizeof(uintptr_t));
+    if (c->arena_address == NULL) {
+        return -1;
+    }
+    c->narenas = maxarenas;
+    for (unsigned int i = 0; i < maxarenas; i++) {
+        uintptr_t base = arenas[i].address;
+        if (base == 0) {
+            continue;
+        }
+        c->arena_address[i] = base;
+        if (base & (uintptr_t)POOL_SIZE_MASK) {
+            base = (base & ~(uintptr_t)POOL_SIZE_MASK) + POOL_SIZE;
+        }
+        for (; base < (uintptr_t)arenas[i].pool_address; base += POOL_SIZE) {
+            mp_pool *pool = (mp_pool *)base;
+            if (pool->ref.count == 0 || pool->szidx >= MP_MAX_SIZE_CLASSES) {
+                continue;
+            }
+            if (count_pool(c, pool, i) < 0) {
+                return -1;
+            }
+        }
+        if (flush_arena(c, i) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+release(block_census *c)
+{
+    for (size_t s = 0; c->held && c->types.slots && s <= c->types.mask; s++) {
+        if (c->types.slots[s].type != NULL && c->types.slots[s].blocks > 0) {
+            Py_DECREF((PyObject *)c->types.slots[s].type);
+        }
+    }
+    PyMem_RawFree(c->types.slots);
+    PyMem_RawFree(c->holders);
+    PyMem_RawFree(c->arena_address);
+}
+
+static PyObject *
+size_tuple(const size_t *values, Py_ssize_t n, size_t stride)
+{
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
+        PyObject *v = PyLong_FromSize_t(*(const size_t *)((const char *)values + i * stride));
+        if (v == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+/* (types, blocks, bytes, arenas, holders, other_blocks, other_bytes,
+ * own_blocks, own_bytes, unreadable_pools): the types that hold blocks
+ * and, in their order, the blocks, bytes and arenas of each; holders a
+ * flat tuple of (arena address, type index, blocks) per arena and type, in
+ * the arena table's order; the in-use blocks that hold no object of a
+ * known type; those holding memprobe's own results (left out of the
+ * types); pools not read. */
+static PyObject *
+build(block_census *c)
+{
+    size_t n = 0;
+    size_t *index = PyMem_RawCalloc(c->types.mask + 1, sizeof(size_t));
+    type_slot *rows = PyMem_RawCalloc(c->types.used + 1, sizeof(type_slot));
+    if (index == NULL || rows == NULL) {
+        PyMem_RawFree(index);
+        PyMem_RawFree(rows);
+        return PyErr_NoMemory();
+    }
+    for (size_t s = 0; s <= c->types.mask; s++) {
+        if (c->types.slots[s].type != NULL && c->types.slots[s].blocks > 0) {
+            index[s] = n;
+            rows[n++] = c->types.slots[s];
+        }
+    }
+    PyObject *types = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; types != NULL && i < n; i++) {
+        PyTuple_SET_ITEM(types, (Py_ssize_t)i, Py_NewRef((PyObject *)rows[i].type));
+    }
+    PyObject *blocks = types ? size_tuple(&rows[0].blocks, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
+    PyObject *bytes = blocks ? size_tuple(&rows[0].bytes, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
+    PyObject *arenas = bytes ? size_tuple(&rows[0].arenas, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
+    PyObject *holders = arenas ? PyTuple_New(3 * (Py_ssize_t)c->nholders) : NULL;
+    for (size_t i = 0; holders != NULL && i < c->nholders; i++) {
+        const holder *h = &c->holders[i];
+        size_t row[3] = {c->arena_address[h->arena], index[h->slot], h->blocks};
+        for (int k = 0; k < 3; k++) {
+            PyObject *v = PyLong_FromSize_t(row[k]);
+            if (v == NULL) {
+                Py_CLEAR(holders);
+                break;
+            }
+            PyTuple_SET_ITEM(holders, (Py_ssize_t)(3 * i + k), v);
+        }
+    }
+    PyObject *result = holders ? Py_BuildValue(
+        "(OOOOOnnnnn)", types, blocks, bytes, arenas, holders,
+        (Py_ssize_t)c->other_blocks, (Py_ssize_t)c->other_bytes,
+        (Py_ssize_t)c->own_blocks, (Py_ssize_t)c->own_bytes,
+        (Py_ssize_t)c->unreadable_pools) : NULL;
+    Py_XDECREF(types);
+    Py_XDECREF(blocks);
+    Py_XDECREF(bytes);
+    Py_XDECREF(arenas);
+    Py_XDECREF(holders);
+    PyMem_RawFree(index);
+    PyMem_RawFree(rows);
+    return result;
+}
+
+#endif /* MP_HAVE_OBMALLOC_STATE */
+
+/* _block_census() -> see build(). */
+static PyObject *
+block_census_probe(PyObject *module, PyObject *unused)
+{
+    (void)unused;
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
+        return NULL;
+    }
+    mp_refusal r;
+    if (!mp_check_part(st, MP_PART_GC, &r) || !mp_pymalloc_serves(st, &r)) {
+        return mp_raise_refusal(st, &r);
+    }
+#if MP_HAVE_OBMALLOC_STATE
+    block_census c;
+    memset(&c, 0, sizeof(c));
+    mp_allocator a;
+    mp_current_allocator(&a);
+    c.debug = a.debug;
+    c.own_types = st->own_types;
+    if (gather_types(st, &c.types) < 0 || walk_blocks(&c) < 0) {
+        release(&c);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    /* Building may run a collection that frees the last instance of a
+     * type: hold every type counted first. */
+    for (size_t s = 0; s <= c.types.mask; s++) {
+        if (c.types.slots[s].type != NULL && c.types.slots[s].blocks > 0) {
+            Py_INCREF((PyObject *)c.types.slots[s].type);
+        }
+    }
+    c.held = 1;
+    PyObject *result = build(&c);
+    release(&c);
+    return result;
+#else
+    PyErr_Format(st->unsupported,
+                 "block_census() needs CPython 3.12+: before 3.12 pymalloc's "
+                 "arena table is file-static in obmalloc.c and not reachable "
+                 "from an extension (running CPython %s)", mp_version_text(st));
+    return NULL;
+#endif
+}
+
+static PyMethodDef blocks_methods[] = {
+    {"_block_census", block_census_probe, METH_NOARGS,
+     "_block_census()\n--\n\npymalloc's in-use blocks by the type of the "
+     "object each holds, and who holds each arena (3.12+), as plain data."},
+    {NULL, NULL, 0, NULL}
+};
+
+int
+mp_init_blocks(PyObject *module, mp_state *st)
+{
+    (void)st;
+    return PyModule_AddFunctions(module, blocks_methods);
+}

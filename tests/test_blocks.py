@@ -1,0 +1,163 @@
+"""block_census(): pymalloc's in-use blocks by the type of the object each
+holds, GC-tracked or not, and what holds each arena (3.12+)."""
+import gc
+import sys
+
+import pytest
+
+import memprobe
+from _support import DIRECT, FREE_THREADED, PYMALLOC_SERVING, run_code
+
+needs_walk = pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING),
+                                reason="needs pymalloc's state (3.12+) and pymalloc serving")
+
+
+class Plain:
+    def __init__(self, i):
+        self.i = i
+
+
+class Slotted:
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+
+def _count(kind):
+    """One type's blocks (one int kept: a dict of counts would itself hold
+    ints that the next census counts)."""
+    return memprobe.block_census().blocks.get(kind, 0)
+
+
+# Populations of known size, each type's blocks counted once per object: a
+# float, a str of 5 letters, an int above the small-int cache, bytes of 41,
+# a tuple that holds only ints (the collector untracks those), an instance
+# with a managed dict, one with slots.
+POPULATIONS = {
+    float: lambda n: [i + 0.5 for i in range(n)],
+    str: lambda n: [f"s{i:04}" for i in range(n)],
+    int: lambda n: [10**6 + i for i in range(n)],
+    bytes: lambda n: [bytes(40) + bytes([i % 256]) for i in range(n)],
+    Plain: lambda n: [Plain(None) for _ in range(n)],
+    Slotted: lambda n: [Slotted(None) for _ in range(n)],
+}
+
+
+@needs_walk
+@pytest.mark.parametrize("kind", list(POPULATIONS), ids=lambda t: t.__name__)
+def test_each_object_of_a_population_is_one_block_of_its_type(kind):
+    """GC and non-GC objects alike: making 5,000 of them adds 5,000 blocks
+    to their type (a block's type is read from the block, so
+    untracked objects such as floats and strs count too)."""
+    before = _count(kind)
+    made = POPULATIONS[kind](5000)
+    # (before itself is an int block.)
+    assert _count(kind) - before == 5000 + (kind is int)
+    del made
+
+
+@needs_walk
+def test_tuples_the_collector_untracked_are_counted():
+    gc.collect()
+    tuples, ints = _count(tuple), _count(int)
+    made = [(i, i + 1) for i in range(10**6, 10**6 + 3000)]
+    gc.collect()           # untracks tuples of ints
+    assert not gc.is_tracked(made[0])
+    # The 3,000 tuples and their 6,000 ints, give or take what the
+    # interpreter made or freed meanwhile (the two ints kept above).
+    assert abs(_count(tuple) - tuples - 3000) <= 10
+    assert abs(_count(int) - ints - 6000) <= 10
+    del made
+
+
+@needs_walk
+def test_every_tracked_object_in_a_pymalloc_block_is_counted():
+    """Recall against gc.get_objects(): for each type, the census counts at
+    least as many objects as there are tracked objects of that type in
+    pymalloc's blocks (block_info() says which are)."""
+    keep = [Plain(i) for i in range(2000)] + [{"k": i} for i in range(2000)] + [[i] for i in range(2000)]
+    census = memprobe.block_census()
+    tracked = {}
+    for obj in gc.get_objects():
+        if memprobe.block_info(obj).arena is not None:
+            tracked[type(obj)] = tracked.get(type(obj), 0) + 1
+    own = set(memprobe._types.OWN_TYPES)
+    short = {t: (n, census.blocks.get(t, 0)) for t, n in tracked.items()
+             if t not in own and census.blocks.get(t, 0) < n}
+    assert short == {}
+    assert sum(tracked.values()) > 6000
+    del keep
+
+
+@needs_walk
+def test_the_arenas_the_float_case_leaves_are_held_by_floats():
+    """3,000,000 floats, one in 600 kept: the arenas they leave are each held
+    by a few dozen floats, and the census says so arena by arena."""
+    code = """
+import gc, memprobe
+keep = [i + 0.5 for i in range(3_000_000)][::600]
+gc.collect()
+census = memprobe.block_census()
+frag = memprobe.fragmentation(sparsest=5)
+for arena in frag.sparsest:
+    holders = census.holders(arena.address)
+    assert list(holders) == [float], (hex(arena.address), holders)
+    assert holders[float] == arena.live_blocks, (holders[float], arena.live_blocks)
+float_arenas = census.arenas_touched[float]
+assert float_arenas >= 90 and census.blocks[float] >= 5000, (float_arenas, census.blocks[float])
+print("ok", float_arenas)
+"""
+    assert run_code(code).stdout.startswith("ok")
+
+
+@needs_walk
+def test_bytes_are_block_sizes_and_arenas_add_up():
+    census = memprobe.block_census()
+    p = memprobe.pymalloc()
+    in_objects = sum(census.bytes[t] for t in census.bytes)
+    # Every in-use block is an object of a known type, memprobe's own, or
+    # other; together they are pymalloc's bytes in allocated blocks, read a
+    # moment apart (a few blocks of difference).
+    total = in_objects + census.other_bytes + census.memprobe_bytes
+    assert abs(total - p.bytes_in_allocated_blocks) < 64 * 1024
+    assert census.unreadable_pools == 0
+    for arena in census.arenas:
+        assert arena.object_blocks == sum(arena.holders.values())
+    assert all(census.arenas_touched[t] <= len(census.arenas) for t in census.arenas_touched)
+
+
+@needs_walk
+def test_memprobe_results_are_counted_apart():
+    first = memprobe.block_census()
+    held = [memprobe.snapshot() for _ in range(5)]
+    second = memprobe.block_census()
+    assert second.memprobe_blocks > first.memprobe_blocks
+    own = set(memprobe._types.OWN_TYPES)
+    assert not any(t in own for t in second.blocks)
+    del held
+
+
+@needs_walk
+def test_the_census_prints_types_by_bytes_and_writes_json():
+    census = memprobe.block_census()
+    text = str(census)
+    assert "builtins.str" in text and "arenas held by the fewest objects" in text
+    data = census.to_dict()
+    assert data["kind"] == "block-census" and data["blocks"]["builtins.str"] > 0
+
+
+@pytest.mark.skipif(DIRECT and PYMALLOC_SERVING, reason="the census works here")
+def test_without_a_readable_pymalloc_the_census_refuses_clearly():
+    with pytest.raises((memprobe.UnsupportedInterpreter, memprobe.PymallocUnavailable)) as info:
+        memprobe.block_census()
+    expected = ("3.12+" if not DIRECT else "free-threaded" if FREE_THREADED else "pymalloc")
+    assert expected in str(info.value)
+
+
+@pytest.mark.skipif(not DIRECT or FREE_THREADED, reason="3.12+ builds with pymalloc")
+def test_under_another_allocator_the_census_refuses():
+    code = ("import memprobe\ntry:\n    memprobe.block_census()\nexcept memprobe.PymallocUnavailable as e:\n"
+            "    print('refused', e)\n")
+    out = run_code(code, pythonmalloc="malloc").stdout
+    assert out.startswith("refused pymalloc is not in use")
