@@ -6,7 +6,10 @@
  * and tuples whose items come in the order the Python type in
  * memprobe/_types.py declares the fields that are read (the comment above
  * each entry point spells the tuple out).  Python builds every typed result
- * and computes every derived number.  The C module imports nothing from
+ * (maker.c only stores the values Python passes into the slots) and
+ * computes every derived number, except pymalloc's per-class and byte
+ * counts, which pymalloc.c derives from its walk as
+ * _PyObject_DebugMallocStats does.  The C module imports nothing from
  * Python.
  *
  * One exception: refcount() and refinfo() are called directly by users,
@@ -18,7 +21,9 @@
  *
  * _memprobe.c runs the init steps below in order; each part owns its method
  * table and adds it in its init step.  Parts call only state.c,
- * interpreter.c and, for the captured report, pymalloc.c; snapshot.c
+ * interpreter.c, maker.c (mp_tuple_of) and, for the captured report and
+ * whether pymalloc serves, pymalloc.c; blocks.c also asks gc_lists.c to
+ * visit the lists and census.c which types are memprobe's own; snapshot.c
  * reads through every part's read/build/release trio: no circle.  Every
  * difference between CPython versions lives in compat.h.
  */
