@@ -53,7 +53,6 @@ typedef struct {
     size_t other_blocks, other_bytes, unreadable_pools;
     size_t own_blocks, own_bytes;   /* memprobe's own results */
     PyObject *own_types;            /* borrowed: no Python code runs */
-    int debug;
     int held;
 } block_census;
 
@@ -178,11 +177,20 @@ smallest_instance(PyTypeObject *type)
 static PyObject *
 object_in(block_census *c, uintptr_t block, size_t size)
 {
+    /* The debug layer's front words: a size_t, then the API id ('o' for
+     * objects) and PYMEM_FORBIDDENBYTE padding.  Read from each block (under
+     * hooks the allocator's name no longer says whether the layer is
+     * there); where an object starts, that word is its type or its GC
+     * head's _gc_prev, never this pattern. */
     size_t front = 0;
-    if (c->debug) {
-        const unsigned char *p = (const unsigned char *)block + sizeof(size_t);
-        if (p[0] != 'o') {
-            return NULL;            /* PyMem_Malloc's, or no front words */
+    const unsigned char *id = (const unsigned char *)block + sizeof(size_t);
+    int padded = size >= (size_t)MP_DEBUG_FRONT_BYTES && (id[0] == 'o' || id[0] == 'm');
+    for (size_t i = 1; padded && i < sizeof(size_t); i++) {
+        padded = id[i] == PYMEM_FORBIDDENBYTE;
+    }
+    if (padded) {
+        if (id[0] != 'o') {
+            return NULL;            /* PyMem_Malloc's block */
         }
         front = (size_t)MP_DEBUG_FRONT_BYTES;
     }
@@ -446,9 +454,6 @@ block_census_probe(PyObject *module, PyObject *unused)
 #if MP_HAVE_OBMALLOC_STATE
     block_census c;
     memset(&c, 0, sizeof(c));
-    mp_allocator a;
-    mp_current_allocator(&a);
-    c.debug = a.debug;
     c.own_types = st->own_types;
     if (gather_types(st, &c.types) < 0 || walk_blocks(&c) < 0) {
         release(&c);
