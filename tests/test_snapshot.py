@@ -15,7 +15,7 @@ import pytest
 import memprobe
 from memprobe._snapshot import NOISE_BLOCKS
 from memprobe._types import OWN_TYPES
-from _support import DEBUG_EXTRA, ON_MIMALLOC, PYMALLOC_SERVING, run_memprobe
+from _support import DEBUG_EXTRA, DIRECT, ON_MIMALLOC, PYMALLOC_SERVING, run_code, run_memprobe
 
 # `run` also measures runpy's own objects: a few hundred blocks (about a
 # thousand under mimalloc, whose delayed frees land in either process).
@@ -497,3 +497,30 @@ def test_objects_and_blocks_of_a_diff_cover_the_same_moment():
         assert abs(m.diff.allocated_blocks) <= NOISE_BLOCKS
     else:   # collected inside the block: each object took its blocks with it
         assert m.diff.allocated_blocks <= -freed
+
+
+TRACED_ALLOCATION = """
+import gc, tracemalloc, memprobe
+tracemalloc.start()
+kept = [None] * 10000          # made before: the loop below only fills it
+gc.collect()
+before = memprobe.snapshot(census=False)
+t0 = tracemalloc.get_traced_memory()[0]
+for i in range(10000):
+    kept[i] = bytes(50)         # 83 bytes requested: a 96-byte block
+t1 = tracemalloc.get_traced_memory()[0]
+after = memprobe.snapshot(census=False)
+d = after - before
+print(t1 - t0, d.bytes_in_use, d.blocks_in_use)
+"""
+
+
+@pytest.mark.skipif(not DIRECT or not PYMALLOC_SERVING, reason="pymalloc read under tracemalloc's hooks: 3.12+")
+def test_a_diffs_bytes_lie_between_what_tracemalloc_traced_and_that_rounded_to_blocks():
+    """tracemalloc counts the bytes each allocation asked for; a diff counts
+    whole blocks. For a pure-Python allocation the diff's bytes are at least
+    tracemalloc's and at most that plus the rounding to each block's size
+    class (under 16 bytes a block; the debug layer adds its own bytes)."""
+    traced, diff_bytes, blocks = map(int, run_code(TRACED_ALLOCATION).stdout.split())
+    assert blocks >= 10000
+    assert traced <= diff_bytes <= traced + (15 + DEBUG_EXTRA) * blocks
