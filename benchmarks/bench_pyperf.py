@@ -181,6 +181,10 @@ compare("snapshot()", memprobe.snapshot, floor=floor_walk)
 compare("snapshot(census=False)", lambda: memprobe.snapshot(census=False), floor=sys.getallocatedblocks)
 if memprobe.interpreter().allocator.startswith("pymalloc"):
     compare("pymalloc()", memprobe.pymalloc, floor=sys.getallocatedblocks, stdlib=debugmallocstats_recipe)
+    if sys.version_info >= (3, 12):
+        # Every block of every pool, against the walk that counts them.
+        compare("block_census()", memprobe.block_census, floor=sys.getallocatedblocks)
+compare("rss()", memprobe.rss, floor=sys.getallocatedblocks)
 runner.bench_func("workload | plain", workload)
 runner.bench_func("workload | memprobe snapshots around it", workload_with_snapshots)
 runner.bench_func("workload | tracemalloc on", workload_under_tracemalloc)

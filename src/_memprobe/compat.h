@@ -78,6 +78,20 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 #  define mp_tuple_reset_hash(op) ((void)(op))
 #endif
 
+/* Whether a code object holds a cached frame object: before 3.11 a
+ * function's first call leaves its frame on co_zombieframe (kept for the
+ * next call); -1 from 3.11 on, where frames are not objects. */
+static inline int
+mp_code_caches_frame(PyCodeObject *code)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    return code->co_zombieframe != NULL;
+#else
+    (void)code;
+    return -1;
+#endif
+}
+
 /* A type made from a spec that Python code cannot call (3.10+; on 3.9
  * such an instance has no class and refuses every use). */
 #ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION

@@ -127,7 +127,24 @@ interpreter_facts(PyObject *module, PyObject *unused)
                          MP_HAVE_OBMALLOC_STATE ? Py_True : Py_False);
 }
 
+/* _code_caches_frame(code) -> True/False, or None from 3.11. */
+static PyObject *
+code_caches_frame(PyObject *module, PyObject *code)
+{
+    (void)module;
+    if (!PyCode_Check(code)) {
+        PyErr_SetString(PyExc_TypeError, "_code_caches_frame takes a code object");
+        return NULL;
+    }
+    int cached = mp_code_caches_frame((PyCodeObject *)code);
+    return cached < 0 ? Py_NewRef(Py_None) : PyBool_FromLong(cached);
+}
+
 static PyMethodDef interpreter_methods[] = {
+    {"_code_caches_frame", code_caches_frame, METH_O,
+     "_code_caches_frame(code, /)\n--\n\n"
+     "Whether code holds the frame its first call cached (before 3.11; None "
+     "after)."},
     {"_allocator", allocator, METH_NOARGS,
      "_allocator()\n--\n\n"
      "The allocator now: (name or None when hooked, family or None, debug)."},

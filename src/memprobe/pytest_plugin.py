@@ -8,24 +8,23 @@
     def test_steady_state():
         ...
 
-The marker measures the call of the test function (after a gc.collect(),
-with nothing of its own alive in between) and fails it, printing the
-allocators' diff table, when pymalloc allocated more than
+The marker measures the call of the test function (a gc.collect() before
+and after it, with nothing of its own alive in between) and fails it,
+printing the allocators' diff table, when pymalloc allocated more than
 ``max_new_arenas`` arenas or ``sys.getallocatedblocks()`` grew by more
-than ``max_new_blocks`` (after a second collection, which runs only then):
-an empty test passes at ``max_new_blocks=0``.
+than ``max_new_blocks``: an empty test passes at ``max_new_blocks=0``.
 """
 from __future__ import annotations
 
 import functools
 import gc
 import inspect
-import sys
-from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
+from typing import Any, Dict, Generator, List, Optional, Tuple
 
 import pytest
 
 from . import testing
+from . import _memprobe
 from ._snapshot import measure, read_allocators, reading_buffers, readings_diff, snapshot
 from ._types import Snapshot, SnapshotDiff
 
@@ -74,8 +73,9 @@ def _limits(item: Any) -> _Limits:
     return marker.kwargs.get("max_new_arenas"), marker.kwargs.get("max_new_blocks")
 
 
-def _problems(limits: _Limits, diff: SnapshotDiff) -> List[str]:
-    """What the test's marker does not allow in ``diff``."""
+def _problems(limits: _Limits, diff: SnapshotDiff, cached_frames: int = 0) -> List[str]:
+    """What the test's marker does not allow in ``diff`` (less the frame a
+    first call cached before 3.11)."""
     max_arenas, max_blocks = limits
     problems = []
     if max_arenas is not None:
@@ -84,13 +84,10 @@ def _problems(limits: _Limits, diff: SnapshotDiff) -> List[str]:
                             "allocation hooks?), so max_new_arenas could not be checked")
         elif diff.arenas_allocated > max_arenas:
             problems.append(f"pymalloc allocated {diff.arenas_allocated} new arena(s), allowed {max_arenas}")
-    if max_blocks is not None and diff.allocated_blocks > max_blocks:
-        problems.append(f"allocated blocks grew by {diff.allocated_blocks:,}, allowed {max_blocks:,}")
+    if max_blocks is not None and diff.allocated_blocks - cached_frames > max_blocks:
+        problems.append(f"allocated blocks grew by {diff.allocated_blocks - cached_frames:,}, allowed "
+                        f"{max_blocks:,}")
     return problems
-
-
-def _exceeded(limits: _Limits, diff: SnapshotDiff) -> bool:
-    return bool(_problems(limits, diff))
 
 
 def _failure(problems: List[str], diff: SnapshotDiff) -> BaseException:
@@ -103,53 +100,29 @@ def _failure(problems: List[str], diff: SnapshotDiff) -> BaseException:
 # function that reads the allocators before and after calling the test, so
 # that nothing of pytest's or pluggy's runs between the two readings.  A
 # reading only fills a buffer made beforehand: no snapshot object is alive
-# while the test runs, and reading allocates nothing.
-#
-# One gc.collect(), before the first reading, on a passing test.  The free
-# lists are empty after it; the test may leave freed objects in them
-# (allocated blocks still), so a growth can only be too large, never too
-# small.  Only when the limits are exceeded does a second collection empty
-# them again and give the exact figure, read in the same state as the first.
-# Before 3.11 each call needs a frame object: from the code object's
-# cache, else from a free list that gc.collect() empties, else a new block.
-_FRAME_OBJECTS = sys.version_info < (3, 11)
-
-
-def _spare_frames(depth: int = 3) -> None:
-    """Leaves ``depth`` frames in that free list (the calls nested in this
-    one free theirs there): the test's first call then takes one instead of
-    a new block, as any later call would."""
-    if depth:
-        _spare_frames(depth - 1)
-
-
-def _collect() -> None:
-    gc.collect()
-    if _FRAME_OBJECTS:
-        _spare_frames()
-
-
-def _measured_call(test: Any, positional: Tuple[Any, ...], keywords: Dict[str, Any], readings: List[bytearray],
-                   exceeded: Callable[[SnapshotDiff], bool], collect: bool = True) -> Any:
-    """Calls the test between two readings (readings[0], readings[1]);
-    when they exceed the marker's limits, collects and reads again into
-    readings[1], before anything else runs (pluggy's code would leave its
-    own objects in the figure)."""
+# while the test runs, and reading allocates nothing.  A gc.collect() before
+# each reading: garbage from before the test is not freed inside it, and
+# the test's own garbage is collected (its finalizers run) before it is
+# judged; both readings see CPython's free lists empty.
+def _measured_call(test: Any, positional: Tuple[Any, ...], keywords: Dict[str, Any],
+                   readings: List[bytearray], collect: bool = True) -> Tuple[Any, int]:
+    """(the test's result, blocks its first call cached as a frame: 1 or 0)."""
+    code = getattr(test, "__code__", None)
+    cached = code is not None and _memprobe._code_caches_frame(code) is False
     if collect:
-        _collect()
+        gc.collect()
     readings[0] = read_allocators(readings[0])
     try:
         # Arguments passed as a tuple allocate nothing; a dict of keywords
         # would be copied for the call (and leave the copy in a free list).
         result = test(*positional, **keywords) if keywords else test(*positional)
     finally:
-        readings[1] = read_allocators(readings[1])
-    if exceeded(readings_diff(readings[0], readings[1])):
-        # (That diff is gone before the exact reading.)
         if collect:
-            _collect()
-        readings[1] = read_allocators(readings[2])
-    return result
+            gc.collect()
+        readings[1] = read_allocators(readings[1])
+    # Before 3.11 a function's first call keeps its frame object on its
+    # code (for the next call): one block the test did not leak.
+    return result, int(cached and _memprobe._code_caches_frame(code) is True)
 
 
 def _nothing() -> None:
@@ -173,14 +146,14 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
     global _warm
     if not _warm:
         # Before 3.11 a function's first call leaves a frame cached on its
-        # code object: let every function of the marker's path make its
-        # own here (the recheck's included: no limit is met by -1 blocks).
-        _measured_call(_nothing, (), {}, reading_buffers(3), functools.partial(_exceeded, (None, -1)),
-                       collect=False)
+        # code object: let the marker's own functions make theirs here.
+        warm = reading_buffers(2)
+        _measured_call(_nothing, (), {}, warm, collect=False)
+        _problems((0, 0), readings_diff(warm[0], warm[1]))
         _warm = True
-    readings = reading_buffers(3)
+    readings = reading_buffers(2)
     limits = _limits(pyfuncitem)
-    exceeded = functools.partial(_exceeded, limits)
+    frames = [0]
 
     @functools.wraps(test)
     def measured(*args: Any, **kwargs: Any) -> Any:
@@ -189,7 +162,8 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
             positional, keywords = tuple(bound.args), dict(bound.kwargs)
         except (TypeError, ValueError):
             positional, keywords = args, kwargs
-        return _measured_call(test, positional, keywords, readings, exceeded)
+        result, frames[0] = _measured_call(test, positional, keywords, readings)
+        return result
 
     pyfuncitem.obj = measured
     try:
@@ -198,6 +172,6 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
         pyfuncitem.obj = test
     if outcome.excinfo is None:
         diff = readings_diff(readings[0], readings[1])
-        problems = _problems(limits, diff)
+        problems = _problems(limits, diff, frames[0])
         if problems:
             outcome.force_exception(_failure(problems, diff))
