@@ -102,7 +102,8 @@ def test_snapshots_carry_mimalloc_and_diff_it():
         keep = [object() for _ in range(10_000)]
     assert m.before is not None and m.before.mimalloc is not None
     assert m.diff.mimalloc_available
-    assert 10_000 <= m.diff.mimalloc_blocks_in_use <= 10_000 + memprobe._snapshot.NOISE_BLOCKS
+    # (An object freed in between, such as a free-list int, may take one off.)
+    assert abs(m.diff.mimalloc_blocks_in_use - 10_000) <= memprobe._snapshot.NOISE_BLOCKS
     assert m.diff.mimalloc_classes[0].blocks_in_use >= 10_000
     again = memprobe.SnapshotDiff.from_json(m.diff.to_json())
     assert again == m.diff

@@ -11,8 +11,10 @@
  * debug layer's front words (pymalloc_debug) and the pre-header a type
  * implies (GC head, managed dict/weakref: mp_preheader_size), the word
  * where ob_type would be is one of the known live types, that type
- * implies exactly that pre-header, its basic size fits the block and the
- * reference count is not zero.  A candidate type pointer is compared with
+ * implies exactly that pre-header, its basic size fits the block, the
+ * reference count word holds a count (not a pointer: arrays of objects,
+ * such as a list's items, hold type pointers too), and the object's own
+ * size fields (int digits, str length, tuple and bytes items) fit.  A candidate type pointer is compared with
  * the known types and never dereferenced otherwise.  The known types are
  * gathered first, from the collector's lists (every tracked object's type
  * and every type object tracked there, with their MROs) and the builtin
@@ -173,6 +175,43 @@ smallest_instance(PyTypeObject *type)
                                    : (size_t)type->tp_basicsize;
 }
 
+/* Whether the object at op, of a known type, fits in `room` bytes by its
+ * own size fields: an int's digits, a compact str's length and kind, the
+ * items of other variable-size objects (tuple, bytes). */
+static int
+fits(PyObject *op, PyTypeObject *type, size_t room)
+{
+    if (PyType_FastSubclass(type, Py_TPFLAGS_LONG_SUBCLASS)) {
+        uintptr_t tag = ((PyLongObject *)op)->long_value.lv_tag;
+        size_t digits = (size_t)(tag >> MP_LONG_NON_SIZE_BITS);
+        return (tag & 3) != 3 && digits <= room
+               && offsetof(PyLongObject, long_value.ob_digit)
+                  + (digits ? digits : 1) * sizeof(digit) <= room;
+    }
+    if (PyType_FastSubclass(type, Py_TPFLAGS_UNICODE_SUBCLASS)) {
+        if (type != &PyUnicode_Type) {
+            return 1;   /* a subclass's instance: a whole PyUnicodeObject */
+        }
+        PyASCIIObject *s = (PyASCIIObject *)op;
+        unsigned int kind = s->state.kind;
+        if (!s->state.compact || (kind != 1 && kind != 2 && kind != 4)
+            || (s->state.ascii && kind != 1) || s->length < 0
+            || (size_t)s->length > room) {
+            return 0;
+        }
+        size_t header = s->state.ascii ? sizeof(PyASCIIObject)
+                                       : sizeof(PyCompactUnicodeObject);
+        return header + ((size_t)s->length + 1) * kind <= room;
+    }
+    if (PyType_FastSubclass(type, Py_TPFLAGS_TUPLE_SUBCLASS | Py_TPFLAGS_BYTES_SUBCLASS)) {
+        Py_ssize_t n = Py_SIZE(op);
+        return n >= 0 && (size_t)n <= room
+               && (size_t)type->tp_basicsize + (size_t)n * (size_t)type->tp_itemsize
+                  <= room;
+    }
+    return 1;
+}
+
 /* The object an in-use block of `size` bytes at `block` holds, or NULL. */
 static PyObject *
 object_in(block_census *c, uintptr_t block, size_t size)
@@ -211,7 +250,7 @@ object_in(block_census *c, uintptr_t block, size_t size)
         }
         if ((size_t)mp_preheader_size(type) == preheaders[k]
             && at + smallest_instance(type) <= size
-            && Py_REFCNT(op) > 0) {
+            && mp_refcnt_plausible(op) && fits(op, type, size - at)) {
             return op;
         }
     }

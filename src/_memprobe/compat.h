@@ -78,6 +78,11 @@ PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 #  define mp_tuple_reset_hash(op) ((void)(op))
 #endif
 
+/* An int's digit count sits above these bits of lv_tag (3.12+). */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define MP_LONG_NON_SIZE_BITS _PyLong_NON_SIZE_BITS
+#endif
+
 /* Whether a code object holds a cached frame object: before 3.11 a
  * function's first call leaves its frame on co_zombieframe (kept for the
  * next call); -1 from 3.11 on, where frames are not objects. */
@@ -266,6 +271,25 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
 #if !MP_FREE_THREADED
     v->effective = v->count;
 #endif
+}
+
+/* Whether a word where an object's reference count would be can be one
+ * (GIL builds, 3.12+): a count of at least 1 in the low 32 bits and
+ * nothing above but 3.14's flags, where a pointer (an item of an array
+ * of objects) has its high bits set. */
+static inline int
+mp_refcnt_plausible(PyObject *op)
+{
+    mp_refcnt_view v;
+    mp_read_refcnt(op, &v);
+    switch (v.layout) {
+    case MP_REFCNT_SPLIT:
+        return v.low != 0 && v.high == 0;
+    case MP_REFCNT_FLAGS:
+        return v.low != 0 && v.overflow == 0;
+    default:
+        return v.count > 0;
+    }
 }
 
 /* ---- GC state ------------------------------------------------------------ */
