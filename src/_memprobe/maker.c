@@ -6,7 +6,8 @@
  * probes cost), and a NamedTuple's __new__ is a Python function.  A Maker,
  * made once per class at import, does the same stores from C:
  *
- *   _maker(cls, fields) checks that each name in fields is a plain object
+ *   _maker(cls, fields) takes only memprobe's own result types (the
+ *   tuple registered at import), and checks that each name in fields is a plain object
  *   slot of cls itself (a __slots__ member descriptor: PyMemberDef with
  *   T_OBJECT_EX, writable) and keeps its offset; for a tuple subclass (a
  *   NamedTuple) it keeps only the number of fields.  It returns the
@@ -209,6 +210,15 @@ make_maker(PyObject *module, PyObject *args)
     if (st == NULL) {
         return NULL;
     }
+    /* Only memprobe's own result types (registered at import): a class
+     * that needs its base's constructor (a dict or set subclass, a struct
+     * sequence with hidden fields) must never be made by tp_alloc alone. */
+    PyObject *own = st->own_types;
+    if (!mp_is_own_type(own, cls)) {
+        PyErr_Format(PyExc_TypeError, "_maker(): %s is not one of memprobe's "
+                     "result types", cls->tp_name);
+        return NULL;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE(fields);
     if (n > MP_MAX_FIELDS) {
         PyErr_Format(PyExc_ValueError, "_maker(): more than %d fields",
@@ -232,6 +242,12 @@ make_maker(PyObject *module, PyObject *args)
     for (Py_ssize_t i = 0; i < n && !is_tuple; i++) {
         PyObject *name = PyTuple_GET_ITEM(fields, i);
         self->offsets[i] = PyUnicode_Check(name) ? slot_offset(cls, name) : -1;
+        for (Py_ssize_t j = 0; j < i && self->offsets[i] >= 0; j++) {
+            if (self->offsets[j] == self->offsets[i]) {
+                PyErr_Format(PyExc_TypeError, "_maker(): field %R twice", name);
+                self->offsets[i] = -1;
+            }
+        }
         if (self->offsets[i] < 0) {
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_TypeError, "_maker(): field names "

@@ -55,10 +55,9 @@ from ._types import (
     TypeCounts,
 )
 
-# refinfo() is called directly and builds RefInfo itself (see parts.h);
-# census() leaves memprobe's own results out.
+# refinfo() is called directly and builds RefInfo itself (see parts.h).
+# (_types registers memprobe's own result types: census() leaves them out.)
 _memprobe._set_refinfo_type(RefInfo)
-_memprobe._set_own_types(_types.OWN_TYPES)
 
 __all__ = [
     "ArenaHolders",

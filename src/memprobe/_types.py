@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Dict, ItemsView, Iterable, Iterator, Mapping, NamedTuple,
                     Optional, Tuple, Type, TypeVar)
 
-from ._memprobe import GENERATION_CODES, MemprobeError, _maker
+from ._memprobe import GENERATION_CODES, MemprobeError, _maker, _set_own_types
 
 C = TypeVar("C", bound=type)
 R = TypeVar("R")
@@ -1077,3 +1077,5 @@ class Report(_Printed):
 OWN_TYPES = tuple(t for t in list(globals().values())
                   if isinstance(t, type) and t.__module__ == __name__
                   and not issubclass(t, (BaseException, enum.Enum)))
+# census() leaves their instances out, and maker() makes only these.
+_set_own_types(OWN_TYPES)
