@@ -194,3 +194,48 @@ def test_arrays_of_objects_that_hold_type_pointers_are_not_taken_for_objects():
     if id(E) >= 2**32:
         assert _count(F) - fs == 0
     del made
+
+
+LEGACY_CENSUS = """
+import sys, memprobe
+try:
+    import _interpreters as interpreters                      # 3.13+
+    sub = interpreters.create(interpreters.new_config("legacy"))
+except ImportError:
+    import _xxsubinterpreters as interpreters                  # 3.12
+    sub = interpreters.create(isolated=False)
+interpreters.run_string(sub, f'''
+import memprobe
+try:
+    memprobe.block_census()
+    answer = "counted"
+except memprobe.UnsupportedInterpreter as e:
+    answer = str(e)
+with open({sys.argv[1]!r}, "w") as f:
+    f.write(answer)
+''')
+interpreters.destroy(sub)
+print(open(sys.argv[1]).read())
+"""
+
+
+@needs_walk
+def test_a_legacy_subinterpreter_refuses_the_census(tmp_path):
+    """Its blocks are the main interpreter's too, whose types it cannot
+    know: it refuses rather than count half of them as other blocks."""
+    out = run_code(LEGACY_CENSUS, str(tmp_path / "sub.txt"), check=True).stdout
+    assert "shares the main interpreter's pymalloc state" in out
+
+
+@needs_walk
+def test_types_that_share_a_name_add_up_in_json():
+    def make():
+        class K:
+            pass
+        return K
+
+    first, second = make(), make()
+    keep = [first() for _ in range(1000)] + [second() for _ in range(3000)]
+    data = memprobe.block_census().to_dict()
+    assert data["blocks"][f"{__name__}.test_types_that_share_a_name_add_up_in_json.<locals>.make.<locals>.K"] == 4000
+    del keep

@@ -491,6 +491,15 @@ block_census_probe(PyObject *module, PyObject *unused)
         return mp_raise_refusal(st, &r);
     }
 #if MP_HAVE_OBMALLOC_STATE
+    if (mp_obmalloc_shared(PyInterpreterState_Get())) {
+        /* Its blocks are the main interpreter's too, whose types it cannot
+         * know: half the objects would be "other". */
+        PyErr_Format(st->unsupported,
+                     "block_census(): this legacy subinterpreter shares the main "
+                     "interpreter's pymalloc state; run it in the main "
+                     "interpreter or in an isolated subinterpreter");
+        return NULL;
+    }
     block_census c;
     memset(&c, 0, sizeof(c));
     c.own_types = st->own_types;

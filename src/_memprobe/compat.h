@@ -452,6 +452,18 @@ mp_obmalloc(PyInterpreterState *interp)
     return &interp->obmalloc;
 #  endif
 }
+/* Whether interp is a legacy subinterpreter whose allocations go to the
+ * main interpreter's state, which it then shares with it. */
+static inline int
+mp_obmalloc_shared(PyInterpreterState *interp)
+{
+    PyInterpreterState *main = PyInterpreterState_Main();
+#  if PY_VERSION_HEX >= 0x030D0000
+    return interp != main && interp->obmalloc == main->obmalloc;
+#  else
+    return interp != main && (interp->feature_flags & Py_RTFLAGS_USE_MAIN_OBMALLOC);
+#  endif
+}
 #  define MP_POOL_OVERHEAD POOL_OVERHEAD
 #  define MP_MAX_SIZE_CLASSES NB_SMALL_SIZE_CLASSES
 #else

@@ -52,7 +52,12 @@ def plain(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [plain(item) for item in value]
     if isinstance(value, Mapping):
-        return {_key(k): plain(v) for k, v in value.items()}
+        # Types that share a name (made by a factory) add up, as in snapshots.
+        out: Dict[str, Any] = {}
+        for k, v in value.items():
+            key, item = _key(k), plain(v)
+            out[key] = out[key] + item if key in out and isinstance(item, int) else item
+        return out
     if isinstance(value, type):
         return type_name(value)
     return value
