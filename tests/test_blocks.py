@@ -41,6 +41,9 @@ POPULATIONS = {
     bytes: lambda n: [bytes(40) + bytes([i % 256]) for i in range(n)],
     Plain: lambda n: [Plain(None) for _ in range(n)],
     Slotted: lambda n: [Slotted(None) for _ in range(n)],
+    # A static type of an extension module whose instances are not tracked:
+    # known through type.__subclasses__.
+    __import__("datetime").date: lambda n: [__import__("datetime").date(2026, 1, 1 + i % 28) for i in range(n)],
 }
 
 

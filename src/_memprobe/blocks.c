@@ -17,8 +17,10 @@
  * size fields (int digits, str length, tuple and bytes items) fit.  A candidate type pointer is compared with
  * the known types and never dereferenced otherwise.  The known types are
  * gathered first, from the collector's lists (every tracked object's type
- * and every type object tracked there, with their MROs) and the builtin
- * static types whose instances are not tracked.  Other in-use blocks
+ * and every type object tracked there, with their MROs), the builtin
+ * static types whose instances are not tracked, and every type reachable
+ * from object through type.__subclasses__ (extension types such as
+ * datetime.date).  Other in-use blocks
  * (dict keys, list item arrays, instances of types not known) are counted
  * apart, not guessed at, and so are memprobe's own results.  Everything is counted into raw memory before any
  * Python object is built; the GIL is held throughout.
@@ -145,6 +147,68 @@ static PyTypeObject *const untracked_types[] = {
     &PyLongRangeIter_Type, &PyRangeIter_Type, &PyCode_Type,
 };
 
+/* Every type reachable from object through type.__subclasses__ (called
+ * through type's own descriptor: no metaclass's code runs), so that static
+ * types of extension modules whose instances are not tracked (datetime.date)
+ * are known too.  Each list is freed at once: the types in it were alive
+ * before it (their subclass entries are weak references), and stay so.
+ * 0, or -1 with an error set. */
+static int
+know_subclasses(type_table *t)
+{
+    PyObject *name = PyUnicode_InternFromString("__subclasses__");
+    if (name == NULL) {
+        return -1;
+    }
+    /* type's own method (static types keep no tp_dict from 3.12). */
+    PyObject *subclasses = _PyType_Lookup(&PyType_Type, name);  /* borrowed */
+    Py_DECREF(name);
+    if (subclasses == NULL) {
+        return 0;
+    }
+    size_t room = 256, n = 0;
+    PyTypeObject **stack = PyMem_RawMalloc(room * sizeof(PyTypeObject *));
+    if (stack == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    stack[n++] = &PyBaseObject_Type;
+    int rc = 0;
+    while (n > 0 && rc == 0) {
+        PyObject *list = PyObject_CallOneArg(subclasses, (PyObject *)stack[--n]);
+        if (list == NULL || !PyList_Check(list)) {
+            Py_XDECREF(list);
+            rc = -1;
+            break;
+        }
+        for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(list); i++) {
+            PyObject *sub = PyList_GET_ITEM(list, i);
+            if (!PyType_Check(sub) || slot_of(t, (PyTypeObject *)sub)->type != NULL) {
+                continue;
+            }
+            if (know(t, (PyTypeObject *)sub) < 0) {
+                PyErr_NoMemory();
+                rc = -1;
+                break;
+            }
+            if (n == room) {
+                PyTypeObject **more = PyMem_RawRealloc(stack, 2 * room * sizeof(*stack));
+                if (more == NULL) {
+                    PyErr_NoMemory();
+                    rc = -1;
+                    break;
+                }
+                stack = more;
+                room *= 2;
+            }
+            stack[n++] = (PyTypeObject *)sub;
+        }
+        Py_DECREF(list);
+    }
+    PyMem_RawFree(stack);
+    return rc;
+}
+
 static int
 gather_types(mp_state *st, type_table *t)
 {
@@ -163,7 +227,17 @@ gather_types(mp_state *st, type_table *t)
     if (mp_gc_visit(st, MP_EVERY_LIST, know_tracked, &g) < 0) {
         return -1;
     }
-    return g.failed ? -1 : 0;
+    if (g.failed) {
+        return -1;
+    }
+    /* The calls below allocate lists: no automatic collection may free a
+     * type already known (or run a finalizer) meanwhile. */
+    int was_enabled = PyGC_Disable();
+    int rc = know_subclasses(t);
+    if (was_enabled) {
+        PyGC_Enable();
+    }
+    return rc;
 }
 
 /* The fewest bytes an instance of type takes: its basic size, but a
