@@ -512,6 +512,14 @@ def test_type_counts_are_ranked_when_first_read_and_equal_eager_ones():
     assert list(TypeCounts.ranked((int, str, list), (3, 1, 7), top=2)) == [list, int]
     assert pickle.loads(pickle.dumps(lazy)) == lazy and len(TypeCounts.ranked((), ())) == 0
 
+    class Meta(type):
+        def __hash__(cls):
+            raise RuntimeError("hash called")
+
+    Hostile = Meta("Hostile", (), {})
+    assert TypeCounts([(Hostile, 2)]) == TypeCounts.ranked((Hostile,), (2,))   # compared by identity
+    assert TypeCounts([(Hostile, 2)]) != TypeCounts([(Hostile, 3)])
+
 
 # ---- random heaps (hypothesis) ---------------------------------------------------------
 

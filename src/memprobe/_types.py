@@ -316,6 +316,18 @@ class TypeCounts(Mapping[type, int]):
     def __reduce__(self) -> Tuple[type, Tuple[Tuple[Tuple[type, int], ...]]]:
         return TypeCounts, (tuple(zip(*self._pairs())),)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a mapping with the same counts for the same types, found
+        by identity (Mapping's own __eq__ would hash the types)."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        missing = object()
+        return all(self.get(t, missing) == n for t, n in other.items())
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping
+
     def __repr__(self) -> str:
         from ._serialize import type_name
 
