@@ -240,5 +240,8 @@ def test_types_that_share_a_name_add_up_in_json():
     first, second = make(), make()
     keep = [first() for _ in range(1000)] + [second() for _ in range(3000)]
     data = memprobe.block_census().to_dict()
-    assert data["blocks"][f"{__name__}.test_types_that_share_a_name_add_up_in_json.<locals>.make.<locals>.K"] == 4000
+    counted = data["blocks"][f"{__name__}.test_types_that_share_a_name_add_up_in_json.<locals>.make.<locals>.K"]
+    # (Below 4 GiB a pointer array holding K can pass for an instance: see
+    # test_arrays_of_objects_that_hold_type_pointers_are_not_taken_for_objects.)
+    assert counted == 4000 if id(first) >= 2**32 else 4000 <= counted <= 4005
     del keep
