@@ -55,8 +55,9 @@ def test_each_object_of_a_population_is_one_block_of_its_type(kind):
     untracked objects such as floats and strs count too)."""
     before = _count(kind)
     made = POPULATIONS[kind](5000)
-    # (before itself is an int block.)
-    assert _count(kind) - before == 5000 + (kind is int)
+    # Give or take two the interpreter made or freed meanwhile (a cached str
+    # seen once on 3.12 and 3.15; the int `before` itself).
+    assert abs(_count(kind) - before - 5000) <= 2
     del made
 
 
