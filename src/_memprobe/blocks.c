@@ -14,16 +14,17 @@
  * implies exactly that pre-header, its basic size fits the block, the
  * reference count word holds a count (not a pointer: arrays of objects,
  * such as a list's items, hold type pointers too), and the object's own
- * size fields (int digits, str length, tuple and bytes items) fit.  A candidate type pointer is compared with
- * the known types and never dereferenced otherwise.  The known types are
- * gathered first, from the collector's lists (every tracked object's type
- * and every type object tracked there, with their MROs), the builtin
- * static types whose instances are not tracked, and every type reachable
- * from object through type.__subclasses__ (extension types such as
- * datetime.date).  Other in-use blocks
- * (dict keys, list item arrays, instances of types not known) are counted
- * apart, not guessed at, and so are memprobe's own results.  Everything is counted into raw memory before any
- * Python object is built; the GIL is held throughout.
+ * size fields (int digits, str length, tuple and bytes items) fit.  A
+ * candidate type pointer is compared with the known types and never
+ * dereferenced otherwise.  The known types are gathered first, from the
+ * collector's lists (every tracked object's type and every type object
+ * tracked there, with their MROs), the builtin static types whose
+ * instances are not tracked, and every type reachable from object through
+ * type.__subclasses__ (extension types such as datetime.date).  Other
+ * in-use blocks (dict keys, list item arrays, instances of types not
+ * known) are counted apart, not guessed at, and so are memprobe's own
+ * results.  Everything is counted into raw memory before any Python object
+ * is built; the GIL is held throughout.
  */
 #include "parts.h"
 
@@ -53,7 +54,6 @@ typedef struct {
     holder *holders;                /* PyMem_Raw, grown as needed */
     size_t nholders, holders_room;
     uintptr_t *arena_address;       /* by arena index */
-    size_t narenas;                 /* arena indexes in use: maxarenas */
     size_t other_blocks, other_bytes, unreadable_pools;
     size_t own_blocks, own_bytes;   /* memprobe's own results */
     PyObject *own_types;            /* borrowed: no Python code runs */
@@ -436,22 +436,16 @@ walk_blocks(block_census *c)
     if (c->arena_address == NULL) {
         return -1;
     }
-    c->narenas = maxarenas;
     for (unsigned int i = 0; i < maxarenas; i++) {
         uintptr_t base = arenas[i].address;
         if (base == 0) {
             continue;
         }
         c->arena_address[i] = base;
-        if (base & (uintptr_t)POOL_SIZE_MASK) {
-            base = (base & ~(uintptr_t)POOL_SIZE_MASK) + POOL_SIZE;
-        }
-        for (; base < (uintptr_t)arenas[i].pool_address; base += POOL_SIZE) {
+        for (base = mp_first_pool(base);
+             base < (uintptr_t)arenas[i].pool_address; base += POOL_SIZE) {
             mp_pool *pool = (mp_pool *)base;
-            if (pool->ref.count == 0 || pool->szidx >= MP_MAX_SIZE_CLASSES) {
-                continue;
-            }
-            if (count_pool(c, pool, i) < 0) {
+            if (mp_pool_in_use(pool) && count_pool(c, pool, i) < 0) {
                 return -1;
             }
         }

@@ -465,6 +465,23 @@ mp_obmalloc_shared(PyInterpreterState *interp)
 #  endif
 }
 #  define MP_POOL_OVERHEAD POOL_OVERHEAD
+
+/* An arena's first pool: its start rounded up to a pool boundary (an
+ * arena that is not aligned loses a pool's worth, as obmalloc.c and
+ * _PyObject_DebugMallocStats count it).  Its pools run from there to
+ * mgmt.arenas[i].pool_address. */
+static inline uintptr_t
+mp_first_pool(uintptr_t arena)
+{
+    return (arena + POOL_SIZE_MASK) & ~(uintptr_t)POOL_SIZE_MASK;
+}
+
+/* Whether a carved pool holds blocks of a valid size class. */
+static inline int
+mp_pool_in_use(const mp_pool *pool)
+{
+    return pool->ref.count > 0 && pool->szidx < NB_SMALL_SIZE_CLASSES;
+}
 #  define MP_MAX_SIZE_CLASSES NB_SMALL_SIZE_CLASSES
 #else
 #  define MP_HAVE_OBMALLOC_STATE 0

@@ -27,13 +27,12 @@ block_at(uintptr_t address, mp_block_location *where)
             continue;
         }
         uintptr_t pool = address & ~(uintptr_t)POOL_SIZE_MASK;
-        uintptr_t first = (start + POOL_SIZE_MASK) & ~(uintptr_t)POOL_SIZE_MASK;
-        if (pool < first || pool >= (uintptr_t)arenas[i].pool_address) {
+        if (pool < mp_first_pool(start)
+            || pool >= (uintptr_t)arenas[i].pool_address) {
             return 0;
         }
         mp_pool *p = (mp_pool *)pool;
-        if (p->ref.count == 0 || p->arenaindex != i
-            || p->szidx >= MP_MAX_SIZE_CLASSES) {
+        if (!mp_pool_in_use(p) || p->arenaindex != i) {
             return 0;
         }
         uintptr_t size = INDEX2SIZE(p->szidx);

@@ -137,15 +137,13 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
             rec->free_pools = arenas[i].nfreepools;
             rec->resident = mp_resident_pages(base, ARENA_SIZE);
         }
-        if (base & (uintptr_t)POOL_SIZE_MASK) {
-            w->misaligned_arenas++;
-            base = (base & ~(uintptr_t)POOL_SIZE_MASK) + POOL_SIZE;
-        }
-        for (; base < (uintptr_t)arenas[i].pool_address; base += POOL_SIZE) {
+        w->misaligned_arenas += mp_first_pool(base) != base;
+        for (base = mp_first_pool(base);
+             base < (uintptr_t)arenas[i].pool_address; base += POOL_SIZE) {
             mp_pool *pool = (mp_pool *)base;
             unsigned int count = pool->ref.count;
             unsigned int sz = pool->szidx;
-            int in_use = count > 0 && sz < MP_MAX_SIZE_CLASSES;
+            int in_use = mp_pool_in_use(pool);
             if (rec && rec->npools < MP_MAX_POOLS_PER_ARENA) {
                 rec->pool_class[rec->npools] = in_use ? (int)sz : -1;
                 rec->pool_blocks[rec->npools] = in_use ? count : 0;

@@ -209,9 +209,7 @@ def read_allocators(buffer: bytearray) -> bytearray:
 
 def readings_diff(before: bytearray, after: bytearray) -> SnapshotDiff:
     """The allocators' diff between two readings (no object counts)."""
-    b, a = _Allocators(before), _Allocators(after)
-    return _allocator_diff(describe(), (b.allocated_blocks, b.pymalloc, b.mimalloc),
-                           (a.allocated_blocks, a.pymalloc, a.mimalloc), None, None)
+    return _allocator_diff(describe(), _Allocators(before).parts(), _Allocators(after).parts(), None, None)
 
 
 class _Allocators:
@@ -231,8 +229,12 @@ class _Allocators:
             raw = (0, False, 0, 0, 0, [tuple(rows[i:i + 8]) for i in range(0, len(rows), 8)])
             self.mimalloc = attempt(lambda: mimalloc_from_reading(raw))[0]
 
+    def parts(self) -> _Allocator:
+        """(allocated blocks, pymalloc, mimalloc), as a diff takes them."""
+        return self.allocated_blocks, self.pymalloc, self.mimalloc
 
-def _start(before: Snapshot, after: Snapshot) -> Tuple[int, Optional[PymallocSnapshot], Optional[MimallocSnapshot]]:
+
+def _start(before: Snapshot, after: Snapshot) -> _Allocator:
     """Where a diff's allocator numbers start: ``before`` as read, or, when
     ``before`` was taken in this process ahead of ``after``, its baseline
     (the moment after it was built), so its own blocks are not growth."""
@@ -242,7 +244,7 @@ def _start(before: Snapshot, after: Snapshot) -> Tuple[int, Optional[PymallocSna
         reading = _Allocators(baseline)
         if reading.serial < after_serial and (reading.pymalloc is None) == (before.pymalloc is None) \
                 and (reading.mimalloc is None) == (before.mimalloc is None):
-            return reading.allocated_blocks, reading.pymalloc, reading.mimalloc
+            return reading.parts()
     return before.allocated_blocks, before.pymalloc, before.mimalloc
 
 
