@@ -40,9 +40,15 @@ DIRECT = VERSION >= (3, 12)
 # The pymalloc_debug layer adds 3 words to every block.
 DEBUG_EXTRA = 24 if INFO.allocator == "pymalloc_debug" else 0
 
+# sys.getallocatedblocks() counts pymalloc's blocks (mimalloc's from 3.13)
+# and reports 0 under any other allocator: memprobe says None there.
+BLOCKS_COUNTED = memprobe._memprobe._allocated_blocks() is not None
+
 needs_free_threading = pytest.mark.skipif(not FREE_THREADED, reason="free-threaded builds only")
 needs_pymalloc = pytest.mark.skipif(not PYMALLOC_SERVING, reason=f"pymalloc is not the allocator ({INFO.allocator})")
 needs_mimalloc = pytest.mark.skipif(not ON_MIMALLOC, reason=f"the allocator is {INFO.allocator}")
+needs_counted_blocks = pytest.mark.skipif(
+    not BLOCKS_COUNTED, reason=f"sys.getallocatedblocks() counts nothing under {INFO.allocator}")
 
 
 def describe_build():

@@ -8,7 +8,7 @@ import pytest
 
 import memprobe
 from memprobe import testing
-from _support import PYMALLOC_SERVING, run_code
+from _support import BLOCKS_COUNTED, PYMALLOC_SERVING, needs_counted_blocks, run_code
 
 LEAK = []
 
@@ -26,7 +26,7 @@ def clean():
 def test_testing_module_imports_without_pytest():
     code = ("import sys; sys.modules['pytest'] = None; import memprobe.testing as t; "
             "t.assert_blocks_stable(lambda: None); print('ok')")
-    assert run_code(code).stdout == "ok\n"
+    assert run_code(code, pythonmalloc=None).stdout == "ok\n"
 
 
 def test_refcount_leak_is_caught_and_clean_code_passes():
@@ -37,6 +37,7 @@ def test_refcount_leak_is_caught_and_clean_code_passes():
     testing.assert_no_refcount_leak(lambda: [shared] * 3, shared, runs=5)
 
 
+@needs_counted_blocks
 def test_block_leak_is_caught_and_clean_code_passes():
     with pytest.raises(AssertionError, match="leaks blocks") as excinfo:
         testing.assert_blocks_stable(leaking, runs=4)
@@ -83,6 +84,7 @@ def test_marker_passes_steady_code():
 '''
 
 
+@needs_counted_blocks
 def test_plugin_fixture_and_marker_with_pytester(pytester):
     pytester.makepyfile(PLUGIN_TESTS)
     result = pytester.runpytest_subprocess("-v")
@@ -105,7 +107,7 @@ def test_plugin_fixture_and_marker_with_pytester(pytester):
 
 
 def test_plugin_is_registered_through_the_entry_point(pytester):
-    pytester.makepyfile("def test_x(memprobe):\n    assert memprobe.snapshot().allocated_blocks > 0\n")
+    pytester.makepyfile("def test_x(memprobe):\n    assert memprobe.snapshot().objects_by_type\n")
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
 
@@ -163,6 +165,7 @@ def test_leak_in_the_finalizer_of_garbage():
 '''
 
 
+@needs_counted_blocks
 def test_marker_passes_an_empty_test_at_zero_blocks_and_catches_ten_leaked_objects(pytester):
     """The marker's own readings are left out of what it measures, so an
     empty or clean test grows by nothing (before 3.11, less the frame a
@@ -219,6 +222,7 @@ def test_zz_report():
 '''
 
 
+@needs_counted_blocks
 def test_the_marker_collects_before_and_after_the_test_and_no_more(pytester):
     """A collection costs milliseconds on a large heap: the marker runs two,
     one before the test (older garbage is not freed inside it) and one
@@ -261,9 +265,12 @@ def test_a_passing_check_runs_at_most_one_full_collection(name, monkeypatch):
     runs one, and builds no snapshot for a message it does not print."""
     if name == "assert_no_new_arenas" and not PYMALLOC_SERVING:
         pytest.skip("needs pymalloc")
+    if name == "assert_blocks_stable" and not BLOCKS_COUNTED:
+        pytest.skip("sys.getallocatedblocks() counts nothing here")
     assert _full_collections(PASSING_CHECKS[name], monkeypatch) <= 1
 
 
+@needs_counted_blocks
 def test_a_failing_check_still_tells_garbage_from_a_leak():
     """Cycles are garbage, not a leak: the recheck with collections passes
     them; a real leak fails with the diff of further calls."""
@@ -276,6 +283,7 @@ def test_a_failing_check_still_tells_garbage_from_a_leak():
         testing.assert_blocks_stable(leaking, runs=4)
 
 
+@needs_counted_blocks
 def test_a_check_of_a_function_that_makes_cycles_passes_with_two_collections(monkeypatch):
     class Node:
         pass
@@ -290,3 +298,31 @@ def test_a_check_of_a_function_that_makes_cycles_passes_with_two_collections(mon
     # keep across collections (3.15) stay within it.
     check = lambda: testing.assert_blocks_stable(cycles, runs=20, tolerance=5)  # noqa: E731
     assert _full_collections(check, monkeypatch) <= 2
+
+
+UNCOUNTED_TESTS = '''
+import pytest
+
+LEAK = []
+
+@pytest.mark.memprobe(max_new_blocks=0)
+def test_marker_cannot_count():
+    LEAK.append(object())
+
+def test_fixture_cannot_count(memprobe):
+    memprobe.assert_blocks_stable(lambda: LEAK.append(object()))
+'''
+
+
+def test_block_checks_refuse_where_the_interpreter_counts_no_blocks(pytester, monkeypatch):
+    """Under PYTHONMALLOC=malloc sys.getallocatedblocks() is always 0, so a
+    block check could never fail: the marker skips the test before it runs,
+    saying why, and assert_blocks_stable raises PymallocUnavailable."""
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    pytester.makepyfile(UNCOUNTED_TESTS)
+    result = pytester.runpytest_subprocess("-rs")
+    result.assert_outcomes(skipped=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*PymallocUnavailable: assert_blocks_stable() needs sys.getallocatedblocks()*",
+        "*memprobe(max_new_blocks=...) needs sys.getallocatedblocks(), which counts only*",
+    ])

@@ -12,6 +12,10 @@ import pytest
 
 import memprobe
 from memprobe.testing import assert_blocks_stable
+from _support import needs_counted_blocks
+
+# Every check here counts blocks.
+pytestmark = needs_counted_blocks
 
 CALLS = 100            # calls per run of the probes that read one object or one allocator
 WHOLE_HEAP_CALLS = 10  # gc_state(), census(), arenas() and snapshot() walk every object or arena

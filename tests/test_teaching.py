@@ -35,7 +35,8 @@ TRUE_HERE = {
     "interning": VERSION >= (3, 12),
     "slots": True,
     "weakref": True,
-    "tracemalloc": not INFO.debug_build,
+    # Its claim is pymalloc's: under PYTHONMALLOC=malloc pymalloc serves nothing.
+    "tracemalloc": not INFO.debug_build and INFO.allocator not in ("malloc", "malloc_debug"),
 }
 
 

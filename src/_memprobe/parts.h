@@ -348,9 +348,17 @@ size_t mp_mimalloc_pack(const mp_mimalloc_reading *m, int64_t *words,
                         size_t room);
 void mp_mimalloc_release(mp_mimalloc_reading *m);
 
+/* sys.getallocatedblocks() counts the blocks of the allocator CPython
+ * recognizes as serving objects: pymalloc, or mimalloc from 3.13.  Under
+ * any other (PYTHONMALLOC=malloc, or tracemalloc's hooks over mimalloc) it
+ * returns 0, which a running interpreter never has: the count is unknown,
+ * not zero.  mp_blocks_counted judges a count read this way. */
+#define MP_BLOCKS_NOT_COUNTED (-2)
+Py_ssize_t mp_blocks_counted(Py_ssize_t count);
+
 /* The count behind sys.getallocatedblocks(), now: the C call before 3.12,
  * else the function as it was at import (which reads before it allocates
- * its result).  -1 with an error set. */
+ * its result).  MP_BLOCKS_NOT_COUNTED as above; -1 with an error set. */
 Py_ssize_t mp_allocated_blocks_now(mp_state *st);
 
 /* Writes _PyObject_DebugMallocStats output into a malloc'ed, NUL-terminated

@@ -310,11 +310,17 @@ mp_capture_malloc_stats(size_t *length)
 }
 
 Py_ssize_t
+mp_blocks_counted(Py_ssize_t count)
+{
+    return count == 0 ? MP_BLOCKS_NOT_COUNTED : count;
+}
+
+Py_ssize_t
 mp_allocated_blocks_now(mp_state *st)
 {
     Py_ssize_t blocks = mp_allocated_blocks();
     if (blocks >= 0) {
-        return blocks;
+        return mp_blocks_counted(blocks);
     }
     /* The function as it was at import (3.12+ exports no C call): it reads
      * before it allocates its result, and calling it allocates nothing
@@ -322,7 +328,21 @@ mp_allocated_blocks_now(mp_state *st)
     PyObject *count = PyObject_CallNoArgs(st->getallocatedblocks);
     blocks = count ? PyLong_AsSsize_t(count) : -1;
     Py_XDECREF(count);
-    return blocks;
+    return blocks < 0 ? blocks : mp_blocks_counted(blocks);
+}
+
+/* _allocated_blocks() -> int or None: sys.getallocatedblocks(), None where
+ * it counts nothing (see mp_blocks_counted). */
+static PyObject *
+allocated_blocks_probe(PyObject *module, PyObject *unused)
+{
+    mp_state *st = mp_module_state(module);
+    Py_ssize_t blocks = st ? mp_allocated_blocks_now(st) : -1;
+    if (blocks == -1) {
+        return NULL;
+    }
+    return blocks == MP_BLOCKS_NOT_COUNTED ? Py_NewRef(Py_None)
+                                           : PyLong_FromSsize_t(blocks);
 }
 
 /* (text, allocated_blocks): the interpreter's report and the block count
@@ -551,6 +571,9 @@ static PyMethodDef pymalloc_methods[] = {
      "_pymalloc_state(with_arenas, /)\n--\n\n"
      "pymalloc's state read in one walk (3.12+), or before 3.12 its "
      "report and sys.getallocatedblocks(), as plain data."},
+    {"_allocated_blocks", allocated_blocks_probe, METH_NOARGS,
+     "_allocated_blocks()\n--\n\nsys.getallocatedblocks(), or None where "
+     "it counts nothing (0 under malloc)."},
     {"_block_info", block_info, METH_O,
      "_block_info(obj, /)\n--\n\nWhere obj's block sits in pymalloc (3.12+)."},
     {NULL, NULL, 0, NULL}

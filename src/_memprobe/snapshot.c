@@ -84,11 +84,12 @@ read_parts(mp_state *st, snapshot_reading *r)
 }
 
 /* The count behind sys.getallocatedblocks(): read with pymalloc's report
- * (before 3.12), else now.  -1 with an error set. */
+ * (before 3.12), else now.  MP_BLOCKS_NOT_COUNTED where it counts nothing;
+ * -1 with an error set. */
 static Py_ssize_t
 allocated_blocks(mp_state *st, const snapshot_reading *r)
 {
-    return r->allocated_blocks >= 0 ? r->allocated_blocks
+    return r->allocated_blocks >= 0 ? mp_blocks_counted(r->allocated_blocks)
                                     : mp_allocated_blocks_now(st);
 }
 
@@ -122,7 +123,7 @@ build_mimalloc(const void *m)
 }
 
 /* _snapshot(parts, /) -> (gc, census, pymalloc, mimalloc,
- * allocated_blocks, serial): gc is _gc_state()'s tuple with the lengths the
+ * allocated_blocks or None, serial): gc is _gc_state()'s tuple with the lengths the
  * census counted (None where not known); census is what _census() gives
  * after its collecting flag (mp_census_build), memprobe's own results left out; pymalloc and
  * mimalloc are (part, None) or (None, why) as _pymalloc_state(False) and
@@ -158,7 +159,8 @@ snapshot(PyObject *module, PyObject *parts_arg)
     }
     /* Everything is read: only now are Python objects built. */
     Py_ssize_t count = allocated_blocks(st, &r);
-    PyObject *allocated = count >= 0 ? PyLong_FromSsize_t(count) : NULL;
+    PyObject *allocated = count == MP_BLOCKS_NOT_COUNTED ? Py_NewRef(Py_None)
+                          : count >= 0 ? PyLong_FromSsize_t(count) : NULL;
     if (allocated == NULL) {
         release(&r);
         return NULL;
@@ -198,8 +200,8 @@ snapshot(PyObject *module, PyObject *parts_arg)
 
 /* _baseline(buffer, /) -> bool.  The allocators read into `buffer`, a
  * bytearray made before the reading so that nothing is allocated after
- * it, as 64-bit words: words used, the reading's serial, allocated blocks,
- * the number of words of pymalloc's pack (-1: not readable) and of
+ * it, as 64-bit words: words used, the reading's serial, allocated blocks
+ * (MP_BLOCKS_NOT_COUNTED where not counted), the number of words of pymalloc's pack (-1: not readable) and of
  * mimalloc's, then the two packs (pymalloc.c, mimalloc.c).  Too small a
  * buffer gets words used = -(words needed).  A snapshot keeps this reading
  * of the moment after it was built, so that a later diff leaves out what
@@ -225,7 +227,7 @@ baseline(PyObject *module, PyObject *buffer)
         return NULL;
     }
     Py_ssize_t allocated = allocated_blocks(st, &r);
-    if (allocated < 0) {
+    if (allocated == -1) {
         release(&r);
         return NULL;
     }

@@ -131,14 +131,16 @@ def snapshot_from_reading(raw: Any) -> PymallocSnapshot:
     return snapshot_from_state(raw if PYMALLOC_STATE_READABLE else state_from_report(raw))
 
 
-def state_from_words(words: Sequence[int], allocated: int) -> Any:
+def state_from_words(words: Sequence[int], allocated: Optional[int]) -> Any:
     """What _pymalloc_state(False) returns, from the 64-bit words
     pymalloc.c packs the same reading into (mp_pymalloc_pack) and the block
-    count read with it."""
+    count read with it (always counted where pymalloc serves)."""
     if PYMALLOC_STATE_READABLE:
         return (*words[:5], tuple(words[11:]), *words[5:11], None)
     length = words[0]
     text = b"".join(w.to_bytes(8, sys.byteorder, signed=True) for w in words[1:])[:length]
+    if allocated is None:
+        raise PymallocUnavailable("sys.getallocatedblocks() counted no blocks with pymalloc's report")
     return (text, allocated)
 
 

@@ -67,10 +67,15 @@ def _generation_totals(counts: Optional[Mapping[str, int]], sign: str = "") -> s
 
 # ---- Snapshots and diffs --------------------------------------------------------------
 
+def _count(value: Optional[int], spec: str = ",") -> str:
+    """A count, or what stands for one that is not known."""
+    return "not counted" if value is None else format(value, spec)
+
+
 def snapshot_text(snap: Snapshot) -> str:
     style = Style(False)
     lines = [f"memprobe snapshot of {snap.interpreter}",
-             f"  sys.getallocatedblocks()   {snap.allocated_blocks:>12,}"]
+             f"  sys.getallocatedblocks()   {_count(snap.allocated_blocks):>12}"]
     if snap.mimalloc is not None:
         m = snap.mimalloc
         lines += [f"  mimalloc ({m.scope}, {m.threads} thread(s))",
@@ -93,7 +98,7 @@ def snapshot_text(snap: Snapshot) -> str:
 
 def diff_text(diff: SnapshotDiff) -> str:
     lines = [f"memprobe diff on {diff.interpreter}",
-             f"  allocated blocks (sys.getallocatedblocks)  {diff.allocated_blocks:+,}"]
+             f"  allocated blocks (sys.getallocatedblocks)  {_count(diff.allocated_blocks, '+,')}"]
     if diff.mimalloc_available:
         lines.append(f"  mimalloc pages / blocks in use             {diff.mimalloc_pages:+,} / "
                      f"{diff.mimalloc_blocks_in_use:+,} ({signed_bytes(diff.mimalloc_bytes_in_use or 0)})")

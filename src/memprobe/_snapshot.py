@@ -52,7 +52,7 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
                            (after.allocated_blocks, after.pymalloc, after.mimalloc), by_generation, by_type)
 
 
-_Allocator = Tuple[int, Optional[PymallocSnapshot], Optional[MimallocSnapshot]]
+_Allocator = Tuple[Optional[int], Optional[PymallocSnapshot], Optional[MimallocSnapshot]]
 
 
 def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
@@ -89,7 +89,7 @@ def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
     return SnapshotDiff(
         interpreter=interpreter,
         pymalloc_available=a is not None and b is not None,
-        allocated_blocks=end_blocks - start_blocks,
+        allocated_blocks=None if end_blocks is None or start_blocks is None else end_blocks - start_blocks,
         blocks_in_use=delta("blocks_in_use"),
         raw_allocated_blocks=delta("raw_allocated_blocks"),
         arenas_allocated=delta("arenas_allocated_total"),
@@ -217,7 +217,8 @@ class _Allocators:
 
     def __init__(self, buffer: bytearray) -> None:
         words = memoryview(buffer).cast("q")
-        used, self.serial, self.allocated_blocks, pymalloc_words, mimalloc_words = words[:5]
+        used, self.serial, blocks, pymalloc_words, mimalloc_words = words[:5]
+        self.allocated_blocks: Optional[int] = blocks if blocks >= 0 else None
         at = 5 + max(pymalloc_words, 0)
         self.pymalloc: Optional[PymallocSnapshot] = None
         self.mimalloc: Optional[MimallocSnapshot] = None

@@ -896,6 +896,10 @@ class ResidentMemory(_Printed):
 class Snapshot(_Document):
     """Allocator and collector state at one moment (see ``snapshot()``).
 
+    ``allocated_blocks`` is what ``sys.getallocatedblocks()`` reports, or
+    ``None`` where it counts nothing: it counts pymalloc's blocks, or
+    mimalloc's from 3.13, and reports 0 under any other allocator
+    (``PYTHONMALLOC=malloc``, tracemalloc's hooks over mimalloc).
     ``pymalloc`` is ``None`` when pymalloc does not serve allocations, with
     ``pymalloc_unavailable`` saying why; ``mimalloc`` likewise for mimalloc
     (free-threaded builds, ``PYTHONMALLOC=mimalloc``).  ``objects_by_type``
@@ -917,7 +921,7 @@ class Snapshot(_Document):
     hexversion: int
     debug_build: bool
     free_threaded: bool
-    allocated_blocks: int
+    allocated_blocks: Optional[int]
     pymalloc: Optional[PymallocSnapshot]
     pymalloc_unavailable: Optional[str]
     mimalloc: Optional[MimallocSnapshot]
@@ -974,7 +978,8 @@ class SnapshotDiff(_Document):
 
     Every field is after minus before; a pymalloc or mimalloc field is
     ``None`` when that allocator was not readable in both snapshots (not
-    known is not zero).  ``arenas_allocated`` and
+    known is not zero), and ``allocated_blocks`` is ``None`` when either
+    snapshot's is.  ``arenas_allocated`` and
     ``arenas_freed`` count arenas pymalloc obtained and released in between;
     ``size_classes`` and ``objects_by_type`` list only what changed, largest
     change first.  The before-snapshot's own objects are left out (see
@@ -984,7 +989,7 @@ class SnapshotDiff(_Document):
 
     interpreter: str
     pymalloc_available: bool
-    allocated_blocks: int
+    allocated_blocks: Optional[int]
     blocks_in_use: Optional[int]
     raw_allocated_blocks: Optional[int]
     arenas_allocated: Optional[int]

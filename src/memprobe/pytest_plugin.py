@@ -84,9 +84,13 @@ def _problems(limits: _Limits, diff: SnapshotDiff, cached_frames: int = 0) -> Li
                             "allocation hooks?), so max_new_arenas could not be checked")
         elif diff.arenas_allocated > max_arenas:
             problems.append(f"pymalloc allocated {diff.arenas_allocated} new arena(s), allowed {max_arenas}")
-    if max_blocks is not None and diff.allocated_blocks - cached_frames > max_blocks:
-        problems.append(f"allocated blocks grew by {diff.allocated_blocks - cached_frames:,}, allowed "
-                        f"{max_blocks:,}")
+    if max_blocks is not None:
+        if diff.allocated_blocks is None:
+            problems.append("sys.getallocatedblocks() counted nothing in one of the readings (did the test "
+                            "install allocation hooks?), so max_new_blocks could not be checked")
+        elif diff.allocated_blocks - cached_frames > max_blocks:
+            problems.append(f"allocated blocks grew by {diff.allocated_blocks - cached_frames:,}, allowed "
+                            f"{max_blocks:,}")
     return problems
 
 
@@ -139,10 +143,13 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Generator[None, Any, None]:
     if marker is None or inspect.iscoroutinefunction(test):
         yield
         return
+    # Said before the test runs (a skip from a wrapper's teardown is a
+    # pluggy warning, and the test would have run for nothing).
     if marker.kwargs.get("max_new_arenas") is not None and _pymalloc_unavailable():
-        # Said before the test runs (a skip from a wrapper's teardown is a
-        # pluggy warning, and the test would have run for nothing).
         pytest.skip("memprobe(max_new_arenas=...) needs pymalloc, which does not serve allocations here")
+    if marker.kwargs.get("max_new_blocks") is not None and _memprobe._allocated_blocks() is None:
+        pytest.skip("memprobe(max_new_blocks=...) needs sys.getallocatedblocks(), which counts only "
+                    "pymalloc's or mimalloc's blocks and counts nothing under this allocator")
     global _warm
     if not _warm:
         # Before 3.11 a function's first call leaves a frame cached on its

@@ -18,7 +18,8 @@ import sys
 from typing import Any, Callable, List
 
 from ._gc import paused_collector
-from ._memprobe import refcount, refinfo
+from . import _memprobe
+from ._memprobe import PymallocUnavailable, refcount, refinfo
 from ._snapshot import snapshot
 
 __all__ = ["assert_blocks_stable", "assert_no_new_arenas", "assert_no_refcount_leak"]
@@ -87,9 +88,14 @@ def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3
     every one of them grew, one collection tells garbage from a leak (if
     all the runs together then left at most ``tolerance`` blocks, they
     cannot each have left more).  Only growth that survives it is measured
-    again run by run, with a collection around each."""
+    again run by run, with a collection around each.  Raises
+    PymallocUnavailable where sys.getallocatedblocks() counts nothing
+    (``PYTHONMALLOC=malloc``): the check could not fail."""
     __tracebackhide__ = True  # pytest shows the failure at the caller
     _check_runs(runs)
+    if _memprobe._allocated_blocks() is None:
+        raise PymallocUnavailable("assert_blocks_stable() needs sys.getallocatedblocks(), which counts only "
+                                  "pymalloc's or mimalloc's blocks and counts nothing under this allocator")
     _call(func, warmup)
     deltas = [0] * runs     # made before the count starts, filled in place
     gc.collect()
