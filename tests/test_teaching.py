@@ -18,11 +18,14 @@ from memprobe import _memprobe
 from memprobe._pymalloc import arena_map_from_state, snapshot_from_state
 from memprobe._render import report_text
 from memprobe._report import gather, use_colour
+from memprobe._interpreter import allocator
 from memprobe.lessons import LESSONS, LessonResult
 from _support import DIRECT, INFO, PYMALLOC_SERVING, VERSION, run_memprobe
 
 # `python -m memprobe ...` on the build's default allocator, untraced, unless a test says otherwise.
 run = functools.partial(run_memprobe, pythonmalloc=None)
+
+ALLOCATOR = allocator()
 
 # What is true of each claim, by version and build (see the lessons' docs).
 TRUE_HERE = {
@@ -35,8 +38,8 @@ TRUE_HERE = {
     "interning": VERSION >= (3, 12),
     "slots": True,
     "weakref": True,
-    # Its claim is pymalloc's: under PYTHONMALLOC=malloc pymalloc serves nothing.
-    "tracemalloc": not INFO.debug_build and INFO.allocator not in ("malloc", "malloc_debug"),
+    # Its claim is pymalloc's; a debug layer keeps the report printed.
+    "tracemalloc": not ALLOCATOR.debug and ALLOCATOR.family == "pymalloc",
 }
 
 
