@@ -8,7 +8,7 @@ import pytest
 
 import memprobe
 from memprobe import testing
-from _support import BLOCKS_COUNTED, PYMALLOC_SERVING, needs_counted_blocks, run_code
+from _support import BLOCKS_COUNTED, FREE_THREADED, PYMALLOC_SERVING, needs_counted_blocks, run_code
 
 LEAK = []
 
@@ -314,6 +314,7 @@ def test_fixture_cannot_count(memprobe):
 '''
 
 
+@pytest.mark.skipif(FREE_THREADED, reason="free-threaded builds run mimalloc only, whose blocks are counted")
 def test_block_checks_refuse_where_the_interpreter_counts_no_blocks(pytester, monkeypatch):
     """Under PYTHONMALLOC=malloc sys.getallocatedblocks() is always 0, so a
     block check could never fail: the marker skips the test before it runs,

@@ -2,6 +2,7 @@
 compared with /proc/self/statm, the parts with each other, and each verdict
 is reproduced in a fresh process: live objects, pymalloc fragmentation, and
 glibc holding freed memory."""
+import json
 import os
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 import memprobe
 from memprobe import _memprobe
-from _support import PYMALLOC_SERVING, run_code
+from _support import ON_MIMALLOC, PYMALLOC_SERVING, run_code
 
 MiB = 2**20
 GLIBC = _memprobe._mallinfo() is not None
@@ -111,3 +112,33 @@ def test_without_proc_the_total_and_the_rest_are_unknown():
     r = memprobe.rss()
     assert r.total is None and r.other is None
     assert any("statm" in why for why in r.unknown)
+
+
+RETENTION = """
+import gc, json, memprobe
+def parts():
+    r = memprobe.rss()
+    return {"total": r.total, "free": r.malloc_free, "verdict": r.verdict}
+gc.collect()
+before = parts()
+blocks = [bytes(2000) for _ in range(100_000)]   # 200 MB over 512 bytes each: malloc's
+last = bytes(2000)                                 # keeps the heap's top in use
+peak = parts()
+del blocks
+gc.collect()
+print(json.dumps([before, peak, parts()]))
+"""
+
+
+@pytest.mark.skipif(not (PROC and GLIBC) or ON_MIMALLOC,
+                    reason="needs /proc, glibc's mallinfo2, and objects over 512 bytes from malloc (not mimalloc)")
+def test_memory_glibc_keeps_after_a_free_is_malloc_free_and_still_resident():
+    """The glibc-retention case: 200 MB of >512-byte objects freed while a
+    later block pins the heap's top.  malloc's free bytes grow by them, the
+    resident set does not shrink, and the verdict names the C allocator."""
+    before, peak, after = json.loads(run_code(RETENTION, check=True).stdout)
+    freed = 100_000 * 2000
+    assert after["free"] - before["free"] >= 0.95 * freed
+    assert after["total"] >= peak["total"] - 0.05 * freed
+    assert after["verdict"].startswith("C-allocator retention")
+    assert not peak["verdict"].startswith("C-allocator retention")

@@ -545,60 +545,157 @@ build(block_census *c)
 
 #endif /* MP_HAVE_OBMALLOC_STATE */
 
+struct mp_blocks_reading {
+#if MP_HAVE_OBMALLOC_STATE
+    block_census c;
+#else
+    int unused;
+#endif
+};
+
+int
+mp_blocks_read(mp_state *st, mp_blocks_reading **out, mp_refusal *r)
+{
+    *out = NULL;
+    if (!mp_check_part(st, MP_PART_GC, r) || !mp_pymalloc_serves(st, r)) {
+        return 0;
+    }
+#if MP_HAVE_OBMALLOC_STATE
+    if (mp_obmalloc_shared(PyInterpreterState_Get())) {
+        /* Its blocks are the main interpreter's too, whose types it cannot
+         * know: half the objects would be "other". */
+        return mp_refuse(r, st->unsupported,
+                         "block_census(): this legacy subinterpreter shares the "
+                         "main interpreter's pymalloc state; run it in the main "
+                         "interpreter or in an isolated subinterpreter");
+    }
+    mp_blocks_reading *b = PyMem_RawCalloc(1, sizeof(*b));
+    if (b == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->c.own_types = st->own_types;
+    if (gather_types(st, &b->c.types) < 0 || walk_blocks(&b->c) < 0) {
+        mp_blocks_release(b);
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        return -1;
+    }
+    /* Building may run a collection that frees the last instance of a
+     * type: hold every type counted (no allocation). */
+    for (size_t s = 0; s <= b->c.types.mask; s++) {
+        if (b->c.types.slots[s].type != NULL && b->c.types.slots[s].blocks > 0) {
+            Py_INCREF((PyObject *)b->c.types.slots[s].type);
+        }
+    }
+    b->c.held = 1;
+    *out = b;
+    return 0;
+#else
+    return mp_refuse(r, st->unsupported,
+                     "block_census() needs CPython 3.12+: before 3.12 pymalloc's "
+                     "arena table is file-static in obmalloc.c and not reachable "
+                     "from an extension (running CPython %s)", mp_version_text(st));
+#endif
+}
+
+PyObject *
+mp_blocks_build(const mp_blocks_reading *b)
+{
+#if MP_HAVE_OBMALLOC_STATE
+    return build((block_census *)&b->c);
+#else
+    (void)b;
+    Py_UNREACHABLE();
+#endif
+}
+
+void
+mp_blocks_release(mp_blocks_reading *b)
+{
+    if (b == NULL) {
+        return;
+    }
+#if MP_HAVE_OBMALLOC_STATE
+    release(&b->c);
+#endif
+    PyMem_RawFree(b);
+}
+
 /* _block_census() -> see build(). */
 static PyObject *
 block_census_probe(PyObject *module, PyObject *unused)
 {
     (void)unused;
     mp_state *st = mp_module_state(module);
+    mp_blocks_reading *b;
+    mp_refusal r;
+    if (st == NULL || mp_blocks_read(st, &b, &r) < 0) {
+        return NULL;
+    }
+    if (b == NULL) {
+        return mp_raise_refusal(st, &r);
+    }
+    PyObject *result = mp_blocks_build(b);
+    mp_blocks_release(b);
+    return result;
+}
+
+/* _block_baseline(buffer, types, /) -> bool.  A block census read into
+ * `buffer`, a bytearray made before the reading, as 64-bit words: words
+ * used, then the blocks and bytes of each of `types` (a tuple: the types
+ * of an earlier census, which the caller keeps alive) in its order.  Types
+ * not in `types` are not counted.  Too small a buffer gets words used =
+ * -(words needed) and False; nothing is allocated after the reading. */
+static PyObject *
+block_baseline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    mp_state *st = mp_module_state(module);
     if (st == NULL) {
         return NULL;
     }
-    mp_refusal r;
-    if (!mp_check_part(st, MP_PART_GC, &r) || !mp_pymalloc_serves(st, &r)) {
-        return mp_raise_refusal(st, &r);
-    }
-#if MP_HAVE_OBMALLOC_STATE
-    if (mp_obmalloc_shared(PyInterpreterState_Get())) {
-        /* Its blocks are the main interpreter's too, whose types it cannot
-         * know: half the objects would be "other". */
-        PyErr_Format(st->unsupported,
-                     "block_census(): this legacy subinterpreter shares the main "
-                     "interpreter's pymalloc state; run it in the main "
-                     "interpreter or in an isolated subinterpreter");
+    if (nargs != 2 || !PyByteArray_CheckExact(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "_block_baseline takes a bytearray and a tuple");
         return NULL;
     }
-    block_census c;
-    memset(&c, 0, sizeof(c));
-    c.own_types = st->own_types;
-    if (gather_types(st, &c.types) < 0 || walk_blocks(&c) < 0) {
-        release(&c);
-        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    PyObject *buffer = args[0], *types = args[1];
+    mp_blocks_reading *b;
+    mp_refusal r;
+    if (mp_blocks_read(st, &b, &r) < 0) {
+        return NULL;
     }
-    /* Building may run a collection that frees the last instance of a
-     * type: hold every type counted first. */
-    for (size_t s = 0; s <= c.types.mask; s++) {
-        if (c.types.slots[s].type != NULL && c.types.slots[s].blocks > 0) {
-            Py_INCREF((PyObject *)c.types.slots[s].type);
-        }
+    if (b == NULL) {
+        return mp_raise_refusal(st, &r);
     }
-    c.held = 1;
-    PyObject *result = build(&c);
-    release(&c);
-    return result;
-#else
-    PyErr_Format(st->unsupported,
-                 "block_census() needs CPython 3.12+: before 3.12 pymalloc's "
-                 "arena table is file-static in obmalloc.c and not reachable "
-                 "from an extension (running CPython %s)", mp_version_text(st));
-    return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(types);
+    size_t needed = 1 + 2 * (size_t)n;
+    size_t room = (size_t)PyByteArray_GET_SIZE(buffer) / 8;
+    int64_t *words = (int64_t *)PyByteArray_AS_STRING(buffer);
+    int fits = needed <= room;
+#if MP_HAVE_OBMALLOC_STATE
+    for (Py_ssize_t i = 0; fits && i < n; i++) {
+        const type_slot *slot = slot_of(&b->c.types,
+                                        (PyTypeObject *)PyTuple_GET_ITEM(types, i));
+        int counted = slot->type != NULL;
+        words[1 + 2 * i] = counted ? (int64_t)slot->blocks : 0;
+        words[2 + 2 * i] = counted ? (int64_t)slot->bytes : 0;
+    }
 #endif
+    if (room > 0) {
+        words[0] = fits ? (int64_t)needed : -(int64_t)needed;
+    }
+    mp_blocks_release(b);
+    return Py_NewRef(fits ? Py_True : Py_False);
 }
 
 static PyMethodDef blocks_methods[] = {
     {"_block_census", block_census_probe, METH_NOARGS,
      "_block_census()\n--\n\npymalloc's in-use blocks by the type of the "
      "object each holds, and who holds each arena (3.12+), as plain data."},
+    {"_block_baseline", (PyCFunction)(void (*)(void))block_baseline, METH_FASTCALL,
+     "_block_baseline(buffer, types, /)\n--\n\nThe blocks and bytes of each "
+     "of types, counted into a bytearray made before the reading."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -348,6 +348,17 @@ size_t mp_mimalloc_pack(const mp_mimalloc_reading *m, int64_t *words,
                         size_t room);
 void mp_mimalloc_release(mp_mimalloc_reading *m);
 
+/* ---- blocks.c: pymalloc's blocks by the type of the object each holds ---- */
+
+typedef struct mp_blocks_reading mp_blocks_reading;
+
+/* As mp_pymalloc_read (3.12+, pymalloc serving, not a legacy
+ * subinterpreter); the types counted are held until released. */
+int mp_blocks_read(mp_state *st, mp_blocks_reading **out, mp_refusal *r);
+/* What _block_census() returns. */
+PyObject *mp_blocks_build(const mp_blocks_reading *b);
+void mp_blocks_release(mp_blocks_reading *b);
+
 /* sys.getallocatedblocks() counts the blocks of the allocator CPython
  * recognizes as serving objects: pymalloc, or mimalloc from 3.13.  Under
  * any other (PYTHONMALLOC=malloc, or tracemalloc's hooks over mimalloc) it

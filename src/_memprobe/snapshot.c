@@ -4,7 +4,9 @@
  * collector's state (PyInterpreterState.gc, gc.c), the census of its lists
  * (census.c, which also gives each list's length: one walk), pymalloc's
  * state or, before 3.12, its report (pymalloc.c), mimalloc's heaps
- * (mimalloc.c), and the count behind sys.getallocatedblocks().  A part
+ * (mimalloc.c), and the count behind sys.getallocatedblocks(); when asked,
+ * first, pymalloc's blocks by type (blocks.c: gathering the known types
+ * makes and frees a few lists, gone before the rest is read).  A part
  * that cannot be read leaves a refusal in C memory, made a str only once
  * everything is read.  memprobe/_snapshot.py builds the Snapshot.
  */
@@ -18,7 +20,8 @@
 #define MP_READ_PYMALLOC 4
 #define MP_READ_MIMALLOC 8
 #define MP_READ_FROZEN 16       /* the census walks the permanent list too */
-#define MP_READ_ALL 31
+#define MP_READ_BLOCKS 32       /* pymalloc's blocks by type */
+#define MP_READ_ALL 63
 
 typedef struct {
     int parts;
@@ -28,6 +31,8 @@ typedef struct {
     mp_refusal pymalloc_refusal;
     mp_mimalloc_reading *mimalloc;
     mp_refusal mimalloc_refusal;
+    mp_blocks_reading *blocks;
+    mp_refusal blocks_refusal;
     Py_ssize_t allocated_blocks;    /* -1: read after, through sys */
 } snapshot_reading;
 
@@ -37,6 +42,7 @@ release(snapshot_reading *r)
     mp_census_release(&r->census);
     mp_pymalloc_release(r->pymalloc);
     mp_mimalloc_release(r->mimalloc);
+    mp_blocks_release(r->blocks);
 }
 
 /* Every part asked for, into *r: 0, or -1 with an error set. */
@@ -55,6 +61,10 @@ read_parts(mp_state *st, snapshot_reading *r)
             return -1;
         }
         Py_DECREF(sized_like_a_count);
+    }
+    if ((r->parts & MP_READ_BLOCKS)
+        && mp_blocks_read(st, &r->blocks, &r->blocks_refusal) < 0) {
+        return -1;
     }
     if (r->parts & MP_READ_GC) {
         mp_gc_read(&r->gc);
@@ -122,13 +132,20 @@ build_mimalloc(const void *m)
     return mp_mimalloc_build(m);
 }
 
-/* _snapshot(parts, /) -> (gc, census, pymalloc, mimalloc,
- * allocated_blocks or None, serial): gc is _gc_state()'s tuple with the lengths the
- * census counted (None where not known); census is what _census() gives
- * after its collecting flag (mp_census_build), memprobe's own results left out; pymalloc and
- * mimalloc are (part, None) or (None, why) as _pymalloc_state(False) and
- * _mimalloc() give them; each is None when not asked for.  serial numbers
- * this module's readings in the order they were taken. */
+static PyObject *
+build_blocks(const void *b)
+{
+    return mp_blocks_build(b);
+}
+
+/* _snapshot(parts, /) -> (gc, census, pymalloc, mimalloc, blocks,
+ * allocated_blocks or None, serial): gc is _gc_state()'s tuple with the
+ * lengths the census counted (None where not known); census is what
+ * _census() gives after its collecting flag (mp_census_build), memprobe's
+ * own results left out; pymalloc, mimalloc and blocks are (part, None) or
+ * (None, why) as _pymalloc_state(False), _mimalloc() and _block_census()
+ * give them; each is None when not asked for.  serial numbers this
+ * module's readings in the order they were taken. */
 static PyObject *
 snapshot(PyObject *module, PyObject *parts_arg)
 {
@@ -184,15 +201,20 @@ snapshot(PyObject *module, PyObject *parts_arg)
     PyObject *mimalloc = pymalloc ? part_or_why(st, parts & MP_READ_MIMALLOC,
                                                 r.mimalloc, build_mimalloc,
                                                 &r.mimalloc_refusal) : NULL;
-    PyObject *serial = mimalloc ? PyLong_FromLongLong(++st->readings) : NULL;
-    PyObject *result = serial ? PyTuple_Pack(6, gc, census, pymalloc,
-                                             mimalloc, allocated, serial)
+    PyObject *blocks = mimalloc ? part_or_why(st, parts & MP_READ_BLOCKS,
+                                              r.blocks, build_blocks,
+                                              &r.blocks_refusal) : NULL;
+    PyObject *serial = blocks ? PyLong_FromLongLong(++st->readings) : NULL;
+    PyObject *result = serial ? PyTuple_Pack(7, gc, census, pymalloc,
+                                             mimalloc, blocks, allocated,
+                                             serial)
                               : NULL;
     Py_XDECREF(serial);
     Py_XDECREF(gc);
     Py_XDECREF(census);
     Py_XDECREF(pymalloc);
     Py_XDECREF(mimalloc);
+    Py_XDECREF(blocks);
     Py_DECREF(allocated);
     release(&r);
     return result;
@@ -265,7 +287,8 @@ static PyMethodDef snapshot_methods[] = {
      "made before the reading."},
     {"_snapshot", snapshot, METH_O,
      "_snapshot(parts, /)\n--\n\nThe parts asked for (bits: 1 gc, 2 census, "
-     "4 pymalloc, 8 mimalloc, 16 the permanent list too), all read before "
+     "4 pymalloc, 8 mimalloc, 16 the permanent list too, 32 blocks by "
+     "type), all read before "
      "any is built."},
     {NULL, NULL, 0, NULL}
 };
@@ -278,7 +301,8 @@ mp_init_snapshot(PyObject *module, mp_state *st)
         || PyModule_AddIntConstant(module, "READ_CENSUS", MP_READ_CENSUS) < 0
         || PyModule_AddIntConstant(module, "READ_PYMALLOC", MP_READ_PYMALLOC) < 0
         || PyModule_AddIntConstant(module, "READ_MIMALLOC", MP_READ_MIMALLOC) < 0
-        || PyModule_AddIntConstant(module, "READ_FROZEN", MP_READ_FROZEN) < 0) {
+        || PyModule_AddIntConstant(module, "READ_FROZEN", MP_READ_FROZEN) < 0
+        || PyModule_AddIntConstant(module, "READ_BLOCKS", MP_READ_BLOCKS) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(module, snapshot_methods);

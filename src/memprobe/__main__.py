@@ -1,7 +1,7 @@
 """python -m memprobe: the live interpreter, scripts under measure(), lessons.
 
     python -m memprobe [--json]              report on the live interpreter
-    python -m memprobe run [--json] [--collect] [-o FILE] [-m] script.py [args...]
+    python -m memprobe run [--json] [--collect] [--blocks] [-o FILE] [-m] script.py [args...]
     python -m memprobe explain EXPR          explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
     python -m memprobe map [-o FILE]         the arena map as SVG (3.12+)
@@ -18,10 +18,13 @@ import os
 import runpy
 import sys
 import traceback
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ._memprobe import MemprobeError
+from ._render import resident_change_text
+from ._rss import rss
 from ._snapshot import measure
+from ._types import ResidentMemory
 
 
 def run_script(args: argparse.Namespace) -> int:
@@ -42,7 +45,9 @@ def run_script(args: argparse.Namespace) -> int:
     sys.argv = [target, *args.args]
     if not args.module:
         sys.path.insert(0, os.path.dirname(os.path.abspath(target)) if os.path.isfile(target) else target)
-    measurement = measure(collect=args.collect)
+    # Read before the first snapshot, so the measured block holds it already.
+    resident_before = rss()
+    measurement = measure(collect=args.collect, blocks=args.blocks)
     failure: Optional[BaseException] = None
     kept: object = None
     script_stdout = sys.stderr if args.json and not args.output else sys.stdout
@@ -54,9 +59,11 @@ def run_script(args: argparse.Namespace) -> int:
                 kept = runpy.run_path(target, run_name="__main__")
         except BaseException as exc:   # reported below, as python would
             failure = exc
+    # Read while the script's globals are still alive, as the diff was.
+    resident = (resident_before, rss())
     del kept
     exit_code = _exit_status(failure)
-    _print_run(args, measurement, exit_code)
+    _print_run(args, measurement, resident, exit_code)
     return exit_code
 
 
@@ -78,12 +85,15 @@ def _exit_status(failure: Optional[BaseException]) -> int:
     return 130 if isinstance(failure, KeyboardInterrupt) else 1
 
 
-def _print_run(args: argparse.Namespace, measurement: measure, exit_code: int) -> None:
+def _print_run(args: argparse.Namespace, measurement: measure, resident: Tuple[ResidentMemory, ResidentMemory],
+               exit_code: int) -> None:
     if args.json:
         text = json.dumps({"target": args.target, "module": args.module, "argv": sys.argv,
-                           "exit_code": exit_code, "diff": measurement.diff.to_dict()})
+                           "exit_code": exit_code, "diff": measurement.diff.to_dict(),
+                           "rss": {"before": resident[0].to_dict(), "after": resident[1].to_dict()}})
     else:
-        text = f"memprobe run {args.target}: exit code {exit_code}\n{measurement.diff}"
+        text = (f"memprobe run {args.target}: exit code {exit_code}\n{measurement.diff}\n"
+                f"{resident_change_text(*resident)}")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text + "\n")
@@ -189,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="the diff as JSON: to -o FILE, else to stdout (the script's stdout then goes to stderr)")
     run.add_argument("--collect", action="store_true", help="gc.collect() before each snapshot")
+    run.add_argument("--blocks", action="store_true",
+                     help="count pymalloc's blocks by type too, so strs and ints show (3.12+)")
     run.add_argument("-o", "--output", help="write the diff to this file")
     run.add_argument("-m", dest="module", action="store_true", help="run a module, as python -m does")
     run.add_argument("target", metavar="script")

@@ -64,6 +64,10 @@ class paused_collector:
     """Automatic collections off while a lesson or a leak check measures
     (no collection frees older garbage in the middle); restored after."""
 
+    # One size of block for every instance (a dict's inline values vary):
+    # snapshots count the one alive while they read.
+    __slots__ = ("was_enabled",)
+
     def __enter__(self) -> None:
         self.was_enabled = gc.isenabled()
         gc.disable()

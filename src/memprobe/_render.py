@@ -93,6 +93,13 @@ def snapshot_text(snap: Snapshot) -> str:
     lines.append(_generation_totals(snap.objects_by_generation))
     top = sorted((snap.objects_by_type or {}).items(), key=lambda kv: -kv[1])[:10]
     lines += [f"  {count:>10,}  {name}" for name, count in top]
+    if snap.blocks_unavailable is not None:
+        lines.append(f"  objects in pymalloc blocks: not counted: {snap.blocks_unavailable}")
+    elif snap.blocks_by_type is not None and snap.block_bytes_by_type is not None:
+        lines.append("  objects in pymalloc blocks (tracked or not), most bytes first:")
+        nbytes = snap.block_bytes_by_type
+        lines += [f"  {snap.blocks_by_type[name]:>10,}  {binary_bytes(n):>12}  {name}"
+                  for name, n in sorted(nbytes.items(), key=lambda kv: -kv[1])[:10]]
     return "\n".join(lines)
 
 
@@ -120,6 +127,12 @@ def diff_text(diff: SnapshotDiff) -> str:
         lines.append("  pymalloc                                   unavailable")
     lines.append(_generation_totals(diff.objects_by_generation, "+"))
     lines += [f"  {count:>+10,}  {name}" for name, count in list((diff.objects_by_type or {}).items())[:10]]
+    if diff.blocks_by_type is not None and diff.block_bytes_by_type is not None:
+        lines.append("  objects in pymalloc blocks (tracked or not), by type:")
+        lines += [f"  {count:>+10,}  {signed_bytes(diff.block_bytes_by_type.get(name, 0)):>12}  {name}"
+                  for name, count in list(diff.blocks_by_type.items())[:10]]
+        if not diff.blocks_by_type:
+            lines.append("        none")
     return "\n".join(lines)
 
 
@@ -191,6 +204,28 @@ def resident_text(r: ResidentMemory) -> str:
              f"  the rest          {size(r.other)} (code, stacks, other mappings)"]
     lines += [f"  unknown: {why}" for why in r.unknown]
     lines.append("  " + r.verdict)
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def resident_change_text(before: ResidentMemory, after: ResidentMemory) -> str:
+    """rss() before and after a run, part by part, and the verdict after."""
+    def size(n: Optional[int]) -> str:
+        return "unknown" if n is None else binary_bytes(n)
+
+    def change(a: Optional[int], b: Optional[int]) -> str:
+        return "" if a is None or b is None else signed_bytes(b - a)
+
+    rows = [("total resident", "total"), ("pymalloc arenas resident", "pymalloc_resident"),
+            ("  in live blocks", "pymalloc_live"), ("mimalloc committed", "mimalloc_committed"),
+            ("malloc in use", "malloc_in_use"), ("malloc free", "malloc_free"), ("the rest", "other")]
+    lines = ["memprobe: resident memory before and after the run",
+             f"  {'':<26}{'before':>12}{'after':>12}{'change':>12}"]
+    for label, field in rows:
+        a, b = getattr(before, field), getattr(after, field)
+        if a is None and b is None and field == "mimalloc_committed":
+            continue
+        lines.append(f"  {label:<26}{size(a):>12}{size(b):>12}{change(a, b):>12}")
+    lines.append("  after: " + after.verdict)
     return "\n".join(wrapped for line in lines for wrapped in _fit(line))
 
 

@@ -101,6 +101,10 @@ def from_json(cls: Type[T], text: str) -> T:
     return from_dict(cls, data)
 
 
+# Fields added to a format after its first documents (all Optional).
+ADDED_LATER = frozenset({"blocks_by_type", "block_bytes_by_type", "blocks_unavailable"})
+
+
 def _build(hint: Any, data: Any) -> Any:
     """data, checked and converted to the annotated type ``hint``."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -116,7 +120,9 @@ def _build(hint: Any, data: Any) -> Any:
         return {_build(args[0], k): _build(args[1], v) for k, v in data.items()}
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         hints = typing.get_type_hints(hint)
-        return hint(**{f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(hint)})
+        # Documents written before a field was added lack it: not known.
+        return hint(**{f.name: _build(hints[f.name], data[f.name] if f.name in data or f.name not in ADDED_LATER
+                                      else None) for f in dataclasses.fields(hint)})
     if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
         hints = typing.get_type_hints(hint)
         if len(data) != len(hint._fields):

@@ -6,7 +6,7 @@ import functools
 import gc
 import sys
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, TypeVar
 
 from . import _memprobe
 from ._gc import _census_result, check_flag, gc_state_from, paused_collector
@@ -46,17 +46,31 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
         by_generation = Table((k, ga[k] - gb[k]) for k in gb if k in ga)
     tb, ta = before.objects_by_type, after.objects_by_type
     if tb is not None and ta is not None:
-        types = {k: ta.get(k, 0) - tb.get(k, 0) for k in set(tb) | set(ta)}
-        by_type = Table(sorted(((k, v) for k, v in types.items() if v), key=lambda kv: (-abs(kv[1]), kv[0])))
+        by_type = _changes(tb, ta)
+    blocks: _BlockChanges = (None, None)
+    started = _block_start(before, after)
+    if started is not None and after.blocks_by_type is not None and after.block_bytes_by_type is not None:
+        blocks = _changes(started[0], after.blocks_by_type), _changes(started[1], after.block_bytes_by_type)
     return _allocator_diff(after.interpreter, _start(before, after),
-                           (after.allocated_blocks, after.pymalloc, after.mimalloc), by_generation, by_type)
+                           (after.allocated_blocks, after.pymalloc, after.mimalloc), by_generation, by_type, blocks)
+
+
+def _changes(before: Dict[str, int], after: Dict[str, int]) -> Dict[str, int]:
+    """after minus before, per key: only what changed, largest change first."""
+    changed = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+    return Table(sorted(((k, v) for k, v in changed.items() if v), key=lambda kv: (-abs(kv[1]), kv[0])))
+
+
+# A diff's objects in pymalloc blocks by type: (blocks, bytes), or None.
+_BlockChanges = Tuple[Optional[Dict[str, int]], Optional[Dict[str, int]]]
 
 
 _Allocator = Tuple[Optional[int], Optional[PymallocSnapshot], Optional[MimallocSnapshot]]
 
 
 def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
-                    by_generation: Optional[Dict[str, int]], by_type: Optional[Dict[str, int]]) -> SnapshotDiff:
+                    by_generation: Optional[Dict[str, int]], by_type: Optional[Dict[str, int]],
+                    blocks: _BlockChanges = (None, None)) -> SnapshotDiff:
     """The diff of two allocator readings, (allocated blocks, pymalloc,
     mimalloc) each, with the object counts' differences given."""
     (start_blocks, b, mb), (end_blocks, a, ma) = before, after
@@ -103,6 +117,8 @@ def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
         mimalloc_classes=mi_classes,
         objects_by_generation=by_generation,
         objects_by_type=by_type,
+        blocks_by_type=blocks[0],
+        block_bytes_by_type=blocks[1],
     )
 
 
@@ -114,11 +130,19 @@ def attempt(probe: Callable[[], T]) -> Tuple[Optional[T], Optional[str]]:
         return None, str(exc)
 
 
-def _by_name(counts: TypeCounts) -> Dict[str, int]:
+def _holds(items: Tuple[Any, ...], target: Any) -> bool:
+    """Whether target is one of items, by identity (no __eq__ runs)."""
+    for item in items:
+        if item is target:
+            return True
+    return False
+
+
+def _by_name(counts: Iterable[Tuple[type, int]]) -> Dict[str, int]:
     """Counts by ``module.qualname``; types that share a name (made by a
     factory, say) add up."""
     named: Dict[str, int] = Table()
-    for tp, n in counts.items():
+    for tp, n in counts:
         name = type_name(tp)
         named[name] = named.get(name, 0) + n
     return named
@@ -132,19 +156,24 @@ def _part(raw: Tuple[Any, Optional[str]], build: Callable[[Any], T]) -> Tuple[Op
     return attempt(lambda: build(value))
 
 
-def snapshot(census: bool = True, frozen: bool = False) -> Snapshot:
+def snapshot(census: bool = True, frozen: bool = False, blocks: bool = False) -> Snapshot:
     """Allocator and collector state now, every part read at one moment
     (nothing is built before everything is read), without tracing hooks.
 
     ``census=False`` skips the walk of the collector's lists: a cheap,
     allocator-only snapshot whose object counts are None.  The permanent
-    generation is walked only with ``frozen=True`` (or when empty)."""
+    generation is walked only with ``frozen=True`` (or when empty).
+    ``blocks=True`` also counts pymalloc's blocks by the type of the object
+    each holds, tracked by the collector or not (``block_census()``, 3.12+):
+    a str or int leak shows by type; it is a walk of every pool, and a
+    second one once the snapshot is built (its baseline)."""
     check_flag("census", census)
     check_flag("frozen", frozen)
-    return _take(census, frozen, collected=False)
+    check_flag("blocks", blocks)
+    return _take(census, frozen, collected=False, blocks=blocks)
 
 
-def _take(census: bool, frozen: bool, collected: bool) -> Snapshot:
+def _take(census: bool, frozen: bool, collected: bool, blocks: bool = False) -> Snapshot:
     """snapshot(); ``collected``: the reading follows a full collection,
     so the baseline does too (a full collection also empties the
     interpreter's free lists, which building the snapshot refills)."""
@@ -152,13 +181,14 @@ def _take(census: bool, frozen: bool, collected: bool) -> Snapshot:
     # would free objects the census counted while the baseline, read after
     # it, showed their blocks as gone already.
     with paused_collector():
-        return _read_and_build(census, frozen, collected)
+        return _read_and_build(census, frozen, collected, blocks)
 
 
-def _read_and_build(census: bool, frozen: bool, collected: bool) -> Snapshot:
-    gc_raw, census_raw, pymalloc_raw, mimalloc_raw, allocated, serial = _memprobe._snapshot(
+def _read_and_build(census: bool, frozen: bool, collected: bool, blocks: bool) -> Snapshot:
+    gc_raw, census_raw, pymalloc_raw, mimalloc_raw, blocks_raw, allocated, serial = _memprobe._snapshot(
         _memprobe.READ_GC | _memprobe.READ_PYMALLOC | _memprobe.READ_MIMALLOC
-        | (_memprobe.READ_CENSUS if census else 0) | (_memprobe.READ_FROZEN if frozen else 0))
+        | (_memprobe.READ_CENSUS if census else 0) | (_memprobe.READ_FROZEN if frozen else 0)
+        | (_memprobe.READ_BLOCKS if blocks else 0))
     pymalloc_snapshot, pymalloc_unavailable = _part(pymalloc_raw, pymalloc_from_reading)
     mimalloc_snapshot, mimalloc_unavailable = _part(mimalloc_raw, mimalloc_from_reading)
     by_generation: Optional[Dict[str, int]] = None
@@ -166,28 +196,55 @@ def _read_and_build(census: bool, frozen: bool, collected: bool) -> Snapshot:
     if census_raw is not None:
         counted = _census_result(None, None, (gc_raw[1], census_raw))
         by_generation = Table((generation_key(g), n) for g, n in counted.by_generation.items())
-        by_type = _by_name(counted.by_type)
+        by_type = _by_name(counted.by_type.items())
         del counted
+    block_types: Optional[Tuple[type, ...]] = None
+    blocks_by_type = block_bytes_by_type = blocks_unavailable = None
+    if blocks_raw is not None:
+        blocks_unavailable = blocks_raw[1]
+        if blocks_raw[0] is not None:
+            types, counts, nbytes = blocks_raw[0][:3]
+            blocks_by_type, block_bytes_by_type = _by_name(zip(types, counts)), _by_name(zip(types, nbytes))
+            # The baseline counts these types; the buffers it reads into
+            # are bytearrays, which may not have been alive before.  Rows:
+            # memprobe's own, so no census counts the tuple itself.  (No
+            # generator that stops early: before 3.13 closing one makes a
+            # frame object, which outlives this reading.)
+            block_types = Rows(types if _holds(types, bytearray) else types + (bytearray,))
+            del types, counts, nbytes
     # Snapshot's fields in order (see its declaration).
     taken = _SNAPSHOT(describe(), HEXVERSION, DEBUG_BUILD, FREE_THREADED, allocated,
                       pymalloc_snapshot, pymalloc_unavailable, mimalloc_snapshot, mimalloc_unavailable,
-                      gc_state_from(gc_raw), by_generation, by_type)
-    del gc_raw, census_raw, pymalloc_raw, mimalloc_raw
+                      gc_state_from(gc_raw), by_generation, by_type, blocks_by_type, block_bytes_by_type,
+                      blocks_unavailable)
+    del gc_raw, census_raw, pymalloc_raw, mimalloc_raw, blocks_raw
     object.__setattr__(taken, "_serial", serial)
     if collected:
         gc.collect()
-    object.__setattr__(taken, "_baseline", _baseline())
+    allocators, counted_blocks = _baseline(block_types)
+    object.__setattr__(taken, "_block_types", block_types)
+    object.__setattr__(taken, "_block_baseline", counted_blocks)
+    object.__setattr__(taken, "_baseline", allocators)
     return taken
 
 
-def _baseline() -> bytearray:
+def _baseline(block_types: Optional[Tuple[type, ...]] = None) -> Tuple[bytearray, Optional[bytearray]]:
     """The allocators read once the snapshot is built (snapshot.c:
-    _baseline), into a buffer made before the reading."""
+    _baseline), into a buffer made before the reading; with block_types,
+    before that, the blocks of each of those types (blocks.c:
+    _block_baseline), into a buffer made before either reading."""
     room = 4096
     while True:
         buffer = bytearray(room)
+        counted = None
+        if block_types is not None:
+            counted = bytearray(8 * (1 + 2 * len(block_types)))
+            try:
+                _memprobe._block_baseline(counted, block_types)  # always room: two words a type
+            except MemprobeError:   # refused now (hooks installed meanwhile)
+                counted = None      # diffs start from the snapshot's own counts
         if _memprobe._baseline(buffer):
-            return buffer
+            return buffer, counted
         room = -memoryview(buffer).cast("q")[0] * 8 + 1024
 
 
@@ -197,14 +254,14 @@ def reading_buffers(n: int) -> List[bytearray]:
     """Buffers for n allocator readings, made before any of them: room for
     today's reading and a good margin (a reading that outgrows its buffer
     still happens, in a new one)."""
-    room = len(_baseline()) + 64 * 1024
+    room = len(_baseline()[0]) + 64 * 1024
     return [bytearray(room) for _ in range(n)]
 
 
 def read_allocators(buffer: bytearray) -> bytearray:
     """The allocators read now into ``buffer``, which allocates nothing; a
     new buffer when it is too small."""
-    return buffer if _memprobe._baseline(buffer) else _baseline()
+    return buffer if _memprobe._baseline(buffer) else _baseline()[0]
 
 
 def readings_diff(before: bytearray, after: bytearray) -> SnapshotDiff:
@@ -239,14 +296,38 @@ def _start(before: Snapshot, after: Snapshot) -> _Allocator:
     """Where a diff's allocator numbers start: ``before`` as read, or, when
     ``before`` was taken in this process ahead of ``after``, its baseline
     (the moment after it was built), so its own blocks are not growth."""
+    reading = _baseline_before(before, after)
+    if reading is not None and (reading.pymalloc is None) == (before.pymalloc is None) \
+            and (reading.mimalloc is None) == (before.mimalloc is None):
+        return reading.parts()
+    return before.allocated_blocks, before.pymalloc, before.mimalloc
+
+
+def _baseline_before(before: Snapshot, after: Snapshot) -> Optional["_Allocators"]:
+    """before's baseline reading, when before was taken in this process
+    ahead of after."""
     baseline: Optional[bytearray] = getattr(before, "_baseline", None)
     after_serial: Optional[int] = getattr(after, "_serial", None)
-    if baseline is not None and after_serial is not None:
-        reading = _Allocators(baseline)
-        if reading.serial < after_serial and (reading.pymalloc is None) == (before.pymalloc is None) \
-                and (reading.mimalloc is None) == (before.mimalloc is None):
-            return reading.parts()
-    return before.allocated_blocks, before.pymalloc, before.mimalloc
+    if baseline is None or after_serial is None:
+        return None
+    reading = _Allocators(baseline)
+    return reading if reading.serial < after_serial else None
+
+
+def _block_start(before: Snapshot, after: Snapshot) -> Optional[Tuple[Dict[str, int], Dict[str, int]]]:
+    """Where a diff's objects in blocks start: (blocks, bytes) by type name,
+    from before's block baseline (read just ahead of its allocator
+    baseline) as _start decides, else as before counted them; None when
+    before did not count them."""
+    if before.blocks_by_type is None or before.block_bytes_by_type is None:
+        return None
+    counted: Optional[bytearray] = getattr(before, "_block_baseline", None)
+    types: Optional[Tuple[type, ...]] = getattr(before, "_block_types", None)
+    if counted is None or types is None or _baseline_before(before, after) is None:
+        return before.blocks_by_type, before.block_bytes_by_type
+    words = memoryview(counted).cast("q")
+    return (_by_name((tp, words[1 + 2 * i]) for i, tp in enumerate(types)),
+            _by_name((tp, words[2 + 2 * i]) for i, tp in enumerate(types)))
 
 
 # Before 3.14 the with statement binds __enter__ and __exit__ (two method
@@ -266,7 +347,9 @@ class measure:
     True
 
     With ``collect=True`` a full ``gc.collect()`` runs before each snapshot,
-    so cyclic garbage does not show as growth.  A block that allocates
+    so cyclic garbage does not show as growth; with ``blocks=True`` both
+    snapshots count pymalloc's blocks by type (``snapshot(blocks=True)``),
+    so strs and ints show too.  A block that allocates
     nothing shows no new objects and at most ``NOISE_BLOCKS`` blocks.  (In
     ``for ...: with measure() as m:`` the previous ``m`` is freed when the
     name is bound again, which is inside the new block: ``del m`` first.)
@@ -274,10 +357,13 @@ class measure:
 
     # No __dict__: a dict that starts holding a snapshot would itself be a
     # new tracked object in the after-census.
-    __slots__ = ("collect", "before", "after", "_diff")
+    __slots__ = ("collect", "blocks", "before", "after", "_diff")
 
-    def __init__(self, collect: bool = False) -> None:
+    def __init__(self, collect: bool = False, blocks: bool = False) -> None:
+        check_flag("collect", collect)
+        check_flag("blocks", blocks)
         self.collect = collect
+        self.blocks = blocks
         self.before: Optional[Snapshot] = None
         self.after: Optional[Snapshot] = None
         self._diff: Optional[SnapshotDiff] = None
@@ -301,7 +387,7 @@ class measure:
         self.before = self.after = self._diff = None
         if self.collect:
             gc.collect()
-        self.before = _take(True, False, collected=self.collect)
+        self.before = _take(True, False, collected=self.collect, blocks=self.blocks)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
@@ -311,7 +397,7 @@ class measure:
         balance = self.__enter__ if _WITH_BINDS_METHODS else None
         if self.collect:
             gc.collect()
-        self.after = snapshot()
+        self.after = snapshot(blocks=self.blocks)
         del balance
         assert self.before is not None
         self._diff = self.after - self.before

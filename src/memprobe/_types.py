@@ -910,13 +910,20 @@ class Snapshot(_Document):
     for ``snapshot(census=False)``.  Subtracting two snapshots gives a
     ``SnapshotDiff``.
 
+    ``blocks_by_type`` and ``block_bytes_by_type`` count objects in
+    pymalloc's blocks by type, tracked by the collector or not (strs, ints,
+    floats...), with ``snapshot(blocks=True)`` on 3.12+ (see
+    ``block_census()``); None otherwise, with ``blocks_unavailable`` saying
+    why when they were asked for.
+
     A snapshot taken by ``snapshot()`` also keeps, privately, the
-    allocators as they were once it was built: a later snapshot's diff
-    against it starts from there, so the snapshot's own blocks are not
-    counted as growth.  Snapshots read back from JSON have no such reading.
+    allocators (and, with ``blocks=True``, the blocks by type) as they were
+    once it was built: a later snapshot's diff against it starts from
+    there, so the snapshot's own blocks are not counted as growth.
+    Snapshots read back from JSON have no such reading.
     """
 
-    __slots__ = ("_serial", "_baseline")
+    __slots__ = ("_serial", "_baseline", "_block_baseline", "_block_types")
     interpreter: str
     hexversion: int
     debug_build: bool
@@ -929,6 +936,9 @@ class Snapshot(_Document):
     gc: GCState
     objects_by_generation: Optional[Dict[str, int]]
     objects_by_type: Optional[Dict[str, int]]
+    blocks_by_type: Optional[Dict[str, int]]
+    block_bytes_by_type: Optional[Dict[str, int]]
+    blocks_unavailable: Optional[str]
 
     def __hash__(self) -> int:
         return hash((self.interpreter, self.allocated_blocks))
@@ -982,9 +992,12 @@ class SnapshotDiff(_Document):
     snapshot's is.  ``arenas_allocated`` and
     ``arenas_freed`` count arenas pymalloc obtained and released in between;
     ``size_classes`` and ``objects_by_type`` list only what changed, largest
-    change first.  The before-snapshot's own objects are left out (see
-    ``Snapshot``): a diff around a block that allocates nothing shows no
-    new objects and at most ``NOISE_BLOCKS`` blocks.
+    change first; so do ``blocks_by_type`` and ``block_bytes_by_type``
+    (objects in pymalloc's blocks, tracked or not), None unless both
+    snapshots counted them (``snapshot(blocks=True)``).  The
+    before-snapshot's own objects are left out (see ``Snapshot``): a diff
+    around a block that allocates nothing shows no new objects and at most
+    ``NOISE_BLOCKS`` blocks.
     """
 
     interpreter: str
@@ -1003,6 +1016,8 @@ class SnapshotDiff(_Document):
     mimalloc_classes: Tuple[MimallocClassDelta, ...]
     objects_by_generation: Optional[Dict[str, int]]
     objects_by_type: Optional[Dict[str, int]]
+    blocks_by_type: Optional[Dict[str, int]]
+    block_bytes_by_type: Optional[Dict[str, int]]
 
     def __hash__(self) -> int:
         return hash((self.interpreter, self.allocated_blocks))
