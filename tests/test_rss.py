@@ -101,7 +101,13 @@ def test_the_where_command_answers_in_text_and_json():
     assert text.startswith("memprobe: resident memory")
     assert "most common tracked objects" in text
     assert ("where pymalloc's arenas go" in text) == ARENAS_READABLE
+    # Bytes by type, tracked or not, and what holds the sparsest arenas: the block census.
+    assert ("pymalloc's blocks by the object they hold" in text) == ARENAS_READABLE
+    assert ("arenas held by the fewest objects" in text) == ARENAS_READABLE
     data = json.loads(run_memprobe("where", "--json", check=True).stdout)
+    assert (data["blocks"] is None) == (not ARENAS_READABLE) == (data["blocks_unavailable"] is not None)
+    if ARENAS_READABLE:
+        assert data["blocks"]["kind"] == "block-census" and data["blocks"]["bytes"]["builtins.str"] > 0
     assert data["rss"]["kind"] == "rss" and data["rss"]["verdict"]
     assert (data["fragmentation"] is None) == (not ARENAS_READABLE) == (data["fragmentation_unavailable"] is not None)
     assert data["top_types"] and all(isinstance(n, int) for _, n in data["top_types"])

@@ -146,20 +146,23 @@ def draw_map(args: argparse.Namespace) -> int:
 
 def where_memory_goes(args: argparse.Namespace) -> int:
     """The answer to "where did my memory go": the resident memory by who
-    holds it, pymalloc's fragmentation and what pins its sparsest arenas,
-    and the most common tracked types."""
+    holds it, pymalloc's fragmentation, the types holding the most bytes
+    (tracked or not) and what pins the sparsest arenas (the block census,
+    3.12+), and the most common tracked types."""
     from ._gc import census
-    from ._pymalloc import fragmentation
-    from ._rss import rss
+    from ._pymalloc import block_census, fragmentation
     from ._snapshot import attempt
 
     resident = rss()
     fragmented, why = attempt(fragmentation)
+    blocks, blocks_why = attempt(block_census)
     top = census(top=10)
     if args.json:
         print(json.dumps({"rss": resident.to_dict(),
                           "fragmentation": None if fragmented is None else fragmented.to_dict(),
                           "fragmentation_unavailable": why,
+                          "blocks": None if blocks is None else blocks.to_dict(),
+                          "blocks_unavailable": blocks_why,
                           "top_types": [[name, n] for name, n in
                                         ((_type_name(t), n) for t, n in top.by_type.items())]}, indent=2))
         return 0
@@ -167,7 +170,9 @@ def where_memory_goes(args: argparse.Namespace) -> int:
     print()
     print(fragmented if fragmented is not None else f"pymalloc's arenas: unavailable: {why}")
     print()
-    print("most common tracked objects (by count; bytes per type need a census of the blocks, not built yet):")
+    print(blocks if blocks is not None else f"pymalloc's blocks by type (tracked or not): unavailable: {blocks_why}")
+    print()
+    print("most common tracked objects, by count:")
     for t, n in top.by_type.items():
         print(f"  {n:>12,}  {_type_name(t)}")
     return 0
