@@ -67,6 +67,10 @@ def _generation_totals(counts: Optional[Mapping[str, int]], sign: str = "") -> s
 
 # ---- Snapshots and diffs --------------------------------------------------------------
 
+def _percent(fraction: Optional[float]) -> str:
+    return "no arenas" if fraction is None else f"{fraction:.0%}"
+
+
 def _count(value: Optional[int], spec: str = ",") -> str:
     """A count, or what stands for one that is not known."""
     return "not counted" if value is None else format(value, spec)
@@ -88,7 +92,11 @@ def snapshot_text(snap: Snapshot) -> str:
         p = snap.pymalloc
         lines += [f"  arenas current/highwater   {p.arenas_current:>12,} / {p.arenas_highwater:,}",
                   f"  blocks in use              {p.blocks_in_use:>12,}",
-                  f"  raw (over {p.small_request_threshold}-byte) blocks  {p.raw_allocated_blocks:>12,}"]
+                  f"  raw (over {p.small_request_threshold}-byte) blocks  {p.raw_allocated_blocks:>12,}",
+                  f"  fragmentation              {binary_bytes(p.bytes_in_allocated_blocks)} live in "
+                  f"{binary_bytes(p.arena_bytes)} of arenas ({_percent(p.live_fraction)}); "
+                  f"{binary_bytes(p.bytes_in_available_blocks)} free in pools in use, "
+                  f"{binary_bytes(p.bytes_in_unused_pools)} in empty pools"]
         lines += _pymalloc_rows(p.size_classes, style)
     lines.append(_generation_totals(snap.objects_by_generation))
     top = sorted((snap.objects_by_type or {}).items(), key=lambda kv: -kv[1])[:10]
@@ -118,7 +126,9 @@ def diff_text(diff: SnapshotDiff) -> str:
                   f"({signed_bytes(diff.bytes_in_use or 0)})",
                   f"  raw blocks (over the threshold)            {diff.raw_allocated_blocks:+,}",
                   f"  arenas allocated / freed / highwater       +{diff.arenas_allocated:,} / "
-                  f"-{diff.arenas_freed:,} / {diff.arenas_highwater:+,}"]
+                  f"-{diff.arenas_freed:,} / {diff.arenas_highwater:+,}",
+                  f"  arena bytes / free in pools / empty pools  {signed_bytes(diff.arena_bytes or 0)} / "
+                  f"{signed_bytes(diff.free_block_bytes or 0)} / {signed_bytes(diff.empty_pool_bytes or 0)}"]
         if diff.size_classes:
             lines.append("  class  size     pools   blocks in use        bytes")
             lines += [f"  {d.class_index:>5} {d.block_size:>5} {d.pools:>+9,} {d.blocks_in_use:>+15,} "

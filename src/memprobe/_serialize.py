@@ -102,7 +102,8 @@ def from_json(cls: Type[T], text: str) -> T:
 
 
 # Fields added to a format after its first documents (all Optional).
-ADDED_LATER = frozenset({"blocks_by_type", "block_bytes_by_type", "blocks_unavailable"})
+ADDED_LATER = frozenset({"blocks_by_type", "block_bytes_by_type", "blocks_unavailable", "arena_bytes",
+                         "free_block_bytes", "empty_pool_bytes"})
 
 
 def _build(hint: Any, data: Any) -> Any:

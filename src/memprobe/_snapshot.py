@@ -119,6 +119,9 @@ def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
         objects_by_type=by_type,
         blocks_by_type=blocks[0],
         block_bytes_by_type=blocks[1],
+        arena_bytes=None if a is None or b is None else a.arena_bytes - b.arena_bytes,
+        free_block_bytes=delta("bytes_in_available_blocks"),
+        empty_pool_bytes=delta("bytes_in_unused_pools"),
     )
 
 

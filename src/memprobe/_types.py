@@ -451,6 +451,16 @@ class PymallocSnapshot:
         return sum(c.blocks_in_use for c in self.size_classes)
 
     @property
+    def arena_bytes(self) -> int:
+        """What pymalloc's arenas hold from the system."""
+        return self.arenas_current * self.arena_size
+
+    @property
+    def live_fraction(self) -> Optional[float]:
+        """Bytes in allocated blocks over arena bytes; None without arenas."""
+        return self.bytes_in_allocated_blocks / self.arena_bytes if self.arenas_current else None
+
+    @property
     def allocated_blocks(self) -> int:
         """What ``sys.getallocatedblocks()`` reports for the same moment."""
         return self.blocks_in_use + self.raw_allocated_blocks
@@ -994,7 +1004,9 @@ class SnapshotDiff(_Document):
     ``size_classes`` and ``objects_by_type`` list only what changed, largest
     change first; so do ``blocks_by_type`` and ``block_bytes_by_type``
     (objects in pymalloc's blocks, tracked or not), None unless both
-    snapshots counted them (``snapshot(blocks=True)``).  The
+    snapshots counted them (``snapshot(blocks=True)``).  ``arena_bytes``,
+    ``free_block_bytes`` (free blocks inside pools in use) and
+    ``empty_pool_bytes`` change as pymalloc's fragmentation does.  The
     before-snapshot's own objects are left out (see ``Snapshot``): a diff
     around a block that allocates nothing shows no new objects and at most
     ``NOISE_BLOCKS`` blocks.
@@ -1018,6 +1030,9 @@ class SnapshotDiff(_Document):
     objects_by_type: Optional[Dict[str, int]]
     blocks_by_type: Optional[Dict[str, int]]
     block_bytes_by_type: Optional[Dict[str, int]]
+    arena_bytes: Optional[int]
+    free_block_bytes: Optional[int]
+    empty_pool_bytes: Optional[int]
 
     def __hash__(self) -> int:
         return hash((self.interpreter, self.allocated_blocks))
