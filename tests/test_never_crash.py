@@ -33,9 +33,13 @@ CALLS = {
     "_pymalloc_state(True)": partial(m._pymalloc_state, True),
     "_pymalloc_with_report": m._pymalloc_with_report,
     "_block_info": partial(m._block_info, x),
-    "_block_census": m._block_census,
+    "_block_census": partial(m._block_census, False),
+    "_block_census(pools)": partial(m._block_census, True),
+    "_block_baseline": partial(m._block_baseline, bytearray(8 * 7), (int, str, float)),
+    "_allocated_blocks": m._allocated_blocks,
     "_mimalloc": m._mimalloc,
     "_snapshot(all)": partial(m._snapshot, 15),
+    "_snapshot(blocks)": partial(m._snapshot, 63),
     "_snapshot(allocators)": partial(m._snapshot, 12),
     "_baseline": partial(m._baseline, bytearray(8192)),
     "_baseline(small)": partial(m._baseline, bytearray(8)),
@@ -88,7 +92,7 @@ def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
     assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
     results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     wrong = {name: answers for name, _, answers in results if answers != "[]"}
-    assert len(results) == 29 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+    assert len(results) == 33 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
 
 
 # ---- a module object the collector has cleared -----------------------------------------------
@@ -124,7 +128,9 @@ for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)),
                    ("_pymalloc_state", (False,)), ("_set_refinfo_type", (tuple,)), ("_gc_state", (1,)),
                    ("_layout_problems", ()), ("_interpreter_facts", ()), ("_mimalloc", ()),
                    ("_set_layout_problem", ("gc", None)),
-                   ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),))]:
+                   ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),)),
+                   ("_block_census", (True,)), ("_block_baseline", (bytearray(64), (int,))),
+                   ("_allocated_blocks", ())]:
     try:
         getattr(mod, name)(*args)
         print(name, "| answered")
@@ -139,7 +145,7 @@ def test_functions_of_a_cleared_module_raise_memprobe_error_instead_of_crashing(
     proc = run_code(CLEARED, stderr_to_stdout=True)
     assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-2000:]}"
     lines = dict(line.split(" | ", 1) for line in proc.stdout.splitlines() if " | " in line)
-    assert len(lines) == 17, proc.stdout
+    assert len(lines) == 20, proc.stdout
     for name, what in lines.items():
         assert what.startswith("memprobe.MemprobeError: this memprobe module object was cleared"), (name, what)
 

@@ -20,7 +20,7 @@ from memprobe._render import report_text
 from memprobe._report import gather, use_colour
 from memprobe._interpreter import allocator
 from memprobe.lessons import LESSONS, LessonResult
-from _support import DIRECT, INFO, PYMALLOC_SERVING, VERSION, run_memprobe
+from _support import DIRECT, INFO, PYMALLOC_SERVING, VERSION, run_code, run_memprobe
 
 # `python -m memprobe ...` on the build's default allocator, untraced, unless a test says otherwise.
 run = functools.partial(run_memprobe, pythonmalloc=None)
@@ -192,12 +192,44 @@ def test_svg_has_one_cell_per_pool_and_legend_totals_match_the_snapshot():
     assert "CPython " + ".".join(map(str, sys.version_info[:3])) in root.find("svg:title", ns).text
 
 
+FLOATS_AND_STRS = """
+import memprobe, sys
+floats = [i + 0.5 for i in range(200_000)]        # ~400 pools of floats
+strs = [f"s{i:06}" for i in range(100_000)]        # ~300 pools of strs
+svg = memprobe.arenas().to_svg(colour="type")
+print(svg)
+"""
+
+
+@pytestmark_map
+def test_the_map_coloured_by_type_names_the_types_filling_the_pools():
+    """colour="type": each pool takes the colour of the type most of its
+    objects have (the block census); the legend names the types holding
+    the most pools, and each cell's tooltip says how many of them it holds."""
+    root = ET.fromstring(run_code(FLOATS_AND_STRS, check=True).stdout)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    legend = [t.text for t in root.findall(".//svg:g[@class='legend']/svg:text", ns)]
+    assert legend[0] == "free or not carved" and legend[-2] == "no object of a known type"
+    ranked = [label.split(" (")[0] for label in legend[1:3]]
+    assert set(ranked) == {"builtins.float", "builtins.str"}
+    swatches = {label.split(" (")[0]: r.get("fill")
+                for r, label in zip(root.findall(".//svg:g[@class='legend']/svg:rect", ns), legend)}
+    tips = [(r.get("fill"), r.find("svg:title", ns).text) for r in root.findall(".//svg:rect[@class='pool']", ns)]
+    float_cells = [tip for fill, tip in tips if fill == swatches["builtins.float"]]
+    assert len(float_cells) >= 350 and all("builtins.float of" in tip for tip in float_cells)
+    with pytest.raises(ValueError):
+        memprobe.arenas().to_svg(colour="size")
+
+
 @pytestmark_map
 def test_map_command_writes_an_svg(tmp_path):
     out = tmp_path / "arenas.svg"
     proc = run("map", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     ET.parse(out)
+    proc = run("map", "--colour", "type", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "no object of a known type" in out.read_text()
 
 
 @pytest.mark.skipif(DIRECT, reason="before 3.12 only")

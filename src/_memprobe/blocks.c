@@ -35,6 +35,7 @@ typedef struct {
     size_t blocks, bytes, arenas;
     unsigned int last_arena;        /* the arena counted last, + 1 */
     size_t in_arena;                /* blocks in that arena */
+    size_t in_pool;                 /* blocks in the pool being read */
 } type_slot;
 
 typedef struct {
@@ -49,6 +50,18 @@ typedef struct {
     size_t blocks;
 } holder;
 
+/* (arena, pool number in it, type, blocks, objects): a pool's most common
+ * type (slot, or NO_SLOT when the pool holds no object of a known type),
+ * its blocks, and the pool's blocks that hold objects of known types. */
+#define NO_SLOT ((size_t)-1)
+typedef struct {
+    unsigned int arena;
+    size_t number;
+    size_t slot;
+    size_t blocks;
+    size_t objects;
+} pool_row;
+
 typedef struct {
     type_table types;
     holder *holders;                /* PyMem_Raw, grown as needed */
@@ -58,6 +71,9 @@ typedef struct {
     size_t own_blocks, own_bytes;   /* memprobe's own results */
     PyObject *own_types;            /* borrowed: no Python code runs */
     int held;
+    int per_pool;                   /* asked for pool rows */
+    pool_row *pools;                /* PyMem_Raw, grown as needed */
+    size_t npools, pools_room;
 } block_census;
 
 static type_slot *
@@ -350,6 +366,38 @@ add_holder(block_census *c, unsigned int arena, size_t slot, size_t blocks)
 /* Blocks per pool at most: the smallest class in the largest pool. */
 #define MP_MAX_BLOCKS_PER_POOL (POOL_SIZE / ALIGNMENT)
 
+/* The pool's most common type among the slots it touched, as a row; the
+ * touched slots' pool counts go back to 0.  0, or -1 when memory ran out. */
+static int
+add_pool_row(block_census *c, unsigned int arena, uintptr_t pool,
+             type_slot **touched, size_t ntouched)
+{
+    pool_row row = {arena, (pool - mp_first_pool(c->arena_address[arena])) / POOL_SIZE,
+                    NO_SLOT, 0, 0};
+    for (size_t i = 0; i < ntouched; i++) {
+        row.objects += touched[i]->in_pool;
+        if (touched[i]->in_pool > row.blocks) {
+            row.blocks = touched[i]->in_pool;
+            row.slot = (size_t)(touched[i] - c->types.slots);
+        }
+        touched[i]->in_pool = 0;
+    }
+    if (!c->per_pool) {
+        return 0;
+    }
+    if (c->npools == c->pools_room) {
+        size_t room = c->pools_room ? 2 * c->pools_room : 1024;
+        pool_row *more = PyMem_RawRealloc(c->pools, room * sizeof(pool_row));
+        if (more == NULL) {
+            return -1;
+        }
+        c->pools = more;
+        c->pools_room = room;
+    }
+    c->pools[c->npools++] = row;
+    return 0;
+}
+
 /* One carved, in-use pool: 0, or -1 when memory ran out. */
 static int
 count_pool(block_census *c, mp_pool *pool, unsigned int arena)
@@ -381,6 +429,8 @@ count_pool(block_census *c, mp_pool *pool, unsigned int arena)
         c->unreadable_pools++;
         return 0;
     }
+    type_slot *touched[MP_MAX_BLOCKS_PER_POOL];
+    size_t ntouched = 0;
     for (size_t i = 0; i < carved; i++) {
         if (is_free[i]) {
             continue;
@@ -405,8 +455,11 @@ count_pool(block_census *c, mp_pool *pool, unsigned int arena)
         slot->blocks++;
         slot->bytes += size;
         slot->in_arena++;
+        if (slot->in_pool++ == 0) {
+            touched[ntouched++] = slot;
+        }
     }
-    return 0;
+    return add_pool_row(c, arena, base, touched, ntouched);
 }
 
 /* Each type's blocks in the arena just walked, as holders. */
@@ -467,6 +520,7 @@ release(block_census *c)
     PyMem_RawFree(c->types.slots);
     PyMem_RawFree(c->holders);
     PyMem_RawFree(c->arena_address);
+    PyMem_RawFree(c->pools);
 }
 
 static PyObject *
@@ -484,13 +538,37 @@ size_tuple(const size_t *values, Py_ssize_t n, size_t stride)
     return t;
 }
 
+/* A flat tuple of `width` numbers per row: the first `width` size_t
+ * fields of each of n rows `stride` bytes apart, NO_SLOT fields as -1. */
+static PyObject *
+flat_rows(const void *rows, size_t n, size_t stride, int width)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)(n * (size_t)width));
+    for (size_t i = 0; t != NULL && i < n; i++) {
+        const size_t *row = (const size_t *)((const char *)rows + i * stride);
+        for (int k = 0; k < width; k++) {
+            PyObject *v = row[k] == NO_SLOT ? PyLong_FromLong(-1)
+                                            : PyLong_FromSize_t(row[k]);
+            if (v == NULL) {
+                Py_CLEAR(t);
+                break;
+            }
+            PyTuple_SET_ITEM(t, (Py_ssize_t)(i * (size_t)width + (size_t)k), v);
+        }
+    }
+    return t;
+}
+
 /* (types, blocks, bytes, arenas, holders, other_blocks, other_bytes,
- * own_blocks, own_bytes, unreadable_pools): the types that hold blocks
- * and, in their order, the blocks, bytes and arenas of each; holders a
- * flat tuple of (arena address, type index, blocks) per arena and type, in
- * the arena table's order; the in-use blocks that hold no object of a
- * known type; those holding memprobe's own results (left out of the
- * types); pools not read. */
+ * own_blocks, own_bytes, unreadable_pools, pools): the types that hold
+ * blocks and, in their order, the blocks, bytes and arenas of each;
+ * holders a flat tuple of (arena address, type index, blocks) per arena
+ * and type, in the arena table's order; the in-use blocks that hold no
+ * object of a known type; those holding memprobe's own results (left out
+ * of the types); pools not read; pools, when asked for, a flat tuple of
+ * (arena address, the pool's number in its arena, type index of its most
+ * common type or -1, that type's blocks, blocks holding objects of known
+ * types) per pool read, else None. */
 static PyObject *
 build(block_census *c)
 {
@@ -515,24 +593,41 @@ build(block_census *c)
     PyObject *blocks = types ? size_tuple(&rows[0].blocks, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
     PyObject *bytes = blocks ? size_tuple(&rows[0].bytes, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
     PyObject *arenas = bytes ? size_tuple(&rows[0].arenas, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
-    PyObject *holders = arenas ? PyTuple_New(3 * (Py_ssize_t)c->nholders) : NULL;
-    for (size_t i = 0; holders != NULL && i < c->nholders; i++) {
-        const holder *h = &c->holders[i];
-        size_t row[3] = {c->arena_address[h->arena], index[h->slot], h->blocks};
-        for (int k = 0; k < 3; k++) {
-            PyObject *v = PyLong_FromSize_t(row[k]);
-            if (v == NULL) {
-                Py_CLEAR(holders);
-                break;
-            }
-            PyTuple_SET_ITEM(holders, (Py_ssize_t)(3 * i + k), v);
-        }
+    /* The rows as numbers in raw memory first: arenas by address, types
+     * by their index in `types`. */
+    size_t rows_needed = 3 * c->nholders + 5 * c->npools + 1;
+    size_t *flat = arenas ? PyMem_RawMalloc(rows_needed * sizeof(size_t)) : NULL;
+    if (arenas != NULL && flat == NULL) {
+        PyErr_NoMemory();
     }
-    PyObject *result = holders ? Py_BuildValue(
-        "(OOOOOnnnnn)", types, blocks, bytes, arenas, holders,
+    PyObject *holders = NULL, *pools = NULL;
+    if (flat != NULL) {
+        size_t *h = flat, *p = flat + 3 * c->nholders;
+        for (size_t i = 0; i < c->nholders; i++) {
+            h[3 * i] = c->arena_address[c->holders[i].arena];
+            h[3 * i + 1] = index[c->holders[i].slot];
+            h[3 * i + 2] = c->holders[i].blocks;
+        }
+        for (size_t i = 0; i < c->npools; i++) {
+            const pool_row *row = &c->pools[i];
+            p[5 * i] = c->arena_address[row->arena];
+            p[5 * i + 1] = row->number;
+            p[5 * i + 2] = row->slot == NO_SLOT ? NO_SLOT : index[row->slot];
+            p[5 * i + 3] = row->blocks;
+            p[5 * i + 4] = row->objects;
+        }
+        holders = flat_rows(h, c->nholders, 3 * sizeof(size_t), 3);
+        pools = !holders ? NULL
+            : c->per_pool ? flat_rows(p, c->npools, 5 * sizeof(size_t), 5)
+            : Py_NewRef(Py_None);
+        PyMem_RawFree(flat);
+    }
+    PyObject *result = pools ? Py_BuildValue(
+        "(OOOOOnnnnnO)", types, blocks, bytes, arenas, holders,
         (Py_ssize_t)c->other_blocks, (Py_ssize_t)c->other_bytes,
         (Py_ssize_t)c->own_blocks, (Py_ssize_t)c->own_bytes,
-        (Py_ssize_t)c->unreadable_pools) : NULL;
+        (Py_ssize_t)c->unreadable_pools, pools) : NULL;
+    Py_XDECREF(pools);
     Py_XDECREF(types);
     Py_XDECREF(blocks);
     Py_XDECREF(bytes);
@@ -554,7 +649,8 @@ struct mp_blocks_reading {
 };
 
 int
-mp_blocks_read(mp_state *st, mp_blocks_reading **out, mp_refusal *r)
+mp_blocks_read(mp_state *st, int per_pool, mp_blocks_reading **out,
+               mp_refusal *r)
 {
     *out = NULL;
     if (!mp_check_part(st, MP_PART_GC, r) || !mp_pymalloc_serves(st, r)) {
@@ -575,6 +671,7 @@ mp_blocks_read(mp_state *st, mp_blocks_reading **out, mp_refusal *r)
         return -1;
     }
     b->c.own_types = st->own_types;
+    b->c.per_pool = per_pool;
     if (gather_types(st, &b->c.types) < 0 || walk_blocks(&b->c) < 0) {
         mp_blocks_release(b);
         if (!PyErr_Occurred()) {
@@ -593,6 +690,7 @@ mp_blocks_read(mp_state *st, mp_blocks_reading **out, mp_refusal *r)
     *out = b;
     return 0;
 #else
+    (void)per_pool;
     return mp_refuse(r, st->unsupported,
                      "block_census() needs CPython 3.12+: before 3.12 pymalloc's "
                      "arena table is file-static in obmalloc.c and not reachable "
@@ -623,15 +721,15 @@ mp_blocks_release(mp_blocks_reading *b)
     PyMem_RawFree(b);
 }
 
-/* _block_census() -> see build(). */
+/* _block_census(per_pool, /) -> see build(). */
 static PyObject *
-block_census_probe(PyObject *module, PyObject *unused)
+block_census_probe(PyObject *module, PyObject *per_pool_arg)
 {
-    (void)unused;
     mp_state *st = mp_module_state(module);
+    int per_pool = st ? PyObject_IsTrue(per_pool_arg) : -1;
     mp_blocks_reading *b;
     mp_refusal r;
-    if (st == NULL || mp_blocks_read(st, &b, &r) < 0) {
+    if (per_pool < 0 || mp_blocks_read(st, per_pool, &b, &r) < 0) {
         return NULL;
     }
     if (b == NULL) {
@@ -662,7 +760,7 @@ block_baseline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *buffer = args[0], *types = args[1];
     mp_blocks_reading *b;
     mp_refusal r;
-    if (mp_blocks_read(st, &b, &r) < 0) {
+    if (mp_blocks_read(st, 0, &b, &r) < 0) {
         return NULL;
     }
     if (b == NULL) {
@@ -690,9 +788,10 @@ block_baseline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef blocks_methods[] = {
-    {"_block_census", block_census_probe, METH_NOARGS,
-     "_block_census()\n--\n\npymalloc's in-use blocks by the type of the "
-     "object each holds, and who holds each arena (3.12+), as plain data."},
+    {"_block_census", block_census_probe, METH_O,
+     "_block_census(per_pool, /)\n--\n\npymalloc's in-use blocks by the "
+     "type of the object each holds, who holds each arena and, when asked, "
+     "each pool's most common type (3.12+), as plain data."},
     {"_block_baseline", (PyCFunction)(void (*)(void))block_baseline, METH_FASTCALL,
      "_block_baseline(buffer, types, /)\n--\n\nThe blocks and bytes of each "
      "of types, counted into a bytearray made before the reading."},

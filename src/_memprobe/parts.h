@@ -353,8 +353,10 @@ void mp_mimalloc_release(mp_mimalloc_reading *m);
 typedef struct mp_blocks_reading mp_blocks_reading;
 
 /* As mp_pymalloc_read (3.12+, pymalloc serving, not a legacy
- * subinterpreter); the types counted are held until released. */
-int mp_blocks_read(mp_state *st, mp_blocks_reading **out, mp_refusal *r);
+ * subinterpreter); with per_pool, each pool's most common type too.  The
+ * types counted are held until released. */
+int mp_blocks_read(mp_state *st, int per_pool, mp_blocks_reading **out,
+                   mp_refusal *r);
 /* What _block_census() returns. */
 PyObject *mp_blocks_build(const mp_blocks_reading *b);
 void mp_blocks_release(mp_blocks_reading *b);

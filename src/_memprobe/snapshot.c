@@ -63,7 +63,7 @@ read_parts(mp_state *st, snapshot_reading *r)
         Py_DECREF(sized_like_a_count);
     }
     if ((r->parts & MP_READ_BLOCKS)
-        && mp_blocks_read(st, &r->blocks, &r->blocks_refusal) < 0) {
+        && mp_blocks_read(st, 0, &r->blocks, &r->blocks_refusal) < 0) {
         return -1;
     }
     if (r->parts & MP_READ_GC) {

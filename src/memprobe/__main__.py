@@ -4,7 +4,7 @@
     python -m memprobe run [--json] [--collect] [--blocks] [-o FILE] [-m] script.py [args...]
     python -m memprobe explain EXPR          explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
-    python -m memprobe map [-o FILE]         the arena map as SVG (3.12+)
+    python -m memprobe map [-o FILE] [--colour fill|type]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
 """
 from __future__ import annotations
@@ -134,7 +134,7 @@ def show_lessons(args: argparse.Namespace) -> int:
 def draw_map(args: argparse.Namespace) -> int:
     from ._pymalloc import arenas
 
-    svg = arenas().to_svg()
+    svg = arenas().to_svg(colour=args.colour)
     if args.output == "-":
         print(svg)
     else:
@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.set_defaults(func=where_memory_goes)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
+    arena_map.add_argument("--colour", "--color", choices=("fill", "type"), default="fill",
+                           help="colour each pool by how full it is, or by the type most of its objects have")
     arena_map.set_defaults(func=draw_map)
     return parser
 

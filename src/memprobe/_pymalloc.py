@@ -253,12 +253,26 @@ _BLOCK_CENSUS = maker(BlockCensus)[0]
 _ARENA_HOLDERS = maker(ArenaHolders)[0]
 
 
+# (arena address, pool number in the arena) -> (its most common type or
+# None, that type's blocks, blocks holding objects of known types).
+PoolTypes = Dict[Tuple[int, int], Tuple[Optional[type], int, int]]
+
+
+def pool_types() -> PoolTypes:
+    """Each pool in use's most common type, by the block census (3.12+)."""
+    raw = _memprobe._block_census(True)
+    types, rows = raw[0], raw[-1]
+    assert rows is not None     # asked for
+    return {(rows[i], rows[i + 1]): (None if rows[i + 2] < 0 else types[rows[i + 2]], rows[i + 3], rows[i + 4])
+            for i in range(0, len(rows), 5)}
+
+
 def block_census() -> BlockCensus:
     """pymalloc's in-use blocks by the type of the object each holds, and
     what holds each arena (3.12+): one walk of every pool, read into C
     memory before anything is built (blocks.c)."""
-    raw = _memprobe._block_census()
-    types, blocks, nbytes, arenas, holders, other, other_bytes, own, own_bytes, unreadable = raw
+    raw = _memprobe._block_census(False)
+    types, blocks, nbytes, arenas, holders, other, other_bytes, own, own_bytes, unreadable, _ = raw
     types = Rows(types)
     ranked = TypeCounts.ranked
     by_arena: Dict[int, Tuple[List[type], List[int]]] = {}

@@ -562,15 +562,20 @@ class ArenaMap(Tuple[ArenaInfo, ...]):
     """The live arenas returned by ``arenas()``: a tuple of ``ArenaInfo``
     that also draws itself (``to_svg()``, and ``_repr_svg_`` for notebooks)."""
 
-    def to_svg(self, title: Optional[str] = None) -> str:
-        """An SVG picture: one cell per pool, coloured by how full it is,
-        one row per arena, with a legend of totals."""
+    def to_svg(self, title: Optional[str] = None, colour: str = "fill") -> str:
+        """An SVG picture: one cell per pool, one row per arena, with a
+        legend of totals.  ``colour="fill"`` colours a pool by how full it
+        is; ``colour="type"`` by the type most of its objects have (the
+        block census, read when drawing: 3.12+)."""
         from ._svg import arena_map_svg
 
         if title is not None and not isinstance(title, str):
             raise TypeError(f"title must be a str or None, not {type(title).__name__}")
-
-        return arena_map_svg(self, title)
+        if not isinstance(colour, str):
+            raise TypeError(f"colour must be a str, not {type(colour).__name__}")
+        if colour not in ("fill", "type"):
+            raise ValueError(f"colour must be 'fill' or 'type', not {colour!r}")
+        return arena_map_svg(self, title, colour)
 
     def _repr_svg_(self) -> str:
         return self.to_svg()
