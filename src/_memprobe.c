@@ -21,6 +21,9 @@ static PyMethodDef testing_methods[] = {
     {"_pymalloc_with_report", mp_pymalloc_with_report, METH_NOARGS,
      "(_pymalloc_state(True) or None before 3.12, _malloc_stats_report()), "
      "read back to back before anything is built."},
+    {"_fail_report_captures", mp_fail_report_captures, METH_O,
+     "_fail_report_captures(n): the next n captures of the interpreter's "
+     "allocator report fail with OSError."},
     {"_bare_walk", mp_bare_walk, METH_O,
      "_bare_walk(lists): objects in the lists of the set, counted by a bare "
      "walk (the benchmarks' floor)."},

@@ -194,3 +194,26 @@ def test_an_object_whose_sizeof_fails_is_still_valid_input(obj):
 def test_yes_no_arguments_must_be_bools(call):
     with pytest.raises(TypeError, match="must be True or False"):
         call()
+
+
+@pytest.mark.skipif(memprobe.interpreter().free_threaded or memprobe.interpreter().pymalloc is None,
+                    reason="pymalloc's report is checked only where pymalloc is built in")
+def test_an_allocator_report_that_cannot_be_captured_does_not_fail_the_import():
+    """No stream for the interpreter's report at import (no file descriptor
+    left, say): the pymalloc part is marked, the import succeeds, and so
+    does every pytest run that loads the plugin."""
+    from _support import run_code
+
+    proc = run_code("""
+        import importlib.util, memprobe
+        memprobe._memprobe._fail_report_captures(1)
+        spec = importlib.util.find_spec("memprobe._memprobe")
+        fresh = importlib.util.module_from_spec(spec)     # runs the import-time checks again
+        spec.loader.exec_module(fresh)
+        print(fresh._layout_problems())
+        print(fresh.refcount(memprobe) > 0)
+    """, stderr_to_stdout=True, pythonmalloc="pymalloc")
+    assert proc.returncode == 0, proc.stdout
+    problems, refcount_ok = proc.stdout.splitlines()
+    assert "'pymalloc': \"the import-time check could not run: OSError(24, 'Too many open files')\"" in problems
+    assert refcount_ok == "True"

@@ -378,6 +378,8 @@ Py_ssize_t mp_allocated_blocks_now(mp_state *st);
  * buffer without touching file descriptor 2.  Returns NULL with MemoryError
  * or OSError set on failure. */
 char *mp_capture_malloc_stats(size_t *length);
+/* Test hook _fail_report_captures(n): the next n captures fail. */
+PyObject *mp_fail_report_captures(PyObject *module, PyObject *count);
 
 /* ---- native.c: the process's memory as the system sees it ------------------ */
 

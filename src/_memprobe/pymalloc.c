@@ -269,10 +269,35 @@ walk_tuple(const pymalloc_walk *w)
 
 /* ---- The interpreter's report, captured (every version) --------------------- */
 
+/* Captures that fail with OSError (as when no stream can be opened), for
+ * the tests (_fail_report_captures). */
+static int failing_captures = 0;
+
+PyObject *
+mp_fail_report_captures(PyObject *module, PyObject *count)
+{
+    (void)module;
+    long n = PyLong_Check(count) ? PyLong_AsLong(count) : -1;
+    if (n < 0 || n > INT_MAX) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "a count of captures to fail");
+        }
+        return NULL;
+    }
+    failing_captures = (int)n;
+    Py_RETURN_NONE;
+}
+
 char *
 mp_capture_malloc_stats(size_t *length)
 {
     char *buffer = NULL;
+    if (failing_captures > 0) {
+        failing_captures--;
+        errno = EMFILE;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
 #ifdef MS_WINDOWS
     FILE *out = tmpfile();
     if (out == NULL) {
