@@ -36,6 +36,7 @@ typedef struct {
     unsigned int last_arena;        /* the arena counted last, + 1 */
     size_t in_arena;                /* blocks in that arena */
     size_t in_pool;                 /* blocks in the pool being read */
+    unsigned char own;              /* 0: not asked yet, 1: no, 2: memprobe's result type */
 } type_slot;
 
 typedef struct {
@@ -72,6 +73,11 @@ typedef struct {
     PyObject *own_types;            /* borrowed: no Python code runs */
     int held;
     int per_pool;                   /* asked for pool rows */
+    /* Neighbouring blocks mostly hold objects of one type: the last type
+     * found, its slot, and the pre-header it came with, tried first. */
+    PyTypeObject *last_type;
+    type_slot *last_slot;
+    size_t last_preheader;
     pool_row *pools;                /* PyMem_Raw, grown as needed */
     size_t npools, pools_room;
 } block_census;
@@ -327,20 +333,30 @@ object_in(block_census *c, uintptr_t block, size_t size)
         0, sizeof(PyGC_Head), sizeof(PyGC_Head) + 2 * sizeof(PyObject *),
         2 * sizeof(PyObject *),
     };
-    for (size_t k = 0; k < sizeof(preheaders) / sizeof(preheaders[0]); k++) {
-        size_t at = front + preheaders[k];
+    size_t n = sizeof(preheaders) / sizeof(preheaders[0]);
+    /* The last block's pre-header first, then each in order. */
+    for (size_t k = 0; k <= n; k++) {
+        size_t preheader = k == 0 ? c->last_preheader : preheaders[k - 1];
+        if (k > 0 && preheader == c->last_preheader) {
+            continue;
+        }
+        size_t at = front + preheader;
         if (at + sizeof(PyObject) > size) {
-            break;
+            continue;
         }
         PyObject *op = (PyObject *)(block + at);
         PyTypeObject *type = op->ob_type;
-        type_slot *slot = slot_of(&c->types, type);
+        type_slot *slot = type == c->last_type && type != NULL
+                          ? c->last_slot : slot_of(&c->types, type);
         if (slot->type == NULL) {
             continue;               /* not a known type: not looked at */
         }
-        if ((size_t)mp_preheader_size(type) == preheaders[k]
+        if ((size_t)mp_preheader_size(type) == preheader
             && at + smallest_instance(type) <= size
             && mp_refcnt_plausible(op) && fits(op, type, size - at)) {
+            c->last_type = type;
+            c->last_slot = slot;
+            c->last_preheader = preheader;
             return op;
         }
     }
@@ -441,12 +457,15 @@ count_pool(block_census *c, mp_pool *pool, unsigned int arena)
             c->other_bytes += size;
             continue;
         }
-        if (mp_is_own_type(c->own_types, Py_TYPE(op))) {
+        type_slot *slot = c->last_slot;    /* object_in's: op's type */
+        if (slot->own == 0) {
+            slot->own = mp_is_own_type(c->own_types, Py_TYPE(op)) ? 2 : 1;
+        }
+        if (slot->own == 2) {
             c->own_blocks++;
             c->own_bytes += size;
             continue;
         }
-        type_slot *slot = slot_of(&c->types, Py_TYPE(op));
         if (slot->last_arena != arena + 1) {
             slot->last_arena = arena + 1;
             slot->in_arena = 0;
