@@ -302,6 +302,46 @@ mp_gc_state(PyInterpreterState *interp)
     return &interp->gc;
 }
 
+/* Where generations[] starts in the GC state.  Debian's 3.13 (from its
+ * 3.13.5-1 package: gchead-alignment.diff, the m68k fix of gh-127545, in
+ * no upstream release) declares PyGC_Head Py_ALIGNED(1 <<
+ * _PyObject_ALIGNMENT_SHIFT), which lowers its alignment to 4 bytes: the
+ * array then starts right after the three ints before it (offset 20 on
+ * 64-bit builds, not 24).  Nothing else read here moves.  Neither the
+ * version nor the headers this extension was built with say which build
+ * is running, so layout.c's import check reads both places against
+ * gc.get_threshold() and gc.get_count() and sets mp_gc_generations_at;
+ * 0 means as compiled.  (Read through the other layout, the list heads'
+ * pointer words sit 4 bytes off 8-byte alignment, which x86-64 and
+ * aarch64 load as any other; 32-bit builds are not supported.) */
+#define MP_GC_GENERATIONS_MAY_MOVE \
+    (PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000)
+extern size_t mp_gc_generations_at;
+
+/* The other place generations[] can start (MP_GC_GENERATIONS_MAY_MOVE):
+ * 4-byte aligned when compiled 8-byte aligned, and the reverse. */
+static inline size_t
+mp_gc_generations_elsewhere(void)
+{
+    size_t after_ints = offsetof(struct _gc_runtime_state, debug) + sizeof(int);
+    size_t word = sizeof(uintptr_t);
+    size_t compiled = offsetof(struct _gc_runtime_state, generations);
+    size_t word_aligned = (after_ints + word - 1) & ~(word - 1);
+    return compiled == word_aligned ? ((after_ints + 3) & ~(size_t)3) : word_aligned;
+}
+
+static inline struct gc_generation *
+mp_gc_generations(PyInterpreterState *interp)
+{
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+#if MP_GC_GENERATIONS_MAY_MOVE
+    if (mp_gc_generations_at != 0) {
+        return (struct gc_generation *)((char *)gc + mp_gc_generations_at);
+    }
+#endif
+    return gc->generations;
+}
+
 /* Generation thresholds as the collector stores them.  Free-threaded 3.14
  * names the lists young/old[2]; the GIL builds keep generations[3]. */
 static inline int
@@ -312,7 +352,7 @@ mp_gc_threshold(PyInterpreterState *interp, int generation)
     return generation == 0 ? gc->young.threshold
                            : gc->old[generation - 1].threshold;
 #else
-    return mp_gc_state(interp)->generations[generation].threshold;
+    return mp_gc_generations(interp)[generation].threshold;
 #endif
 }
 
@@ -337,7 +377,7 @@ mp_gc_count(PyInterpreterState *interp, int generation)
     }
     return gc->old[generation - 1].count;
 #else
-    return mp_gc_state(interp)->generations[generation].count;
+    return mp_gc_generations(interp)[generation].count;
 #endif
 }
 

@@ -23,7 +23,7 @@ list_head(PyInterpreterState *interp, int list)
 {
     struct _gc_runtime_state *gc = mp_gc_state(interp);
     return list == MP_PERMANENT_LIST ? &gc->permanent_generation.head
-                                     : &gc->generations[list].head;
+                                     : &mp_gc_generations(interp)[list].head;
 }
 
 /* _gc_next without its flag bits: NEXT_MASK_UNREACHABLE during a
