@@ -292,6 +292,18 @@ mp_refcnt_plausible(PyObject *op)
     }
 }
 
+/* ---- Walk caps ------------------------------------------------------------- */
+
+/* More steps than this in a walk of a list means the list loops: 2**32
+ * nodes of at least 32 bytes would need 128 GiB.  A 32-bit address space
+ * holds fewer than SIZE_MAX / 16 such nodes (and 1 << 32 does not fit its
+ * size_t). */
+#if SIZE_MAX > 0xFFFFFFFFu
+#  define MP_STEP_CAP ((size_t)1 << 32)
+#else
+#  define MP_STEP_CAP (SIZE_MAX / 16)
+#endif
+
 /* ---- GC state ------------------------------------------------------------ */
 
 #define MP_NUM_GENERATIONS 3

@@ -61,9 +61,8 @@ is_finalized(PyObject *op)
     return (_Py_AS_GC(op)->_gc_prev & _PyGC_PREV_MASK_FINALIZED) != 0;
 }
 
-/* More steps than this means the list loops somewhere: 2**32 GC objects of
- * at least 32 bytes would need 128 GiB. */
-#define MP_WALK_CAP ((size_t)1 << 32)
+/* More steps than this means the list loops somewhere (compat.h). */
+#define MP_WALK_CAP MP_STEP_CAP
 
 /* Called for each node of a walk; nonzero stops the walk there. */
 typedef int (*walk_step)(PyGC_Head *node, void *arg);

@@ -24,9 +24,8 @@
 #define MP_MI_HEAP_KINDS 5
 #define MP_MI_DEFAULT_HEAP 4
 #define MP_MI_ROWS 1024           /* distinct (heap, block size) pairs */
-/* More pages than this in one walk means a list loops: 2**32 pages of
- * 64 KiB would be 256 TiB. */
-#define MP_MI_PAGE_CAP ((size_t)1 << 32)
+/* More pages than this in one walk means a list loops (compat.h). */
+#define MP_MI_PAGE_CAP MP_STEP_CAP
 
 typedef struct {
     int heap;
