@@ -327,3 +327,39 @@ def test_run_blocks_shows_a_scripts_strs(tmp_path):
     out = run_code(f"import runpy, sys; sys.argv = ['memprobe', 'run', '--blocks', {str(script)!r}]; "
                    "runpy.run_module('memprobe', run_name='__main__')", check=True)
     assert "builtins.str" in out.stderr and "+20,0" in out.stderr
+
+
+def test_a_snapshot_with_blocks_keeps_no_class_alive():
+    """The before-snapshot keeps the names of the types it counted, not the
+    types: a class freed inside the measured block is freed there (its
+    weakref callbacks run, and the diff shows it gone)."""
+    out = run_code("""
+        import gc, weakref, memprobe
+        class C:
+            pass
+        objs = [C(), C()]
+        alive = weakref.ref(C)
+        with memprobe.measure(collect=True, blocks=True) as m:
+            del C, objs
+            gc.collect()
+        print(alive() is None, m.diff.objects_by_type.get("builtins.type", 0))
+    """, check=True).stdout
+    assert out.split() == ["True", "-1"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13) or FREE_THREADED, reason="PYTHONMALLOC=mimalloc: 3.13+ default builds")
+def test_a_leak_check_whose_function_hides_the_count_refuses_instead_of_passing():
+    """tracemalloc started over mimalloc makes sys.getallocatedblocks() 0
+    from then on: every run would seem to leave nothing."""
+    out = run_code("""
+        import tracemalloc, memprobe.testing
+        kept = []
+        def leak_and_trace():
+            tracemalloc.start()
+            kept.append([[] for _ in range(10)])
+        try:
+            memprobe.testing.assert_blocks_stable(leak_and_trace, warmup=0)
+        except memprobe.PymallocUnavailable as exc:
+            print("refused:", exc)
+    """, pythonmalloc="mimalloc", check=True).stdout
+    assert out.startswith("refused: assert_blocks_stable(): sys.getallocatedblocks() stopped counting")

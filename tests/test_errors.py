@@ -217,3 +217,48 @@ def test_an_allocator_report_that_cannot_be_captured_does_not_fail_the_import():
     problems, refcount_ok = proc.stdout.splitlines()
     assert "'pymalloc': \"the import-time check could not run: OSError(24, 'Too many open files')\"" in problems
     assert refcount_ok == "True"
+
+
+def test_a_replaced_sys_getallocatedblocks_is_never_called_by_a_probe():
+    """memprobe reads the count through sys's own definition: a program
+    that replaced sys.getallocatedblocks before importing memprobe does not
+    have its function run by a probe, and the count is the real one."""
+    from _support import run_code
+
+    proc = run_code("""
+        import sys
+        real = sys.getallocatedblocks
+        def replaced():
+            raise RuntimeError("user code ran inside a probe")
+        sys.getallocatedblocks = replaced
+        import memprobe
+        from memprobe import _memprobe
+        snap = memprobe.snapshot(census=False)
+        print(type(snap.allocated_blocks).__name__ if real() else "uncounted", _memprobe._allocated_blocks() is None,
+              real() == 0)
+        try:
+            print(type(_memprobe._pymalloc_with_report()).__name__)
+        except memprobe.PymallocUnavailable:     # free-threaded builds
+            print("tuple")
+    """, stderr_to_stdout=True)
+    assert proc.returncode == 0, proc.stdout
+    first, second = proc.stdout.splitlines()
+    assert first in ("int False False", "uncounted True True") and second == "tuple"
+
+
+def test_type_names_run_no_code_of_a_module_attribute_that_is_not_a_str():
+    """A class whose __module__ is an object with a __class__ property:
+    naming it (snapshots do) asks no question of that object."""
+    class Evil:
+        @property
+        def __class__(self):
+            raise RuntimeError("user code ran inside the probe")
+
+    class U:
+        pass
+
+    U.__module__ = Evil()
+    kept = U()
+    snap = memprobe.snapshot()
+    assert snap.objects_by_type["?.test_type_names_run_no_code_of_a_module_attribute_that_is_not_a_str.<locals>.U"] == 1
+    del kept

@@ -332,6 +332,7 @@ extern size_t mp_gc_generations_at;
 
 /* The other place generations[] can start (MP_GC_GENERATIONS_MAY_MOVE):
  * 4-byte aligned when compiled 8-byte aligned, and the reverse. */
+#if MP_GC_GENERATIONS_MAY_MOVE
 static inline size_t
 mp_gc_generations_elsewhere(void)
 {
@@ -341,18 +342,22 @@ mp_gc_generations_elsewhere(void)
     size_t word_aligned = (after_ints + word - 1) & ~(word - 1);
     return compiled == word_aligned ? ((after_ints + 3) & ~(size_t)3) : word_aligned;
 }
+#endif
 
+/* generations[] of every build but free-threaded 3.14+ (young, old[2]). */
+#if !(MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000)
 static inline struct gc_generation *
 mp_gc_generations(PyInterpreterState *interp)
 {
     struct _gc_runtime_state *gc = mp_gc_state(interp);
-#if MP_GC_GENERATIONS_MAY_MOVE
+#  if MP_GC_GENERATIONS_MAY_MOVE
     if (mp_gc_generations_at != 0) {
         return (struct gc_generation *)((char *)gc + mp_gc_generations_at);
     }
-#endif
+#  endif
     return gc->generations;
 }
+#endif
 
 /* Generation thresholds as the collector stores them.  Free-threaded 3.14
  * names the lists young/old[2]; the GIL builds keep generations[3]. */

@@ -371,7 +371,8 @@ allocated_blocks_probe(PyObject *module, PyObject *unused)
 }
 
 /* (text, allocated_blocks): the interpreter's report and the block count
- * behind sys.getallocatedblocks(), read back to back. */
+ * behind sys.getallocatedblocks(), read back to back (None where it counts
+ * nothing). */
 static PyObject *
 read_report(mp_state *st)
 {
@@ -381,8 +382,10 @@ read_report(mp_state *st)
         return NULL;
     }
     Py_ssize_t blocks = mp_allocated_blocks_now(st);
-    PyObject *result = blocks >= 0
-        ? Py_BuildValue("(y#n)", text, (Py_ssize_t)length, blocks) : NULL;
+    PyObject *result = blocks == MP_BLOCKS_NOT_COUNTED
+        ? Py_BuildValue("(y#O)", text, (Py_ssize_t)length, Py_None)
+        : blocks >= 0 ? Py_BuildValue("(y#n)", text, (Py_ssize_t)length, blocks)
+        : NULL;
     free(text);
     return result;
 }
@@ -604,18 +607,41 @@ static PyMethodDef pymalloc_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
+/* sys.getallocatedblocks as the sys module defines it: a function object of
+ * our own made from sys's method table, so that a program that replaced
+ * sys.getallocatedblocks (before importing memprobe, too) never has its
+ * code run by a probe.  New reference, or NULL with an error set. */
+static PyObject *
+sys_getallocatedblocks(void)
+{
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (sys == NULL) {
+        return NULL;
+    }
+    PyModuleDef *def = PyModule_GetDef(sys);
+    PyErr_Clear();      /* no def: not found below */
+    PyObject *function = NULL;
+    for (PyMethodDef *m = def ? def->m_methods : NULL;
+         m != NULL && m->ml_name != NULL; m++) {
+        if (strcmp(m->ml_name, "getallocatedblocks") == 0) {
+            function = PyCFunction_NewEx(m, sys, NULL);
+            break;
+        }
+    }
+    if (function == NULL && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "sys defines no getallocatedblocks");
+    }
+    Py_DECREF(sys);
+    return function;
+}
+
 int
 mp_init_pymalloc(PyObject *module, mp_state *st)
 {
-    /* PySys_GetObject hides its errors (MemoryError included). */
-    st->getallocatedblocks = PySys_GetObject("getallocatedblocks");
+    st->getallocatedblocks = sys_getallocatedblocks();
     if (st->getallocatedblocks == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "sys.getallocatedblocks is missing");
-        }
         return -1;
     }
-    Py_INCREF(st->getallocatedblocks);
     return PyModule_AddFunctions(module, pymalloc_methods);
 }

@@ -92,7 +92,10 @@ def _print_run(args: argparse.Namespace, measurement: measure, resident: Tuple[R
                            "exit_code": exit_code, "diff": measurement.diff.to_dict(),
                            "rss": {"before": resident[0].to_dict(), "after": resident[1].to_dict()}})
     else:
-        text = (f"memprobe run {args.target}: exit code {exit_code}\n{measurement.diff}\n"
+        blocks = ""
+        if args.blocks and measurement.after is not None and measurement.after.blocks_unavailable:
+            blocks = f"  objects in pymalloc blocks: not counted: {measurement.after.blocks_unavailable}\n"
+        text = (f"memprobe run {args.target}: exit code {exit_code}\n{measurement.diff}\n{blocks}"
                 f"{resident_change_text(*resident)}")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:

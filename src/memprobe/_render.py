@@ -106,7 +106,7 @@ def snapshot_text(snap: Snapshot) -> str:
     elif snap.blocks_by_type is not None and snap.block_bytes_by_type is not None:
         lines.append("  objects in pymalloc blocks (tracked or not), most bytes first:")
         nbytes = snap.block_bytes_by_type
-        lines += [f"  {snap.blocks_by_type[name]:>10,}  {binary_bytes(n):>12}  {name}"
+        lines += [f"  {snap.blocks_by_type.get(name, 0):>10,}  {binary_bytes(n):>12}  {name}"
                   for name, n in sorted(nbytes.items(), key=lambda kv: -kv[1])[:10]]
     return "\n".join(lines)
 

@@ -40,7 +40,8 @@ def type_name(tp: type) -> str:
     """``module.qualname``, read from the type itself: type's own
     descriptors, not a metaclass's attribute lookup."""
     module, qualname = _TYPE_MODULE.__get__(tp, type), _TYPE_QUALNAME.__get__(tp, type)
-    return f"{module if isinstance(module, str) else '?'}.{qualname if isinstance(qualname, str) else '?'}"
+    # type(...) is str, not isinstance: isinstance asks a non-str's __class__.
+    return f"{module if type(module) is str else '?'}.{qualname if type(qualname) is str else '?'}"
 
 
 def plain(value: Any) -> Any:

@@ -58,7 +58,18 @@ def diff(before: Snapshot, after: Snapshot) -> SnapshotDiff:
 def _changes(before: Dict[str, int], after: Dict[str, int]) -> Dict[str, int]:
     """after minus before, per key: only what changed, largest change first."""
     changed = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
-    return Table(sorted(((k, v) for k, v in changed.items() if v), key=lambda kv: (-abs(kv[1]), kv[0])))
+    return Table(sorted(((k, v) for k, v in changed.items() if v), key=_largest_change_first))
+
+
+# Sort keys as module-level functions, not lambdas: on 3.12/3.13 a lambda
+# whose creation fails under memory pressure frees its code object twice
+# (a CPython bug the tests' allocation-failure runs reach).
+def _largest_change_first(item: Tuple[str, int]) -> Tuple[int, str]:
+    return -abs(item[1]), item[0]
+
+
+def _largest_block_change(delta: "SizeClassDelta | MimallocClassDelta") -> int:
+    return -abs(delta.blocks_in_use)
 
 
 # A diff's objects in pymalloc blocks by type: (blocks, bytes), or None.
@@ -83,7 +94,7 @@ def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
             if (ca.pools, ca.blocks_in_use) != (cb.pools, cb.blocks_in_use):
                 deltas.append(SizeClassDelta(i, ca.block_size, ca.pools - cb.pools,
                                              ca.blocks_in_use - cb.blocks_in_use))
-        classes = Rows(sorted(deltas, key=lambda d: -abs(d.blocks_in_use)))
+        classes = Rows(sorted(deltas, key=_largest_block_change))
 
     def delta(field: str) -> Optional[int]:
         if a is None or b is None:
@@ -99,7 +110,7 @@ def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
             if (now.pages, now.blocks_in_use) != (was.pages, was.blocks_in_use):
                 mi_deltas.append(MimallocClassDelta(heap, size, now.pages - was.pages,
                                                     now.blocks_in_use - was.blocks_in_use))
-        mi_classes = Rows(sorted(mi_deltas, key=lambda d: -abs(d.blocks_in_use)))
+        mi_classes = Rows(sorted(mi_deltas, key=_largest_block_change))
     return SnapshotDiff(
         interpreter=interpreter,
         pymalloc_available=a is not None and b is not None,
@@ -156,7 +167,10 @@ def _part(raw: Tuple[Any, Optional[str]], build: Callable[[Any], T]) -> Tuple[Op
     value, why = raw
     if value is None:
         return None, why
-    return attempt(lambda: build(value))
+    try:
+        return build(value), None
+    except MemprobeError as exc:
+        return None, str(exc)
 
 
 def snapshot(census: bool = True, frozen: bool = False, blocks: bool = False) -> Snapshot:
@@ -202,6 +216,7 @@ def _read_and_build(census: bool, frozen: bool, collected: bool, blocks: bool) -
         by_type = _by_name(counted.by_type.items())
         del counted
     block_types: Optional[Tuple[type, ...]] = None
+    block_names: Optional[Tuple[str, ...]] = None
     blocks_by_type = block_bytes_by_type = blocks_unavailable = None
     if blocks_raw is not None:
         blocks_unavailable = blocks_raw[1]
@@ -210,10 +225,13 @@ def _read_and_build(census: bool, frozen: bool, collected: bool, blocks: bool) -
             blocks_by_type, block_bytes_by_type = _by_name(zip(types, counts)), _by_name(zip(types, nbytes))
             # The baseline counts these types; the buffers it reads into
             # are bytearrays, which may not have been alive before.  Rows:
-            # memprobe's own, so no census counts the tuple itself.  (No
-            # generator that stops early: before 3.13 closing one makes a
-            # frame object, which outlives this reading.)
+            # memprobe's own, so no census counts the tuples themselves.
+            # The snapshot keeps the names, not the types: a class freed
+            # later must not be kept alive by it.  (No generator that stops
+            # early: before 3.13 closing one makes a frame object, which
+            # outlives this reading.)
             block_types = Rows(types if _holds(types, bytearray) else types + (bytearray,))
+            block_names = Rows([type_name(t) for t in block_types])
             del types, counts, nbytes
     # Snapshot's fields in order (see its declaration).
     taken = _SNAPSHOT(describe(), HEXVERSION, DEBUG_BUILD, FREE_THREADED, allocated,
@@ -222,33 +240,38 @@ def _read_and_build(census: bool, frozen: bool, collected: bool, blocks: bool) -
                       blocks_unavailable)
     del gc_raw, census_raw, pymalloc_raw, mimalloc_raw, blocks_raw
     object.__setattr__(taken, "_serial", serial)
+    object.__setattr__(taken, "_block_names", block_names)
+    # Held only by the snapshot, which lets go of them once the baseline
+    # has counted their blocks.
+    object.__setattr__(taken, "_block_types", block_types)
+    del block_types
     if collected:
         gc.collect()
-    allocators, counted_blocks = _baseline(block_types)
-    object.__setattr__(taken, "_block_types", block_types)
+    allocators, counted_blocks = _baseline(taken)
     object.__setattr__(taken, "_block_baseline", counted_blocks)
     object.__setattr__(taken, "_baseline", allocators)
     return taken
 
 
-def _baseline(block_types: Optional[Tuple[type, ...]] = None) -> Tuple[bytearray, Optional[bytearray]]:
-    """The allocators read once the snapshot is built (snapshot.c:
-    _baseline), into a buffer made before the reading; with block_types,
-    before that, the blocks of each of those types (blocks.c:
-    _block_baseline), into a buffer made before either reading."""
-    room = 4096
-    while True:
-        buffer = bytearray(room)
-        counted = None
-        if block_types is not None:
-            counted = bytearray(8 * (1 + 2 * len(block_types)))
-            try:
-                _memprobe._block_baseline(counted, block_types)  # always room: two words a type
-            except MemprobeError:   # refused now (hooks installed meanwhile)
-                counted = None      # diffs start from the snapshot's own counts
-        if _memprobe._baseline(buffer):
-            return buffer, counted
-        room = -memoryview(buffer).cast("q")[0] * 8 + 1024
+def _baseline(taken: Optional[Snapshot] = None) -> Tuple[bytearray, Optional[bytearray]]:
+    """The allocators read once the snapshot ``taken`` is built (snapshot.c:
+    _baseline), into a buffer made before the reading; before that, when
+    it counted blocks by type, the blocks of each of its types (blocks.c:
+    _block_baseline), into a buffer made before either reading, after
+    which the snapshot lets go of its types."""
+    buffer = bytearray(4096)
+    counted = None
+    if taken is not None and getattr(taken, "_block_types", None) is not None:
+        # The types are read through the snapshot each time, never held here.
+        counted = bytearray(8 * (1 + 2 * len(getattr(taken, "_block_types"))))
+        try:
+            _memprobe._block_baseline(counted, getattr(taken, "_block_types"))   # always room: two words a type
+        except MemprobeError:   # refused now (hooks installed meanwhile)
+            counted = None      # diffs start from the snapshot's own counts
+        object.__setattr__(taken, "_block_types", None)
+    while not _memprobe._baseline(buffer):
+        buffer = bytearray(-memoryview(buffer).cast("q")[0] * 8 + 1024)
+    return buffer, counted
 
 
 # ---- Allocator readings without a snapshot (the pytest marker) -----------------------------
@@ -283,12 +306,14 @@ class _Allocators:
         self.pymalloc: Optional[PymallocSnapshot] = None
         self.mimalloc: Optional[MimallocSnapshot] = None
         if pymalloc_words >= 0:
-            self.pymalloc = attempt(lambda: pymalloc_from_reading(
-                state_from_words(words[5:at].tolist(), self.allocated_blocks)))[0]
+            self.pymalloc = _part((words[5:at].tolist(), None), self._pymalloc)[0]
         if mimalloc_words >= 0:
             rows = words[at:at + mimalloc_words].tolist()
             raw = (0, False, 0, 0, 0, [tuple(rows[i:i + 8]) for i in range(0, len(rows), 8)])
-            self.mimalloc = attempt(lambda: mimalloc_from_reading(raw))[0]
+            self.mimalloc = _part((raw, None), mimalloc_from_reading)[0]
+
+    def _pymalloc(self, words: List[int]) -> PymallocSnapshot:
+        return pymalloc_from_reading(state_from_words(words, self.allocated_blocks))
 
     def parts(self) -> _Allocator:
         """(allocated blocks, pymalloc, mimalloc), as a diff takes them."""
@@ -325,12 +350,16 @@ def _block_start(before: Snapshot, after: Snapshot) -> Optional[Tuple[Dict[str, 
     if before.blocks_by_type is None or before.block_bytes_by_type is None:
         return None
     counted: Optional[bytearray] = getattr(before, "_block_baseline", None)
-    types: Optional[Tuple[type, ...]] = getattr(before, "_block_types", None)
-    if counted is None or types is None or _baseline_before(before, after) is None:
+    names: Optional[Tuple[str, ...]] = getattr(before, "_block_names", None)
+    if counted is None or names is None or _baseline_before(before, after) is None:
         return before.blocks_by_type, before.block_bytes_by_type
     words = memoryview(counted).cast("q")
-    return (_by_name((tp, words[1 + 2 * i]) for i, tp in enumerate(types)),
-            _by_name((tp, words[2 + 2 * i]) for i, tp in enumerate(types)))
+    blocks: Dict[str, int] = {}
+    nbytes: Dict[str, int] = {}
+    for i, name in enumerate(names):    # names shared by two types add up
+        blocks[name] = blocks.get(name, 0) + words[1 + 2 * i]
+        nbytes[name] = nbytes.get(name, 0) + words[2 + 2 * i]
+    return blocks, nbytes
 
 
 # Before 3.14 the with statement binds __enter__ and __exit__ (two method

@@ -938,7 +938,7 @@ class Snapshot(_Document):
     Snapshots read back from JSON have no such reading.
     """
 
-    __slots__ = ("_serial", "_baseline", "_block_baseline", "_block_types")
+    __slots__ = ("_serial", "_baseline", "_block_baseline", "_block_types", "_block_names")
     interpreter: str
     hexversion: int
     debug_build: bool

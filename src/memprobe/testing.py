@@ -106,6 +106,10 @@ def assert_blocks_stable(func: Callable[[], Any], runs: int = 5, warmup: int = 3
     start = sys.getallocatedblocks()
     with paused_collector():
         _block_deltas(func, deltas, calls_per_run, collect=False)
+    if _memprobe._allocated_blocks() is None:   # the function installed hooks that hide the count
+        raise PymallocUnavailable("assert_blocks_stable(): sys.getallocatedblocks() stopped counting while "
+                                  f"{getattr(func, '__qualname__', func)!s} ran (did it start tracemalloc over "
+                                  "mimalloc?): the check could not fail")
     if all(delta > tolerance for delta in deltas):
         gc.collect()
         if sys.getallocatedblocks() - start <= tolerance:
