@@ -363,18 +363,33 @@ object_in(block_census *c, uintptr_t block, size_t size)
     return NULL;
 }
 
+/* A PyMem_Raw array of `used` items of `size` bytes with room for one
+ * more: `items` itself, or grown (doubled when full, `first` items at
+ * first); NULL when memory ran out (`items` is then unchanged). */
+static void *
+room_for_one(void *items, size_t *room, size_t used, size_t size,
+             size_t first)
+{
+    if (used < *room) {
+        return items;
+    }
+    size_t more = *room ? 2 * *room : first;
+    void *grown = PyMem_RawRealloc(items, more * size);
+    if (grown != NULL) {
+        *room = more;
+    }
+    return grown;
+}
+
 static int
 add_holder(block_census *c, unsigned int arena, size_t slot, size_t blocks)
 {
-    if (c->nholders == c->holders_room) {
-        size_t room = c->holders_room ? 2 * c->holders_room : 256;
-        holder *more = PyMem_RawRealloc(c->holders, room * sizeof(holder));
-        if (more == NULL) {
-            return -1;
-        }
-        c->holders = more;
-        c->holders_room = room;
+    holder *holders = room_for_one(c->holders, &c->holders_room, c->nholders,
+                                   sizeof(holder), 256);
+    if (holders == NULL) {
+        return -1;
     }
+    c->holders = holders;
     c->holders[c->nholders++] = (holder){arena, slot, blocks};
     return 0;
 }
@@ -401,15 +416,12 @@ add_pool_row(block_census *c, unsigned int arena, uintptr_t pool,
     if (!c->per_pool) {
         return 0;
     }
-    if (c->npools == c->pools_room) {
-        size_t room = c->pools_room ? 2 * c->pools_room : 1024;
-        pool_row *more = PyMem_RawRealloc(c->pools, room * sizeof(pool_row));
-        if (more == NULL) {
-            return -1;
-        }
-        c->pools = more;
-        c->pools_room = room;
+    pool_row *pools = room_for_one(c->pools, &c->pools_room, c->npools,
+                                   sizeof(pool_row), 1024);
+    if (pools == NULL) {
+        return -1;
     }
+    c->pools = pools;
     c->pools[c->npools++] = row;
     return 0;
 }
