@@ -143,7 +143,7 @@ def draw_map(args: argparse.Namespace) -> int:
     else:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(svg + "\n")
-        print(f"memprobe map: wrote {args.output}")
+        print(f"memprobe map: wrote {os.path.abspath(args.output)}")
     return 0
 
 
@@ -197,8 +197,12 @@ def show_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m memprobe", description="Memory facts of the live CPython.")
+def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
+    from . import __version__
+    from ._interpreter import describe
+
+    parser = argparse.ArgumentParser(prog=prog, description="Memory facts of the live CPython.")
+    parser.add_argument("--version", action="version", version=f"memprobe {__version__} on {describe()}")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     commands = parser.add_subparsers(dest="command")
     parser.set_defaults(func=show_report, command="report")
@@ -232,13 +236,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prog() -> str:
+    """The program as invoked: the console script's name, or python -m."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m memprobe" if invoked in ("", "__main__.py", "-m", "-c") else invoked
+
+
+def _unwritable(path: Optional[str]) -> Optional[str]:
+    """Why an output file cannot be written there, or None (checked before
+    anything runs)."""
+    if path is None or path == "-":
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if not os.path.isdir(folder):
+        return f"no directory {folder}"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"{path} cannot be written (permission denied)"
+    return None
+
+
+# A shell's exit status for a program its reader stopped reading (SIGPIPE).
+STOPPED_READING = 128 + 13
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_prog()).parse_args(sys.argv[1:] if argv is None else argv)
+    why = _unwritable(getattr(args, "output", None))
+    if why is not None:
+        print(f"memprobe {args.command}: -o: {why}", file=sys.stderr)
+        return 2
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
     except MemprobeError as exc:
         print(f"memprobe {args.command}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `... | head -1`: the reader stopped; end quietly as Unix tools do.
+        # Later flushes of stdout go to /dev/null, not to a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return STOPPED_READING
     return code
 
 

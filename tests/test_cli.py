@@ -1,0 +1,53 @@
+"""The command line as a Unix tool: --version, the program named as
+invoked, quiet ends when the reader stops reading, and output paths
+checked before anything runs."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import memprobe
+from _support import run_memprobe
+
+SCRIPT = Path(sys.executable).parent / "memprobe"   # the console script, installed beside the interpreter
+
+
+def test_version_names_the_release_and_the_interpreter():
+    proc = run_memprobe("--version", check=True)
+    assert proc.stdout.startswith(f"memprobe {memprobe.__version__} on CPython ")
+
+
+def test_the_usage_line_names_the_program_as_invoked():
+    assert run_memprobe("--help", check=True).stdout.startswith("usage: python -m memprobe ")
+    if not SCRIPT.exists():
+        pytest.skip("no console script beside this interpreter (not installed in a venv)")
+    out = subprocess.run([str(SCRIPT), "--help"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    assert out.startswith("usage: memprobe ")
+
+
+@pytest.mark.parametrize("args", [[], ["--json"], ["lessons"]], ids=["report", "json", "lessons"])
+def test_a_reader_that_stops_reading_ends_it_quietly(args):
+    """`python -m memprobe | head -1`: the pipe is closed before memprobe
+    writes; it exits 141 (as a tool killed by SIGPIPE) with nothing on
+    stderr, not a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)                                 # nobody will read
+    proc = subprocess.run([sys.executable, "-m", "memprobe", *args], stdout=write, stderr=subprocess.PIPE,
+                          text=True, timeout=300)
+    os.close(write)
+    assert proc.returncode == 141 and proc.stderr == ""
+
+
+@pytest.mark.parametrize("command", [["run", "-o"], ["map", "-o"]], ids=["run", "map"])
+def test_an_output_path_that_cannot_be_written_stops_it_before_anything_runs(command, tmp_path):
+    marker = tmp_path / "ran"
+    script = tmp_path / "script.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    target = [str(script)] if command[0] == "run" else []
+    proc = run_memprobe(*command, str(tmp_path / "missing" / "out.json"), *target)
+    assert proc.returncode == 2 and not marker.exists()
+    assert proc.stderr.count("\n") == 1 and "-o: no directory" in proc.stderr
+    proc = run_memprobe(*command, str(tmp_path), *target)          # a directory
+    assert proc.returncode == 2 and "is a directory" in proc.stderr and not marker.exists()
