@@ -51,3 +51,23 @@ def test_an_output_path_that_cannot_be_written_stops_it_before_anything_runs(com
     assert proc.stderr.count("\n") == 1 and "-o: no directory" in proc.stderr
     proc = run_memprobe(*command, str(tmp_path), *target)          # a directory
     assert proc.returncode == 2 and "is a directory" in proc.stderr and not marker.exists()
+
+
+def test_json_before_the_command_means_the_same_as_after_it():
+    import json
+
+    lessons = json.loads(run_memprobe("--json", "lessons", "weakref", check=True).stdout)
+    assert [lesson["name"] for lesson in lessons] == ["weakref"] and lessons[0]["holds"] is True
+    assert json.loads(run_memprobe("lessons", "--json", "weakref", check=True).stdout) == lessons
+    assert "rss" in json.loads(run_memprobe("--json", "where", check=True).stdout)
+    refused = run_memprobe("--json", "explain", "1")
+    assert refused.returncode == 2 and "explain has no --json" in refused.stderr
+
+
+def test_lessons_help_lists_the_lessons_and_each_is_importable_by_that_name():
+    from memprobe import lessons
+
+    text = run_memprobe("lessons", "--help", check=True).stdout
+    for name, lesson in lessons.LESSONS.items():
+        assert name in text
+        assert getattr(lessons, name) is lesson

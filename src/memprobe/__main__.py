@@ -129,6 +129,11 @@ def show_lessons(args: argparse.Namespace) -> int:
         print(f"memprobe lessons: no lesson {', '.join(unknown)}; there are: {', '.join(LESSONS)}",
               file=sys.stderr)
         return 2
+    if args.json:
+        from ._serialize import plain
+
+        print(json.dumps([plain(LESSONS[name]()) for name in names], indent=2))
+        return 0
     for index, name in enumerate(names):
         print(("\n" if index else "") + str(LESSONS[name]()))
     return 0
@@ -221,8 +226,14 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain one object: python -m memprobe explain '[1, 2]'")
     explain.add_argument("expression")
     explain.set_defaults(func=explain_expression)
-    lessons = commands.add_parser("lessons", help="run the lessons (all, or those named)")
-    lessons.add_argument("names", nargs="*")
+    from .lessons import LESSONS
+
+    lessons = commands.add_parser(
+        "lessons", help="run the lessons (all, or those named)",
+        description="Classic claims about CPython's memory, checked on this interpreter. Lessons: "
+                    + ", ".join(LESSONS) + " (each also memprobe.lessons.NAME()).")
+    lessons.add_argument("names", nargs="*", metavar="NAME", help="lessons to run (default: all)")
+    lessons.add_argument("--json", action="store_true", help="the results as a JSON list")
     lessons.set_defaults(func=show_lessons)
     where = commands.add_parser("where", help="where did my memory go: resident memory by who holds it, "
                                 "fragmentation, what pins the sparsest arenas")
@@ -257,12 +268,23 @@ def _unwritable(path: Optional[str]) -> Optional[str]:
     return None
 
 
+# The commands that print JSON with --json.
+JSON_COMMANDS = frozenset({"report", "run", "where", "lessons"})
+
 # A shell's exit status for a program its reader stopped reading (SIGPIPE).
 STOPPED_READING = 128 + 13
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser(_prog()).parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_prog())
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(arguments)
+    # `--json` before the command means the same as after it (argparse lets
+    # the command's own default overwrite it).
+    if args.command in arguments and "--json" in arguments[:arguments.index(args.command)]:
+        if args.command not in JSON_COMMANDS:
+            parser.error(f"{args.command} has no --json (these have: {', '.join(sorted(JSON_COMMANDS))})")
+        args.json = True
     why = _unwritable(getattr(args, "output", None))
     if why is not None:
         print(f"memprobe {args.command}: -o: {why}", file=sys.stderr)

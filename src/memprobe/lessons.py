@@ -11,13 +11,14 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-import tracemalloc
-import weakref
+import tracemalloc as _tracemalloc
+import weakref as _weakref
 from typing import Callable, Dict, List
 
 from ._gc import generation, paused_collector
 from ._interpreter import allocator, pymalloc_constants
-from ._memprobe import MemprobeError, refcount, refinfo
+from ._memprobe import MemprobeError, refinfo
+from ._memprobe import refcount as _refcount
 from ._mimalloc import mimalloc
 from ._pymalloc import block_info, capture_debugmallocstats, pymalloc
 from ._types import Generation, LessonResult
@@ -25,10 +26,10 @@ from ._types import Generation, LessonResult
 __all__ = ["LESSONS", "LessonResult"]
 
 
-def refcount_temporary() -> LessonResult:
+def refcount() -> LessonResult:
     def fresh_local() -> int:
         x = object()
-        return refcount(x)
+        return _refcount(x)
 
     count = fresh_local()
     holds = count == 2
@@ -47,7 +48,7 @@ def cycle() -> LessonResult:
     with paused_collector():
         a, b = Node(), Node()
         a.other, b.other = b, a
-        alive = weakref.ref(a)
+        alive = _weakref.ref(a)
         del a, b
         after_del = alive() is not None
         freed = gc.collect()
@@ -129,7 +130,7 @@ def freeze() -> LessonResult:
                         holds, "used before fork() so children do not touch (and copy) the parent's old objects")
 
 
-def arena_sizes() -> LessonResult:
+def arenas() -> LessonResult:
     constants = pymalloc_constants()
     if constants is None:
         return LessonResult("arenas", "pymalloc arenas are 256 KiB made of 4 KiB pools; requests up to 512 "
@@ -195,16 +196,16 @@ def slots() -> LessonResult:
     def per_instance_traced(cls: type) -> int:
         # Any allocator: the bytes 2,000 instances request, as tracemalloc
         # sees them (each instance's own block and, before 3.13, its dict's).
-        was_tracing = tracemalloc.is_tracing()
+        was_tracing = _tracemalloc.is_tracing()
         if not was_tracing:
-            tracemalloc.start()
+            _tracemalloc.start()
         try:
-            before = tracemalloc.get_traced_memory()[0]
+            before = _tracemalloc.get_traced_memory()[0]
             keep = [cls() for _ in range(2000)]
-            grown = tracemalloc.get_traced_memory()[0] - before - sys.getsizeof(keep)
+            grown = _tracemalloc.get_traced_memory()[0] - before - sys.getsizeof(keep)
         finally:
             if not was_tracing:
-                tracemalloc.stop()
+                _tracemalloc.stop()
         return round(grown / len(keep))
 
     def footprint(obj: object) -> int:
@@ -231,27 +232,27 @@ def slots() -> LessonResult:
                         "in a larger block)")
 
 
-def weak_reference() -> LessonResult:
+def weakref() -> LessonResult:
     class Thing:
         pass
 
     x = Thing()
-    before = refcount(x)
-    r = weakref.ref(x)
-    after = refcount(x)
+    before = _refcount(x)
+    r = _weakref.ref(x)
+    after = _refcount(x)
     holds = after == before and r() is x
     return LessonResult("weakref", "a weak reference does not add to the reference count",
                         f"the count stays at {before}", f"{before} before weakref.ref(x), {after} after",
                         holds, "weak references are tracked in a separate list, not counted")
 
 
-def tracemalloc_hides_arenas() -> LessonResult:
+def tracemalloc() -> LessonResult:
     # What serves underneath, told before the hooks hide the allocator's
     # name (3.12+ also tells under hooks, from a block).
     underneath = allocator().family
-    was_tracing = tracemalloc.is_tracing()
+    was_tracing = _tracemalloc.is_tracing()
     if not was_tracing:
-        tracemalloc.start()
+        _tracemalloc.start()
     try:
         hidden = "arenas allocated" not in capture_debugmallocstats()
         before = sys.getallocatedblocks()
@@ -264,7 +265,7 @@ def tracemalloc_hides_arenas() -> LessonResult:
         del keep
     finally:
         if not was_tracing:
-            tracemalloc.stop()
+            _tracemalloc.stop()
     # net of the few temporaries freed meanwhile
     holds = hidden and grew >= 4500 and underneath == "pymalloc"
     measured = (f"arena section printed under tracemalloc: {not hidden}; allocated blocks grew by {grew:,} "
@@ -279,15 +280,15 @@ def tracemalloc_hides_arenas() -> LessonResult:
 
 
 LESSONS: Dict[str, Callable[[], LessonResult]] = {
-    "refcount": refcount_temporary,
+    "refcount": refcount,
     "cycle": cycle,
     "promotion": promotion,
     "thresholds": thresholds,
     "freeze": freeze,
-    "arenas": arena_sizes,
+    "arenas": arenas,
     "interning": interning,
     "slots": slots,
-    "weakref": weak_reference,
-    "tracemalloc": tracemalloc_hides_arenas,
+    "weakref": weakref,
+    "tracemalloc": tracemalloc,
 }
 
