@@ -115,8 +115,32 @@ class FakeTerminal:
         return True
 
 
+class FakePipe:
+    def isatty(self):
+        return False
+
+
+@pytest.mark.parametrize("env, terminal, pipe", [
+    ({}, True, False),
+    ({"NO_COLOR": "1"}, False, False),
+    ({"NO_COLOR": ""}, True, False),              # set but empty: not a request
+    ({"FORCE_COLOR": "1"}, True, True),
+    ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False, False),
+    ({"TERM": "dumb"}, False, False),
+    ({"TERM": "dumb", "FORCE_COLOR": "1"}, True, True),
+])
+def test_colour_follows_no_color_force_color_and_term(monkeypatch, env, terminal, pipe):
+    for name in ("NO_COLOR", "FORCE_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert use_colour(FakeTerminal()) is terminal and use_colour(FakePipe()) is pipe
+
+
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
     assert use_colour(FakeTerminal())
     assert not use_colour(sys.__stdout__) or sys.__stdout__.isatty()
     monkeypatch.setenv("NO_COLOR", "1")

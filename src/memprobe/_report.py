@@ -18,7 +18,14 @@ from ._types import Report
 
 
 def use_colour(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
+    """The conventions of no-color.org and force-color.org: NO_COLOR set
+    and non-empty disables colour, FORCE_COLOR set and non-empty enables
+    it; otherwise colour only on a terminal that is not TERM=dumb."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def gather() -> Report:
