@@ -169,6 +169,24 @@ static PyTypeObject *const untracked_types[] = {
     &PyLongRangeIter_Type, &PyRangeIter_Type, &PyCode_Type,
 };
 
+/* A PyMem_Raw array of `used` items of `size` bytes with room for one
+ * more: `items` itself, or grown (doubled when full, `first` items at
+ * first); NULL when memory ran out (`items` is then unchanged). */
+static void *
+room_for_one(void *items, size_t *room, size_t used, size_t size,
+             size_t first)
+{
+    if (used < *room) {
+        return items;
+    }
+    size_t more = *room ? 2 * *room : first;
+    void *grown = PyMem_RawRealloc(items, more * size);
+    if (grown != NULL) {
+        *room = more;
+    }
+    return grown;
+}
+
 /* Every type reachable from object through type.__subclasses__ (called
  * through type's own descriptor: no metaclass's code runs), so that static
  * types of extension modules whose instances are not tracked (datetime.date)
@@ -213,16 +231,13 @@ know_subclasses(type_table *t)
                 rc = -1;
                 break;
             }
-            if (n == room) {
-                PyTypeObject **more = PyMem_RawRealloc(stack, 2 * room * sizeof(*stack));
-                if (more == NULL) {
-                    PyErr_NoMemory();
-                    rc = -1;
-                    break;
-                }
-                stack = more;
-                room *= 2;
+            PyTypeObject **more = room_for_one(stack, &room, n, sizeof(*stack), 256);
+            if (more == NULL) {
+                PyErr_NoMemory();
+                rc = -1;
+                break;
             }
+            stack = more;
             stack[n++] = (PyTypeObject *)sub;
         }
         Py_DECREF(list);
@@ -361,24 +376,6 @@ object_in(block_census *c, uintptr_t block, size_t size)
         }
     }
     return NULL;
-}
-
-/* A PyMem_Raw array of `used` items of `size` bytes with room for one
- * more: `items` itself, or grown (doubled when full, `first` items at
- * first); NULL when memory ran out (`items` is then unchanged). */
-static void *
-room_for_one(void *items, size_t *room, size_t used, size_t size,
-             size_t first)
-{
-    if (used < *room) {
-        return items;
-    }
-    size_t more = *room ? 2 * *room : first;
-    void *grown = PyMem_RawRealloc(items, more * size);
-    if (grown != NULL) {
-        *room = more;
-    }
-    return grown;
 }
 
 static int
@@ -554,21 +551,6 @@ release(block_census *c)
     PyMem_RawFree(c->pools);
 }
 
-static PyObject *
-size_tuple(const size_t *values, Py_ssize_t n, size_t stride)
-{
-    PyObject *t = PyTuple_New(n);
-    for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
-        PyObject *v = PyLong_FromSize_t(*(const size_t *)((const char *)values + i * stride));
-        if (v == NULL) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, i, v);
-    }
-    return t;
-}
-
 /* A flat tuple of `width` numbers per row: the first `width` size_t
  * fields of each of n rows `stride` bytes apart, NO_SLOT fields as -1. */
 static PyObject *
@@ -621,9 +603,9 @@ build(block_census *c)
     for (size_t i = 0; types != NULL && i < n; i++) {
         PyTuple_SET_ITEM(types, (Py_ssize_t)i, Py_NewRef((PyObject *)rows[i].type));
     }
-    PyObject *blocks = types ? size_tuple(&rows[0].blocks, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
-    PyObject *bytes = blocks ? size_tuple(&rows[0].bytes, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
-    PyObject *arenas = bytes ? size_tuple(&rows[0].arenas, (Py_ssize_t)n, sizeof(type_slot)) : NULL;
+    PyObject *blocks = types ? flat_rows(&rows[0].blocks, n, sizeof(type_slot), 1) : NULL;
+    PyObject *bytes = blocks ? flat_rows(&rows[0].bytes, n, sizeof(type_slot), 1) : NULL;
+    PyObject *arenas = bytes ? flat_rows(&rows[0].arenas, n, sizeof(type_slot), 1) : NULL;
     /* The rows as numbers in raw memory first: arenas by address, types
      * by their index in `types`. */
     size_t rows_needed = 3 * c->nholders + 5 * c->npools + 1;
@@ -801,9 +783,9 @@ block_baseline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     size_t needed = 1 + 2 * (size_t)n;
     size_t room = (size_t)PyByteArray_GET_SIZE(buffer) / 8;
     int64_t *words = (int64_t *)PyByteArray_AS_STRING(buffer);
-    int fits = needed <= room;
+    int enough = needed <= room;
 #if MP_HAVE_OBMALLOC_STATE
-    for (Py_ssize_t i = 0; fits && i < n; i++) {
+    for (Py_ssize_t i = 0; enough && i < n; i++) {
         const type_slot *slot = slot_of(&b->c.types,
                                         (PyTypeObject *)PyTuple_GET_ITEM(types, i));
         int counted = slot->type != NULL;
@@ -812,10 +794,10 @@ block_baseline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
 #endif
     if (room > 0) {
-        words[0] = fits ? (int64_t)needed : -(int64_t)needed;
+        words[0] = enough ? (int64_t)needed : -(int64_t)needed;
     }
     mp_blocks_release(b);
-    return Py_NewRef(fits ? Py_True : Py_False);
+    return Py_NewRef(enough ? Py_True : Py_False);
 }
 
 static PyMethodDef blocks_methods[] = {

@@ -227,7 +227,7 @@ check_gc(mp_state *st)
                          "lays it out, %s", elsewhere);
                 mp_gc_generations_at = 0;
             }
-            disagree = there < 0 ? -1 : there == 0 ? 0 : 1;
+            disagree = there;
         }
         Py_DECREF(counts);
     }

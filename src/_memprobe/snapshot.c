@@ -223,8 +223,9 @@ snapshot(PyObject *module, PyObject *parts_arg)
 /* _baseline(buffer, /) -> bool.  The allocators read into `buffer`, a
  * bytearray made before the reading so that nothing is allocated after
  * it, as 64-bit words: words used, the reading's serial, allocated blocks
- * (MP_BLOCKS_NOT_COUNTED where not counted), the number of words of pymalloc's pack (-1: not readable) and of
- * mimalloc's, then the two packs (pymalloc.c, mimalloc.c).  Too small a
+ * (MP_BLOCKS_NOT_COUNTED where not counted), the number of words of
+ * pymalloc's pack (-1: not readable) and of mimalloc's, then the two packs
+ * (pymalloc.c, mimalloc.c).  Too small a
  * buffer gets words used = -(words needed).  A snapshot keeps this reading
  * of the moment after it was built, so that a later diff leaves out what
  * the snapshot itself holds.  Returns True, or False when the buffer was
