@@ -136,10 +136,11 @@ def _allocator_diff(interpreter: str, before: _Allocator, after: _Allocator,
     )
 
 
-def attempt(probe: Callable[[], T]) -> Tuple[Optional[T], Optional[str]]:
-    """(probe(), None), or (None, why) when it raised a memprobe error."""
+def attempt(probe: Callable[..., T], *args: Any) -> Tuple[Optional[T], Optional[str]]:
+    """(probe(*args), None), or (None, why) when it raised a memprobe error
+    (arguments passed through: no lambda is made on the snapshot path)."""
     try:
-        return probe(), None
+        return probe(*args), None
     except MemprobeError as exc:
         return None, str(exc)
 
@@ -155,9 +156,13 @@ def _holds(items: Tuple[Any, ...], target: Any) -> bool:
 def _by_name(counts: Iterable[Tuple[type, int]]) -> Dict[str, int]:
     """Counts by ``module.qualname``; types that share a name (made by a
     factory, say) add up."""
+    return _added_up((type_name(tp), n) for tp, n in counts)
+
+
+def _added_up(counts: Iterable[Tuple[str, int]]) -> Dict[str, int]:
+    """Counts by name, a name's counts added up."""
     named: Dict[str, int] = Table()
-    for tp, n in counts:
-        name = type_name(tp)
+    for name, n in counts:
         named[name] = named.get(name, 0) + n
     return named
 
@@ -167,10 +172,7 @@ def _part(raw: Tuple[Any, Optional[str]], build: Callable[[Any], T]) -> Tuple[Op
     value, why = raw
     if value is None:
         return None, why
-    try:
-        return build(value), None
-    except MemprobeError as exc:
-        return None, str(exc)
+    return attempt(build, value)
 
 
 def snapshot(census: bool = True, frozen: bool = False, blocks: bool = False) -> Snapshot:
@@ -353,13 +355,9 @@ def _block_start(before: Snapshot, after: Snapshot) -> Optional[Tuple[Dict[str, 
     names: Optional[Tuple[str, ...]] = getattr(before, "_block_names", None)
     if counted is None or names is None or _baseline_before(before, after) is None:
         return before.blocks_by_type, before.block_bytes_by_type
-    words = memoryview(counted).cast("q")
-    blocks: Dict[str, int] = {}
-    nbytes: Dict[str, int] = {}
-    for i, name in enumerate(names):    # names shared by two types add up
-        blocks[name] = blocks.get(name, 0) + words[1 + 2 * i]
-        nbytes[name] = nbytes.get(name, 0) + words[2 + 2 * i]
-    return blocks, nbytes
+    words = memoryview(counted).cast("q")     # used, then (blocks, bytes) per name
+    return (_added_up(zip(names, words[1::2].tolist())),
+            _added_up(zip(names, words[2::2].tolist())))
 
 
 # Before 3.14 the with statement binds __enter__ and __exit__ (two method
