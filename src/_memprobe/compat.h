@@ -593,12 +593,29 @@ mp_allocated_blocks(void)
 #  include "internal/pycore_tstate.h"   /* _PyThreadStateImpl.mimalloc */
 #  include "internal/pycore_pystate.h"  /* _PyEval_StopTheWorld */
 
+/* The first block of a page: the start of its slices, moved on by a few
+ * blocks for small sizes (mimalloc's _mi_segment_page_start, unexported
+ * before 2.5, which keeps it in the page). */
+static inline uintptr_t
+mp_mi_slices_start(const mi_page_t *page)
+{
+    mi_segment_t *segment = (mi_segment_t *)((uintptr_t)page & ~MI_SEGMENT_MASK);
+    size_t index = (size_t)((const mi_slice_t *)page - segment->slices);
+    return (uintptr_t)segment + index * MI_SEGMENT_SLICE_SIZE;
+}
+
 #  if MI_MALLOC_VERSION >= 20500
 #    define MP_MI_PAGE_TAG(page) ((page)->heap_tag)
 static inline size_t
 mp_mi_block_size(const mi_page_t *page)
 {
     return page->block_size;
+}
+
+static inline uintptr_t
+mp_mi_page_start(const mi_page_t *page)
+{
+    return (uintptr_t)page->page_start;
 }
 #  else
 #    define MP_MI_PAGE_TAG(page) ((page)->tag)
@@ -610,6 +627,22 @@ mp_mi_block_size(const mi_page_t *page)
     size_t size = page->xblock_size;
     return size < MI_HUGE_BLOCK_SIZE
         ? size : (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
+}
+
+/* mimalloc 2.1 starts blocks of up to 64 bytes three blocks in, and blocks
+ * of up to 512 bytes one block in, so that pages do not all begin on an OS
+ * page boundary. */
+static inline uintptr_t
+mp_mi_page_start(const mi_page_t *page)
+{
+    size_t size = page->xblock_size, offset = 0;
+    if (size >= MI_INTPTR_SIZE && size <= 64) {
+        offset = 3 * size;
+    }
+    else if (size >= MI_INTPTR_SIZE && size <= 512) {
+        offset = size;
+    }
+    return mp_mi_slices_start(page) + offset;
 }
 #  endif
 

@@ -35,25 +35,23 @@ typedef struct {
 
 typedef struct {
     heap_row rows[MP_MI_ROWS];
-    size_t nrows, pages_seen;
-    int broken;                   /* a list or page did not add up */
+    size_t nrows;
     int threads;
 } heap_table;
 
-static void
-count_page(heap_table *t, int heap, const mi_page_t *page, int abandoned)
+/* Counts one page into the table: 0, or 1 when it does not add up. */
+static int
+count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
 {
-    if (++t->pages_seen > MP_MI_PAGE_CAP || heap < 0
-        || heap >= MP_MI_HEAP_KINDS) {
-        t->broken = 1;
-        return;
+    heap_table *t = arg;
+    if (heap < 0 || heap >= MP_MI_HEAP_KINDS) {
+        return 1;
     }
     size_t block_size = mp_mi_block_size(page);
     Py_ssize_t pending = mp_mi_pending_frees(page);
     if (pending < 0 || page->used > page->capacity
         || page->capacity > page->reserved) {
-        t->broken = 1;
-        return;
+        return 1;
     }
     heap_row *row = NULL;
     for (size_t i = 0; i < t->nrows; i++) {
@@ -64,8 +62,7 @@ count_page(heap_table *t, int heap, const mi_page_t *page, int abandoned)
     }
     if (row == NULL) {
         if (t->nrows == MP_MI_ROWS) {
-            t->broken = 1;
-            return;
+            return 1;
         }
         row = &t->rows[t->nrows++];
         row->heap = heap;
@@ -77,44 +74,90 @@ count_page(heap_table *t, int heap, const mi_page_t *page, int abandoned)
     row->capacity += page->capacity;
     row->reserved += page->reserved;
     row->abandoned_pages += abandoned;
+    return 0;
+}
+
+typedef struct {
+    mp_mi_page_visitor visit;
+    void *arg;
+    size_t pages;
+    int stopped;                  /* the visitor's nonzero, or -1: broken */
+} page_walk;
+
+static void
+visit_page(page_walk *w, const mi_page_t *page, int heap, int abandoned)
+{
+    if (++w->pages > MP_MI_PAGE_CAP) {
+        w->stopped = -1;          /* a list loops */
+        return;
+    }
+    w->stopped = w->visit(page, heap, abandoned, w->arg);
 }
 
 /* Every page of one heap: each size's queue, and the queue of full pages. */
 static void
-count_heap(heap_table *t, mi_heap_t *heap, int kind)
+visit_heap(page_walk *w, mi_heap_t *heap, int kind)
 {
-    for (size_t q = 0; q <= MI_BIN_FULL && !t->broken; q++) {
+    for (size_t q = 0; q <= MI_BIN_FULL && !w->stopped; q++) {
         for (mi_page_t *page = heap->pages[q].first;
-             page != NULL && !t->broken; page = page->next) {
-            count_page(t, kind, page, 0);
+             page != NULL && !w->stopped; page = page->next) {
+            visit_page(w, page, kind, 0);
         }
     }
 }
 
+int
+mp_mi_segment_pages(mi_segment_t *segment, int abandoned,
+                    mp_mi_page_visitor visit, void *arg)
+{
+    if (segment->slice_entries > MI_SLICES_PER_SEGMENT + 1) {
+        return -1;
+    }
+    mi_slice_t *slice = &segment->slices[0];
+    mi_slice_t *end = &segment->slices[segment->slice_entries];
+    /* The first span holds the segment's own bookkeeping. */
+    slice += slice->slice_count;
+    while (slice < end) {
+        if (slice->slice_count == 0 || slice->slice_offset != 0) {
+            return -1;
+        }
+        if (mp_mi_block_size(slice) > 0) {
+            int rc = visit(slice, MP_MI_PAGE_TAG(slice), abandoned, arg);
+            if (rc) {
+                return rc;
+            }
+        }
+        slice += slice->slice_count;
+    }
+    return 0;
+}
+
 #if MP_MI_ABANDONED_POOL
+static int
+visit_abandoned_page(const mi_page_t *page, int heap, int abandoned, void *arg)
+{
+    visit_page(arg, page, heap, abandoned);
+    return ((page_walk *)arg)->stopped;
+}
+
 /* Pages of segments whose threads exited.  Each page carries the tag of
  * the heap kind it served. */
 static void
-count_abandoned(heap_table *t, PyInterpreterState *interp)
+visit_abandoned(page_walk *w, PyInterpreterState *interp)
 {
+    size_t segments = 0;
     for (int visited = 0; visited < 2; visited++) {
         for (mi_segment_t *segment = mp_mi_abandoned_list(interp, visited);
-             segment != NULL && !t->broken;
+             segment != NULL && !w->stopped;
              segment = mi_atomic_load_ptr_relaxed(mi_segment_t,
                                                   &segment->abandoned_next)) {
-            mi_slice_t *slice = &segment->slices[0];
-            mi_slice_t *end = &segment->slices[segment->slice_entries];
-            /* The first span holds the segment's own bookkeeping. */
-            slice += slice->slice_count;
-            while (slice < end && !t->broken) {
-                if (slice->slice_count == 0) {
-                    t->broken = 1;
-                    break;
-                }
-                if (slice->xblock_size > 0) {
-                    count_page(t, MP_MI_PAGE_TAG(slice), slice, 1);
-                }
-                slice += slice->slice_count;
+            if (++segments > MP_MI_PAGE_CAP) {
+                w->stopped = -1;
+                break;
+            }
+            int rc = mp_mi_segment_pages(segment, 1, visit_abandoned_page, w);
+            if (rc && !w->stopped) {
+                w->stopped = rc;
             }
         }
     }
@@ -138,43 +181,45 @@ current_default_heap(void)
 }
 #endif
 
-static void
-gather(heap_table *t, PyInterpreterState *interp, int *abandoned_walked)
+int
+mp_mi_visit_pages(PyInterpreterState *interp, mp_mi_page_visitor visit,
+                  void *arg, int *threads, int *abandoned_walked)
 {
+    page_walk w = {visit, arg, 0, 0};
+    *threads = 0;
     *abandoned_walked = 0;
 #if MP_FREE_THREADED
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
-         ts != NULL && !t->broken; ts = PyThreadState_Next(ts)) {
+         ts != NULL && !w.stopped; ts = PyThreadState_Next(ts)) {
         struct _mimalloc_thread_state *m = &((_PyThreadStateImpl *)ts)->mimalloc;
         if (!_Py_atomic_load_int(&m->initialized)) {
             continue;
         }
-        t->threads++;
+        (*threads)++;
         for (int kind = 0; kind < _Py_MIMALLOC_HEAP_COUNT; kind++) {
-            count_heap(t, &m->heaps[kind], kind);
+            visit_heap(&w, &m->heaps[kind], kind);
         }
     }
 #  if MP_MI_ABANDONED_POOL
-    count_abandoned(t, interp);
+    visit_abandoned(&w, interp);
     *abandoned_walked = 1;
 #  endif
 #else
     (void)interp;
-    t->threads = 1;
+    *threads = 1;
     mi_heap_t *heap = current_default_heap();
     if (heap == NULL || heap->tld == NULL) {
-        t->broken = 1;
-        return;
+        return -1;
     }
     size_t heaps = 0;
-    for (mi_heap_t *h = heap->tld->heaps; h != NULL && !t->broken; h = h->next) {
+    for (mi_heap_t *h = heap->tld->heaps; h != NULL && !w.stopped; h = h->next) {
         if (++heaps > 1024) {
-            t->broken = 1;
-            break;
+            return -1;
         }
-        count_heap(t, h, MP_MI_DEFAULT_HEAP);
+        visit_heap(&w, h, MP_MI_DEFAULT_HEAP);
     }
 #endif
+    return w.stopped;
 }
 
 static PyObject *
@@ -241,9 +286,10 @@ mp_mimalloc_read(mp_state *st, mp_mimalloc_reading **out, mp_refusal *r)
     }
     PyInterpreterState *interp = PyInterpreterState_Get();
     mp_stop_the_world(interp);
-    gather(&m->table, interp, &m->abandoned_walked);
+    int broken = mp_mi_visit_pages(interp, count_page, &m->table,
+                                   &m->table.threads, &m->abandoned_walked);
     mp_start_the_world(interp);
-    if (m->table.broken) {
+    if (broken) {
         PyMem_RawFree(m);
         return mp_refuse(r, st->error,
                          "a mimalloc page list did not add up (a loop, a page "

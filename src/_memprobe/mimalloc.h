@@ -17,9 +17,7 @@
 static inline void
 mp_mi_page_bounds(const mi_page_t *page, uintptr_t *lo, uintptr_t *hi)
 {
-    mi_segment_t *segment = (mi_segment_t *)((uintptr_t)page & ~MI_SEGMENT_MASK);
-    size_t index = (size_t)((const mi_slice_t *)page - segment->slices);
-    *lo = (uintptr_t)segment + index * MI_SEGMENT_SLICE_SIZE;
+    *lo = mp_mi_slices_start(page);
     *hi = *lo + (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
 }
 

@@ -348,6 +348,25 @@ size_t mp_mimalloc_pack(const mp_mimalloc_reading *m, int64_t *words,
                         size_t room);
 void mp_mimalloc_release(mp_mimalloc_reading *m);
 
+#if MP_HAVE_MIMALLOC
+/* Called with each page that holds blocks, the heap kind it serves (on
+ * free-threaded builds CPython's _Py_MIMALLOC_HEAP_* tag) and whether its
+ * thread exited; nonzero stops the walk. */
+typedef int (*mp_mi_page_visitor)(const mi_page_t *page, int heap,
+                                  int abandoned, void *arg);
+/* Every page of the interpreter's mimalloc heaps (free-threaded: every
+ * thread's, and the abandoned pool on mimalloc 2.1; default builds: the
+ * calling thread's), with other threads paused by the caller: 0, the
+ * visitor's nonzero, or -1 when a list loops.  Counts the threads read
+ * and says whether the abandoned pool was. */
+int mp_mi_visit_pages(PyInterpreterState *interp, mp_mi_page_visitor visit,
+                      void *arg, int *threads, int *abandoned_walked);
+/* Every page of one segment in address order: 0, the visitor's nonzero,
+ * or -1 when its slices do not add up. */
+int mp_mi_segment_pages(mi_segment_t *segment, int abandoned,
+                        mp_mi_page_visitor visit, void *arg);
+#endif
+
 /* ---- blocks.c: pymalloc's blocks by the type of the object each holds ---- */
 
 typedef struct mp_blocks_reading mp_blocks_reading;
