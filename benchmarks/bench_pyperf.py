@@ -179,11 +179,12 @@ compare("census()", memprobe.census, floor=floor_walk, stdlib=stdlib_census, oth
 compare("gc_state()", memprobe.gc_state, floor=floor_walk, stdlib=stdlib_gc_state)
 compare("snapshot()", memprobe.snapshot, floor=floor_walk)
 compare("snapshot(census=False)", lambda: memprobe.snapshot(census=False), floor=sys.getallocatedblocks)
-if memprobe.interpreter().allocator.startswith("pymalloc"):
+allocator = memprobe.interpreter().allocator
+if allocator.startswith("pymalloc"):
     compare("pymalloc()", memprobe.pymalloc, floor=sys.getallocatedblocks, stdlib=debugmallocstats_recipe)
-    if sys.version_info >= (3, 12):
-        # Every block of every pool, against the walk that counts them.
-        compare("block_census()", memprobe.block_census, floor=sys.getallocatedblocks)
+if (allocator.startswith("pymalloc") and sys.version_info >= (3, 12)) or allocator.startswith("mimalloc"):
+    # Every block of every pool or page, against the walk that counts them.
+    compare("block_census()", memprobe.block_census, floor=sys.getallocatedblocks)
 compare("rss()", memprobe.rss, floor=sys.getallocatedblocks)
 runner.bench_func("workload | plain", workload)
 runner.bench_func("workload | memprobe snapshots around it", workload_with_snapshots)

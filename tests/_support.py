@@ -40,6 +40,13 @@ DIRECT = VERSION >= (3, 12)
 # The pymalloc_debug layer adds 3 words to every block.
 DEBUG_EXTRA = 24 if INFO.allocator == "pymalloc_debug" else 0
 
+# Whose blocks block_census() reads here: pymalloc's state is reachable
+# from 3.12; mimalloc's pages from 3.13, where other threads can be paused
+# (free-threaded builds export that call from 3.14).
+CENSUS_ALLOCATOR = ("pymalloc" if DIRECT and PYMALLOC_SERVING
+                    else "mimalloc" if ON_MIMALLOC and (not FREE_THREADED or VERSION >= (3, 14))
+                    else None)
+
 # sys.getallocatedblocks() counts pymalloc's blocks (mimalloc's from 3.13)
 # and reports 0 under any other allocator: memprobe says None there.
 BLOCKS_COUNTED = memprobe._memprobe._allocated_blocks() is not None

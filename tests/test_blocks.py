@@ -1,15 +1,19 @@
-"""block_census(): pymalloc's in-use blocks by the type of the object each
-holds, GC-tracked or not, and what holds each arena (3.12+)."""
+"""block_census(): the allocator's in-use blocks by the type of the object
+each holds, GC-tracked or not, and what holds each arena: pymalloc's
+(3.12+), mimalloc's pages where mimalloc serves objects (free-threaded
+3.14+, PYTHONMALLOC=mimalloc 3.13+)."""
 import gc
 import sys
 
 import pytest
 
 import memprobe
-from _support import DIRECT, FREE_THREADED, PYMALLOC_SERVING, run_code
+from _support import CENSUS_ALLOCATOR, DIRECT, FREE_THREADED, VERSION, run_code
 
-needs_walk = pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING),
-                                reason="needs pymalloc's state (3.12+) and pymalloc serving")
+needs_walk = pytest.mark.skipif(CENSUS_ALLOCATOR is None,
+                                reason="needs pymalloc's state (3.12+) or mimalloc's pages (3.13+)")
+needs_pools = pytest.mark.skipif(CENSUS_ALLOCATOR != "pymalloc",
+                                 reason="needs pymalloc's state (3.12+) and pymalloc serving")
 
 
 class Plain:
@@ -76,16 +80,17 @@ def test_tuples_the_collector_untracked_are_counted():
 
 
 @needs_walk
-def test_every_tracked_object_in_a_pymalloc_block_is_counted():
+def test_every_tracked_object_in_an_allocator_block_is_counted():
     """Recall against gc.get_objects(): for each type, the census counts at
-    least as many objects as there are tracked objects of that type in
-    pymalloc's blocks (block_info() says which are)."""
+    least as many objects as there are tracked objects of that type in the
+    allocator's blocks (under pymalloc, block_info() says which are;
+    mimalloc serves every size, so every tracked object)."""
     keep = [Plain(i) for i in range(2000)] + [{"k": i} for i in range(2000)] + [[i] for i in range(2000)]
     objs = gc.get_objects()     # before the census: objects made after it are not in it
     census = memprobe.block_census()
     tracked = {}
     for obj in objs:
-        if memprobe.block_info(obj).arena is not None:
+        if CENSUS_ALLOCATOR == "mimalloc" or memprobe.block_info(obj).arena is not None:
             tracked[type(obj)] = tracked.get(type(obj), 0) + 1
     own = set(memprobe._types.OWN_TYPES)
     short = {t: (n, census.blocks.get(t, 0)) for t, n in tracked.items()
@@ -95,7 +100,7 @@ def test_every_tracked_object_in_a_pymalloc_block_is_counted():
     del keep
 
 
-@needs_walk
+@needs_pools
 def test_the_arenas_the_float_case_leaves_are_held_by_floats():
     """3,000,000 floats, one in 600 kept: the arenas they leave are each held
     by a few dozen floats, and the census says so arena by arena."""
@@ -116,7 +121,7 @@ print("ok", float_arenas)
     assert run_code(code).stdout.startswith("ok")
 
 
-@needs_walk
+@needs_pools
 def test_bytes_are_block_sizes_and_arenas_add_up():
     p = memprobe.pymalloc()
     census = memprobe.block_census()
@@ -130,6 +135,24 @@ def test_bytes_are_block_sizes_and_arenas_add_up():
     for arena in census.arenas:
         assert arena.object_blocks == sum(arena.holders.values())
     assert all(census.arenas_touched[t] <= len(census.arenas) for t in census.arenas_touched)
+
+
+@pytest.mark.skipif(CENSUS_ALLOCATOR != "mimalloc", reason="mimalloc serves objects here")
+def test_under_mimalloc_bytes_are_the_live_blocks_of_its_pages():
+    """Every in-use block of every page is an object of a known type,
+    memprobe's own, or other; together they are the bytes mimalloc()
+    counts in use, read a moment before and after (a few blocks apart).
+    Each segment's holders add up, and every page's free lists were read."""
+    first = memprobe.block_census()
+    heaps = memprobe.mimalloc()
+    second = memprobe.block_census()
+    totals = [sum(c.bytes.values()) + c.other_bytes + c.memprobe_bytes for c in (first, second)]
+    assert min(totals) - 64 * 1024 <= heaps.bytes_in_use <= max(totals) + 64 * 1024
+    assert second.allocator == "mimalloc" and second.unreadable_pools == 0
+    for segment in second.arenas:
+        assert segment.object_blocks == sum(segment.holders.values())
+        assert segment.address % (1 << 20) == 0     # segments are aligned to their size
+    assert "segments held by the fewest objects" in str(second)
 
 
 @needs_walk
@@ -147,17 +170,42 @@ def test_memprobe_results_are_counted_apart():
 def test_the_census_prints_types_by_bytes_and_writes_json():
     census = memprobe.block_census()
     text = str(census)
-    assert "builtins.str" in text and "arenas held by the fewest objects" in text
+    unit = "segments" if CENSUS_ALLOCATOR == "mimalloc" else "arenas"
+    assert "builtins.str" in text and f"{unit} held by the fewest objects" in text
+    assert text.startswith(f"memprobe: {CENSUS_ALLOCATOR}'s blocks")
     data = census.to_dict()
     assert data["kind"] == "block-census" and data["blocks"]["builtins.str"] > 0
 
 
-@pytest.mark.skipif(DIRECT and PYMALLOC_SERVING, reason="the census works here")
-def test_without_a_readable_pymalloc_the_census_refuses_clearly():
+@pytest.mark.skipif(CENSUS_ALLOCATOR is not None, reason="the census works here")
+def test_without_a_readable_allocator_the_census_refuses_clearly():
     with pytest.raises((memprobe.UnsupportedInterpreter, memprobe.PymallocUnavailable)) as info:
         memprobe.block_census()
-    expected = ("3.12+" if not DIRECT else "free-threaded" if FREE_THREADED else "pymalloc")
+    expected = ("3.12+" if not DIRECT
+                else "pauses other threads" if FREE_THREADED and VERSION < (3, 14)
+                else "pymalloc")
     assert expected in str(info.value)
+
+
+@pytest.mark.skipif(VERSION < (3, 13) or FREE_THREADED, reason="PYTHONMALLOC=mimalloc: 3.13+ default builds")
+@pytest.mark.parametrize("allocator", ["mimalloc", "mimalloc_debug"])
+def test_under_pythonmalloc_mimalloc_the_census_reads_its_pages(allocator):
+    """A default build told to use mimalloc: the census reads mimalloc's
+    pages, so 50,000 strs and 3,000 untracked tuples are found there."""
+    out = run_code("""
+        import gc, memprobe
+        def count(kind):
+            return memprobe.block_census().blocks.get(kind, 0)
+        strs, tuples = count(str), count(tuple)
+        made = [f"s{i:07}" for i in range(50_000)]
+        pairs = [(i, i + 1) for i in range(10**6, 10**6 + 3000)]
+        gc.collect()
+        census = memprobe.block_census()
+        print(census.allocator, census.blocks[str] - strs, census.blocks[tuple] - tuples,
+              census.unreadable_pools)
+    """, pythonmalloc=allocator, check=True).stdout.split()
+    assert out[0] == "mimalloc" and out[3] == "0"
+    assert abs(int(out[1]) - 50_000) <= 2 and abs(int(out[2]) - 3000) <= 10
 
 
 @pytest.mark.skipif(not DIRECT or FREE_THREADED, reason="3.12+ builds with pymalloc")
@@ -223,7 +271,7 @@ print(open(sys.argv[1]).read())
 """
 
 
-@needs_walk
+@needs_pools
 def test_a_legacy_subinterpreter_refuses_the_census(tmp_path):
     """Its blocks are the main interpreter's too, whose types it cannot
     know: it refuses rather than count half of them as other blocks."""
@@ -268,7 +316,11 @@ def test_a_diff_shows_leaked_strs_by_type_with_their_bytes():
     assert "builtins.str" not in diff.objects_by_type
     assert diff.blocks_by_type["builtins.str"] == 50_000
     assert diff.blocks_by_type["builtins.list"] == 1
-    size = memprobe.block_info(kept[0]).block_size
+    if CENSUS_ALLOCATOR == "pymalloc":
+        size = memprobe.block_info(kept[0]).block_size
+    else:   # the str's size rounded up to one of mimalloc's block sizes
+        size = diff.block_bytes_by_type["builtins.str"] // 50_000
+        assert sys.getsizeof(kept[0]) <= size < sys.getsizeof(kept[0]) + 16
     assert diff.block_bytes_by_type["builtins.str"] == 50_000 * size
     assert "+50,000" in str(diff) and "builtins.str" in str(diff)
     del kept
@@ -309,7 +361,7 @@ def test_blocks_by_type_is_none_unless_asked_for_and_says_why_it_cannot_be():
     plain = memprobe.snapshot()
     assert plain.blocks_by_type is None and plain.blocks_unavailable is None
     asked = memprobe.snapshot(blocks=True)
-    if DIRECT and PYMALLOC_SERVING:
+    if CENSUS_ALLOCATOR is not None:
         assert asked.blocks_by_type and asked.blocks_unavailable is None
         assert (asked - plain).blocks_by_type is None  # both must count them
     else:

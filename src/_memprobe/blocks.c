@@ -1,34 +1,53 @@
-/* blocks.c: pymalloc's in-use blocks counted by the type of the object
- * each one holds (3.12+), and per arena: what holds each arena.
+/* blocks.c: the allocator's in-use blocks counted by the type of the
+ * object each one holds, and per arena (mimalloc: segment) what holds it:
+ * pymalloc from 3.12, mimalloc (free-threaded builds, PYTHONMALLOC=mimalloc)
+ * from 3.13.
  *
- * Reads the calling interpreter's struct _obmalloc_state (mgmt.arenas[]:
- * address, pool_address) and, in each carved pool that is in use, its
- * header (ref.count, szidx, nextoffset, freeblock) and the free list
- * threaded through its free blocks.  A block is in use when it is carved
- * (below nextoffset) and not on the free list; a pool whose free list
- * leaves it, loops, or disagrees with ref.count is not read further and is
- * counted as unreadable.  An in-use block holds an object when, after the
- * debug layer's front words (pymalloc_debug) and the pre-header a type
- * implies (GC head, managed dict/weakref: mp_preheader_size), the word
- * where ob_type would be is one of the known live types, that type
- * implies exactly that pre-header, its basic size fits the block, the
- * reference count word holds a count (not a pointer: arrays of objects,
- * such as a list's items, hold type pointers too), and the object's own
- * size fields (int digits, str length, tuple and bytes items) fit.  A
- * candidate type pointer is compared with the known types and never
- * dereferenced otherwise.  The known types are gathered first, from the
- * collector's lists (every tracked object's type and every type object
- * tracked there, with their MROs), the builtin static types whose
- * instances are not tracked, and every type reachable from object through
- * type.__subclasses__ (extension types such as datetime.date).  Other
- * in-use blocks (dict keys, list item arrays, instances of types not
- * known) are counted apart, not guessed at, and so are memprobe's own
- * results.  Everything is counted into raw memory before any Python object
- * is built; the GIL is held throughout.
+ * pymalloc: reads the calling interpreter's struct _obmalloc_state
+ * (mgmt.arenas[]: address, pool_address) and, in each carved pool that is
+ * in use, its header (ref.count, szidx, nextoffset, freeblock) and the free
+ * list threaded through its free blocks.  A block is in use when it is
+ * carved (below nextoffset) and not on the free list; a pool whose free
+ * list leaves it, loops, or disagrees with ref.count is not read further
+ * and is counted as unreadable.
+ *
+ * mimalloc: the segments that hold the pages of the interpreter's heaps
+ * (mimalloc.c finds them), each read slice by slice in address order with
+ * other threads paused; in each page (mi_page_t: capacity, used, the free,
+ * local_free and xthread_free lists, the block size and first block from
+ * compat.h) a block below capacity is in use when it is on none of the
+ * three lists, and a page whose lists leave it, loop, or disagree with
+ * used is counted as unreadable.  On free-threaded builds a page's heap
+ * tag says what it may hold: the "mem" heap no objects (PyMem_Malloc's
+ * arrays live there), the object heap objects the collector does not
+ * track, the two GC heaps tracked ones without and with a pre-header.
+ *
+ * An in-use block holds an object when, after the debug layer's front
+ * words (pymalloc_debug, mimalloc_debug) and the pre-header a type implies
+ * (GC head, managed dict/weakref: mp_preheader_size), the word where
+ * ob_type would be is one of the known live types, that type implies
+ * exactly that pre-header, its basic size fits the block, the reference
+ * count word holds a count (not a pointer: arrays of objects, such as a
+ * list's items, hold type pointers too), and the object's own size fields
+ * (int digits, str length, tuple and bytes items) fit.  A candidate type
+ * pointer is compared with the known types and never dereferenced
+ * otherwise.  The known types are gathered first, and held until the
+ * walk ends (the counted ones until the reading is released), from the
+ * collector's lists (every tracked object's
+ * type and every type object tracked there, with their MROs), the builtin
+ * static types whose instances are not tracked, and every type reachable
+ * from object through type.__subclasses__ (extension types such as
+ * datetime.date).  Other in-use blocks (dict keys, list item arrays,
+ * instances of types not known) are counted apart, not guessed at, and so
+ * are memprobe's own results.  Everything is counted into raw memory
+ * before any Python object is built; the GIL is held throughout.
  */
 #include "parts.h"
+#include "mimalloc.h"
 
-#if MP_HAVE_OBMALLOC_STATE
+#define MP_HAVE_BLOCK_CENSUS (MP_HAVE_OBMALLOC_STATE || MP_HAVE_MIMALLOC)
+
+#if MP_HAVE_BLOCK_CENSUS
 
 typedef struct {
     PyTypeObject *type;
@@ -67,12 +86,19 @@ typedef struct {
     type_table types;
     holder *holders;                /* PyMem_Raw, grown as needed */
     size_t nholders, holders_room;
-    uintptr_t *arena_address;       /* by arena index */
+    const char *allocator;          /* "pymalloc" or "mimalloc" */
+    uintptr_t *arena_address;       /* by arena (segment) index */
+    size_t narenas, arenas_room;
     size_t other_blocks, other_bytes, unreadable_pools;
     size_t own_blocks, own_bytes;   /* memprobe's own results */
     PyObject *own_types;            /* borrowed: no Python code runs */
-    int held;
     int per_pool;                   /* asked for pool rows */
+    int walked;                     /* only the types counted are held */
+    /* A pool's or page's blocks: which are free, and the type slots its
+     * objects touched (PyMem_Raw, max_blocks each). */
+    unsigned char *is_free;
+    type_slot **touched;
+    size_t max_blocks;
     /* Neighbouring blocks mostly hold objects of one type: the last type
      * found, its slot, and the pre-header it came with, tried first. */
     PyTypeObject *last_type;
@@ -92,7 +118,9 @@ slot_of(type_table *t, PyTypeObject *type)
     return &t->slots[i];
 }
 
-/* Adds a known type: 0, or -1 when memory ran out. */
+/* Adds a known type, held (on free-threaded builds other threads run
+ * between the gathering and the walk; see held()): 0, or -1 when memory
+ * ran out. */
 static int
 know(type_table *t, PyTypeObject *type)
 {
@@ -115,7 +143,7 @@ know(type_table *t, PyTypeObject *type)
         *t = bigger;
         slot = slot_of(t, type);
     }
-    slot->type = type;
+    slot->type = (PyTypeObject *)Py_NewRef((PyObject *)type);
     t->used++;
     return 0;
 }
@@ -391,24 +419,24 @@ add_holder(block_census *c, unsigned int arena, size_t slot, size_t blocks)
     return 0;
 }
 
-/* Blocks per pool at most: the smallest class in the largest pool. */
-#define MP_MAX_BLOCKS_PER_POOL (POOL_SIZE / ALIGNMENT)
+/* The in-use blocks of one pool or page hold objects of these kinds. */
+enum {ANY_OBJECTS, NO_OBJECTS, UNTRACKED_OBJECTS, TRACKED_OBJECTS};
 
 /* The pool's most common type among the slots it touched, as a row; the
  * touched slots' pool counts go back to 0.  0, or -1 when memory ran out. */
 static int
-add_pool_row(block_census *c, unsigned int arena, uintptr_t pool,
-             type_slot **touched, size_t ntouched)
+add_pool_row(block_census *c, unsigned int arena, size_t number,
+             size_t ntouched)
 {
-    pool_row row = {arena, (pool - mp_first_pool(c->arena_address[arena])) / POOL_SIZE,
-                    NO_SLOT, 0, 0};
+    pool_row row = {arena, number, NO_SLOT, 0, 0};
     for (size_t i = 0; i < ntouched; i++) {
-        row.objects += touched[i]->in_pool;
-        if (touched[i]->in_pool > row.blocks) {
-            row.blocks = touched[i]->in_pool;
-            row.slot = (size_t)(touched[i] - c->types.slots);
+        type_slot *slot = c->touched[i];
+        row.objects += slot->in_pool;
+        if (slot->in_pool > row.blocks) {
+            row.blocks = slot->in_pool;
+            row.slot = (size_t)(slot - c->types.slots);
         }
-        touched[i]->in_pool = 0;
+        slot->in_pool = 0;
     }
     if (!c->per_pool) {
         return 0;
@@ -423,45 +451,37 @@ add_pool_row(block_census *c, unsigned int arena, uintptr_t pool,
     return 0;
 }
 
-/* One carved, in-use pool: 0, or -1 when memory ran out. */
+/* Whether an object of this type may sit where objects of `kind` live. */
 static int
-count_pool(block_census *c, mp_pool *pool, unsigned int arena)
+kind_allows(int kind, PyTypeObject *type)
 {
-    size_t size = INDEX2SIZE(pool->szidx);
-    uintptr_t base = (uintptr_t)pool;
-    if (pool->nextoffset < MP_POOL_OVERHEAD
-        || pool->nextoffset > POOL_SIZE) {
-        c->unreadable_pools++;
+    switch (kind) {
+    case NO_OBJECTS:
         return 0;
+    case UNTRACKED_OBJECTS:
+        return !PyType_IS_GC(type);
+    case TRACKED_OBJECTS:
+        return PyType_IS_GC(type);
+    default:
+        return 1;
     }
-    size_t carved = (pool->nextoffset - MP_POOL_OVERHEAD) / size;
-    unsigned char is_free[MP_MAX_BLOCKS_PER_POOL];
-    memset(is_free, 0, carved);
-    size_t nfree = 0;
-    for (uintptr_t b = (uintptr_t)pool->freeblock; b != 0;
-         b = (uintptr_t)*(void **)b) {
-        size_t offset = b - base;
-        size_t index = (offset - MP_POOL_OVERHEAD) / size;
-        if (b < base + MP_POOL_OVERHEAD || offset >= pool->nextoffset
-            || (offset - MP_POOL_OVERHEAD) % size != 0
-            || is_free[index] || ++nfree > carved) {
-            c->unreadable_pools++;      /* outside the pool, or a loop */
-            return 0;
-        }
-        is_free[index] = 1;
-    }
-    if (carved - nfree != pool->ref.count) {
-        c->unreadable_pools++;
-        return 0;
-    }
-    type_slot *touched[MP_MAX_BLOCKS_PER_POOL];
+}
+
+/* The `nblocks` blocks of `size` bytes from `first` of one pool or page,
+ * numbered `number` in arena (segment) `arena`, counted by what each holds;
+ * c->is_free marks those not in use.  0, or -1 when memory ran out. */
+static int
+count_blocks(block_census *c, uintptr_t first, size_t size, size_t nblocks,
+             unsigned int arena, size_t number, int kind)
+{
     size_t ntouched = 0;
-    for (size_t i = 0; i < carved; i++) {
-        if (is_free[i]) {
+    for (size_t i = 0; i < nblocks; i++) {
+        if (c->is_free[i]) {
             continue;
         }
-        PyObject *op = object_in(c, base + MP_POOL_OVERHEAD + i * size, size);
-        if (op == NULL) {
+        PyObject *op = kind == NO_OBJECTS ? NULL
+                       : object_in(c, first + i * size, size);
+        if (op == NULL || !kind_allows(kind, Py_TYPE(op))) {
             c->other_blocks++;
             c->other_bytes += size;
             continue;
@@ -484,10 +504,10 @@ count_pool(block_census *c, mp_pool *pool, unsigned int arena)
         slot->bytes += size;
         slot->in_arena++;
         if (slot->in_pool++ == 0) {
-            touched[ntouched++] = slot;
+            c->touched[ntouched++] = slot;
         }
     }
-    return add_pool_row(c, arena, base, touched, ntouched);
+    return add_pool_row(c, arena, number, ntouched);
 }
 
 /* Each type's blocks in the arena just walked, as holders. */
@@ -507,16 +527,66 @@ flush_arena(block_census *c, unsigned int arena)
     return 0;
 }
 
+/* Room for the free marks and touched slots of `max_blocks` blocks. */
 static int
-walk_blocks(block_census *c)
+make_room(block_census *c, size_t max_blocks)
+{
+    c->max_blocks = max_blocks;
+    c->is_free = PyMem_RawMalloc(max_blocks);
+    c->touched = PyMem_RawMalloc(max_blocks * sizeof(type_slot *));
+    return c->is_free != NULL && c->touched != NULL ? 0 : -1;
+}
+
+#if MP_HAVE_OBMALLOC_STATE
+/* Blocks per pool at most: the smallest class in the largest pool. */
+#define MP_MAX_BLOCKS_PER_POOL (POOL_SIZE / ALIGNMENT)
+
+/* One carved, in-use pool: 0, or -1 when memory ran out. */
+static int
+count_pool(block_census *c, mp_pool *pool, unsigned int arena)
+{
+    size_t size = INDEX2SIZE(pool->szidx);
+    uintptr_t base = (uintptr_t)pool;
+    if (pool->nextoffset < MP_POOL_OVERHEAD
+        || pool->nextoffset > POOL_SIZE) {
+        c->unreadable_pools++;
+        return 0;
+    }
+    size_t carved = (pool->nextoffset - MP_POOL_OVERHEAD) / size;
+    memset(c->is_free, 0, carved);
+    size_t nfree = 0;
+    for (uintptr_t b = (uintptr_t)pool->freeblock; b != 0;
+         b = (uintptr_t)*(void **)b) {
+        size_t offset = b - base;
+        size_t index = (offset - MP_POOL_OVERHEAD) / size;
+        if (b < base + MP_POOL_OVERHEAD || offset >= pool->nextoffset
+            || (offset - MP_POOL_OVERHEAD) % size != 0
+            || c->is_free[index] || ++nfree > carved) {
+            c->unreadable_pools++;      /* outside the pool, or a loop */
+            return 0;
+        }
+        c->is_free[index] = 1;
+    }
+    if (carved - nfree != pool->ref.count) {
+        c->unreadable_pools++;
+        return 0;
+    }
+    size_t number = (base - mp_first_pool(c->arena_address[arena])) / POOL_SIZE;
+    return count_blocks(c, base + MP_POOL_OVERHEAD, size, carved, arena,
+                        number, ANY_OBJECTS);
+}
+
+static int
+walk_pools(block_census *c)
 {
     mp_obmalloc_state *state = mp_obmalloc(PyInterpreterState_Get());
     mp_arena *arenas = state->mgmt.arenas;
     unsigned int maxarenas = state->mgmt.maxarenas;
     c->arena_address = PyMem_RawCalloc(maxarenas ? maxarenas : 1, sizeof(uintptr_t));
-    if (c->arena_address == NULL) {
+    if (c->arena_address == NULL || make_room(c, MP_MAX_BLOCKS_PER_POOL) < 0) {
         return -1;
     }
+    c->narenas = maxarenas;
     for (unsigned int i = 0; i < maxarenas; i++) {
         uintptr_t base = arenas[i].address;
         if (base == 0) {
@@ -536,12 +606,171 @@ walk_blocks(block_census *c)
     }
     return 0;
 }
+#endif /* MP_HAVE_OBMALLOC_STATE */
+
+#if MP_HAVE_MIMALLOC
+/* A page's blocks hold at most this many (its capacity is a uint16_t). */
+#define MP_MAX_BLOCKS_PER_PAGE 65536
+#define MEMORY_RAN_OUT 2            /* a visitor's stop, not a broken list */
+
+/* Marks the blocks on one of a page's free lists: how many, or -1 when the
+ * list leaves the page's carved blocks, loops, or is too long. */
+static Py_ssize_t
+mark_free(block_census *c, const mi_page_t *page, const mi_block_t *block,
+          uintptr_t first, size_t size, size_t capacity)
+{
+    Py_ssize_t n = 0;
+    for (; block != NULL; block = mi_block_nextx(page, block, mp_mi_page_keys(page))) {
+        uintptr_t b = (uintptr_t)block;
+        size_t index = (b - first) / size;
+        if (b < first || index >= capacity || (b - first) % size != 0
+            || c->is_free[index] || (size_t)++n > capacity) {
+            return -1;
+        }
+        c->is_free[index] = 1;
+    }
+    return n;
+}
+
+/* Which objects a page of this heap kind may hold. */
+static int
+page_kind(int heap)
+{
+#if MP_FREE_THREADED
+    switch (heap) {
+    case _Py_MIMALLOC_HEAP_MEM:
+        return NO_OBJECTS;
+    case _Py_MIMALLOC_HEAP_OBJECT:
+        return UNTRACKED_OBJECTS;
+    default:
+        return TRACKED_OBJECTS;
+    }
+#else
+    (void)heap;
+    return ANY_OBJECTS;
+#endif
+}
+
+/* One page of the segment numbered c->narenas - 1 (mp_mi_page_visitor). */
+static int
+count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
+{
+    (void)abandoned;
+    block_census *c = arg;
+    unsigned int segment = (unsigned int)c->narenas - 1;
+    size_t size = mp_mi_block_size(page), capacity = page->capacity;
+    uintptr_t first = mp_mi_page_start(page), lo, hi;
+    mp_mi_page_bounds(page, &lo, &hi);
+    if (size == 0 || capacity > c->max_blocks || first < lo
+        || capacity > (hi - first) / size) {
+        c->unreadable_pools++;
+        return 0;
+    }
+    memset(c->is_free, 0, capacity);
+    uintptr_t pending = mi_atomic_load_relaxed(&((mi_page_t *)page)->xthread_free);
+    Py_ssize_t nfree = mark_free(c, page, page->free, first, size, capacity);
+    Py_ssize_t nlocal = nfree < 0 ? -1 : mark_free(c, page, page->local_free,
+                                                   first, size, capacity);
+    Py_ssize_t nthread = nlocal < 0 ? -1 : mark_free(
+        c, page, (const mi_block_t *)(pending & ~(uintptr_t)3), first, size, capacity);
+    /* used counts the blocks other threads freed but the page has not
+     * taken back (xthread_free): they are free all the same. */
+    if (nthread < 0 || (size_t)(nfree + nlocal) + page->used != capacity
+        || (size_t)nthread > page->used) {
+        c->unreadable_pools++;
+        return 0;
+    }
+    size_t number = (size_t)((const mi_slice_t *)page
+                             - ((mi_segment_t *)c->arena_address[segment])->slices);
+    return count_blocks(c, first, size, capacity, segment, number,
+                        page_kind(heap)) < 0 ? MEMORY_RAN_OUT : 0;
+}
+
+/* Notes the segment of each page (mp_mi_page_visitor). */
+static int
+note_segment(const mi_page_t *page, int heap, int abandoned, void *arg)
+{
+    (void)heap;
+    (void)abandoned;
+    block_census *c = arg;
+    uintptr_t *grown = room_for_one(c->arena_address, &c->arenas_room,
+                                    c->narenas, sizeof(uintptr_t), 64);
+    if (grown == NULL) {
+        return MEMORY_RAN_OUT;
+    }
+    c->arena_address = grown;
+    c->arena_address[c->narenas++] = (uintptr_t)page & ~MI_SEGMENT_MASK;
+    return 0;
+}
+
+static int
+by_address(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every segment that holds a page of the interpreter's heaps, in address
+ * order, page by page: 0, -1 when memory ran out, or 1 when a list or a
+ * segment's slices do not add up.  Other threads are paused throughout. */
+static int
+walk_segments(block_census *c)
+{
+    if (make_room(c, MP_MAX_BLOCKS_PER_PAGE) < 0) {
+        return -1;
+    }
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    int threads, abandoned, rc;
+    mp_stop_the_world(interp);
+    rc = mp_mi_visit_pages(interp, note_segment, c, &threads, &abandoned);
+    size_t found = c->narenas, n = 0;
+    if (rc == 0 && found > 0) {
+        qsort(c->arena_address, found, sizeof(uintptr_t), by_address);
+        for (size_t i = 0; i < found; i++) {
+            if (n == 0 || c->arena_address[n - 1] != c->arena_address[i]) {
+                c->arena_address[n++] = c->arena_address[i];
+            }
+        }
+    }
+    c->narenas = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        c->narenas = i + 1;         /* count_page's segment */
+        rc = mp_mi_segment_pages((mi_segment_t *)c->arena_address[i], 0,
+                                 count_page, c);
+        if (rc == 0 && flush_arena(c, (unsigned int)i) < 0) {
+            rc = MEMORY_RAN_OUT;
+        }
+    }
+    mp_start_the_world(interp);
+    return rc == MEMORY_RAN_OUT ? -1 : rc != 0;
+}
+#endif /* MP_HAVE_MIMALLOC */
+
+/* Each known type is held from the gathering until the walk ends; only
+ * the types counted stay held after it (for building, which may run a
+ * collection that frees the last instance of a type). */
+static int
+held(const block_census *c, const type_slot *slot)
+{
+    return slot->type != NULL && (!c->walked || slot->blocks > 0);
+}
+
+static void
+let_go_uncounted(block_census *c)
+{
+    for (size_t s = 0; s <= c->types.mask; s++) {
+        if (held(c, &c->types.slots[s]) && c->types.slots[s].blocks == 0) {
+            Py_DECREF((PyObject *)c->types.slots[s].type);
+        }
+    }
+    c->walked = 1;
+}
 
 static void
 release(block_census *c)
 {
-    for (size_t s = 0; c->held && c->types.slots && s <= c->types.mask; s++) {
-        if (c->types.slots[s].type != NULL && c->types.slots[s].blocks > 0) {
+    for (size_t s = 0; c->types.slots && s <= c->types.mask; s++) {
+        if (held(c, &c->types.slots[s])) {
             Py_DECREF((PyObject *)c->types.slots[s].type);
         }
     }
@@ -549,6 +778,8 @@ release(block_census *c)
     PyMem_RawFree(c->holders);
     PyMem_RawFree(c->arena_address);
     PyMem_RawFree(c->pools);
+    PyMem_RawFree(c->is_free);
+    PyMem_RawFree(c->touched);
 }
 
 /* A flat tuple of `width` numbers per row: the first `width` size_t
@@ -636,10 +867,10 @@ build(block_census *c)
         PyMem_RawFree(flat);
     }
     PyObject *result = pools ? Py_BuildValue(
-        "(OOOOOnnnnnO)", types, blocks, bytes, arenas, holders,
+        "(OOOOOnnnnnOs)", types, blocks, bytes, arenas, holders,
         (Py_ssize_t)c->other_blocks, (Py_ssize_t)c->other_bytes,
         (Py_ssize_t)c->own_blocks, (Py_ssize_t)c->own_bytes,
-        (Py_ssize_t)c->unreadable_pools, pools) : NULL;
+        (Py_ssize_t)c->unreadable_pools, pools, c->allocator) : NULL;
     Py_XDECREF(pools);
     Py_XDECREF(types);
     Py_XDECREF(blocks);
@@ -651,70 +882,122 @@ build(block_census *c)
     return result;
 }
 
-#endif /* MP_HAVE_OBMALLOC_STATE */
+#endif /* MP_HAVE_BLOCK_CENSUS */
 
 struct mp_blocks_reading {
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_BLOCK_CENSUS
     block_census c;
 #else
     int unused;
 #endif
 };
 
-int
-mp_blocks_read(mp_state *st, int per_pool, mp_blocks_reading **out,
-               mp_refusal *r)
+/* Whose blocks a census reads: "pymalloc", "mimalloc", or NULL with the
+ * refusal in *r. */
+static const char *
+census_allocator(mp_state *st, mp_refusal *r)
 {
-    *out = NULL;
-    if (!mp_check_part(st, MP_PART_GC, r) || !mp_pymalloc_serves(st, r)) {
-        return 0;
+    mp_allocator a;
+    mp_current_allocator(&a);
+#if MP_HAVE_MIMALLOC
+    if (a.name != NULL && a.family == MP_ALLOC_MIMALLOC) {
+        if (!mp_check_part(st, MP_PART_MIMALLOC, r)) {
+            return NULL;
+        }
+        if (!MP_CAN_STOP_THE_WORLD) {
+            mp_refuse(r, st->unsupported,
+                      "block_census(): CPython %s does not export the call "
+                      "that pauses other threads, so their pages cannot be "
+                      "read safely", mp_version_text(st));
+            return NULL;
+        }
+        return "mimalloc";
+    }
+#endif
+    if (!mp_pymalloc_serves(st, r)) {
+        return NULL;
     }
 #if MP_HAVE_OBMALLOC_STATE
     if (mp_obmalloc_shared(PyInterpreterState_Get())) {
         /* Its blocks are the main interpreter's too, whose types it cannot
          * know: half the objects would be "other". */
-        return mp_refuse(r, st->unsupported,
-                         "block_census(): this legacy subinterpreter shares the "
-                         "main interpreter's pymalloc state; run it in the main "
-                         "interpreter or in an isolated subinterpreter");
+        mp_refuse(r, st->unsupported,
+                  "block_census(): this legacy subinterpreter shares the "
+                  "main interpreter's pymalloc state; run it in the main "
+                  "interpreter or in an isolated subinterpreter");
+        return NULL;
     }
+    return "pymalloc";
+#else
+    mp_refuse(r, st->unsupported,
+              "block_census() needs CPython 3.12+: before 3.12 pymalloc's "
+              "arena table is file-static in obmalloc.c and not reachable "
+              "from an extension (running CPython %s)", mp_version_text(st));
+    return NULL;
+#endif
+}
+
+int
+mp_blocks_read(mp_state *st, int per_pool, mp_blocks_reading **out,
+               mp_refusal *r)
+{
+    *out = NULL;
+    if (!mp_check_part(st, MP_PART_GC, r)) {
+        return 0;
+    }
+    const char *allocator = census_allocator(st, r);
+    if (allocator == NULL) {
+        return 0;
+    }
+#if MP_HAVE_BLOCK_CENSUS
     mp_blocks_reading *b = PyMem_RawCalloc(1, sizeof(*b));
     if (b == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    b->c.own_types = st->own_types;
-    b->c.per_pool = per_pool;
-    if (gather_types(st, &b->c.types) < 0 || walk_blocks(&b->c) < 0) {
+    block_census *c = &b->c;
+    c->allocator = allocator;
+    c->own_types = st->own_types;
+    c->per_pool = per_pool;
+    int walked = gather_types(st, &c->types);
+    if (walked == 0) {
+#  if MP_HAVE_MIMALLOC
+        if (allocator[0] == 'm') {
+            walked = walk_segments(c);
+        }
+#  endif
+#  if MP_HAVE_OBMALLOC_STATE
+        if (allocator[0] == 'p') {
+            walked = walk_pools(c);
+        }
+#  endif
+    }
+    if (walked != 0) {
         mp_blocks_release(b);
+        if (walked > 0) {
+            return mp_refuse(r, st->error,
+                             "block_census(): a mimalloc page list or segment "
+                             "did not add up (a loop, or slices that do not "
+                             "tile the segment); refusing to report it");
+        }
         if (!PyErr_Occurred()) {
             PyErr_NoMemory();
         }
         return -1;
     }
-    /* Building may run a collection that frees the last instance of a
-     * type: hold every type counted (no allocation). */
-    for (size_t s = 0; s <= b->c.types.mask; s++) {
-        if (b->c.types.slots[s].type != NULL && b->c.types.slots[s].blocks > 0) {
-            Py_INCREF((PyObject *)b->c.types.slots[s].type);
-        }
-    }
-    b->c.held = 1;
+    let_go_uncounted(c);
     *out = b;
     return 0;
 #else
     (void)per_pool;
-    return mp_refuse(r, st->unsupported,
-                     "block_census() needs CPython 3.12+: before 3.12 pymalloc's "
-                     "arena table is file-static in obmalloc.c and not reachable "
-                     "from an extension (running CPython %s)", mp_version_text(st));
+    Py_UNREACHABLE();
 #endif
 }
 
 PyObject *
 mp_blocks_build(const mp_blocks_reading *b)
 {
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_BLOCK_CENSUS
     return build((block_census *)&b->c);
 #else
     (void)b;
@@ -728,7 +1011,7 @@ mp_blocks_release(mp_blocks_reading *b)
     if (b == NULL) {
         return;
     }
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_BLOCK_CENSUS
     release(&b->c);
 #endif
     PyMem_RawFree(b);
@@ -784,7 +1067,7 @@ block_baseline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     size_t room = (size_t)PyByteArray_GET_SIZE(buffer) / 8;
     int64_t *words = (int64_t *)PyByteArray_AS_STRING(buffer);
     int enough = needed <= room;
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_BLOCK_CENSUS
     for (Py_ssize_t i = 0; enough && i < n; i++) {
         const type_slot *slot = slot_of(&b->c.types,
                                         (PyTypeObject *)PyTuple_GET_ITEM(types, i));

@@ -273,10 +273,17 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
 #endif
 }
 
-/* Whether a word where an object's reference count would be can be one
- * (GIL builds, 3.12+): a count of at least 1 in the low 32 bits and
+/* More references to one object than this would need more memory for
+ * the pointers than the address space holds in practice. */
+#define MP_REFCNT_MOST ((Py_ssize_t)1 << (SIZEOF_VOID_P == 8 ? 40 : 28))
+
+/* Whether the words where an object's reference count would be can be
+ * one: on GIL builds (3.12+) a count of at least 1 in the low 32 bits and
  * nothing above but 3.14's flags, where a pointer (an item of an array
- * of objects) has its high bits set. */
+ * of objects) has its high bits set; on free-threaded builds a count of
+ * at least 1 and fewer than MP_REFCNT_MOST (a pointer in ob_ref_shared
+ * reads as trillions), or immortal. */
+
 static inline int
 mp_refcnt_plausible(PyObject *op)
 {
@@ -287,6 +294,8 @@ mp_refcnt_plausible(PyObject *op)
         return v.low != 0 && v.high == 0;
     case MP_REFCNT_FLAGS:
         return v.low != 0 && v.overflow == 0;
+    case MP_REFCNT_FREE_THREADED:
+        return v.immortal || (v.effective > 0 && v.effective < MP_REFCNT_MOST);
     default:
         return v.count > 0;
     }

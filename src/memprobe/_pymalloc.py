@@ -261,18 +261,19 @@ PoolTypes = Dict[Tuple[int, int], Tuple[Optional[type], int, int]]
 def pool_types() -> PoolTypes:
     """Each pool in use's most common type, by the block census (3.12+)."""
     raw = _memprobe._block_census(True)
-    types, rows = raw[0], raw[-1]
+    types, rows = raw[0], raw[10]
     assert rows is not None     # asked for
     return {(rows[i], rows[i + 1]): (None if rows[i + 2] < 0 else types[rows[i + 2]], rows[i + 3], rows[i + 4])
             for i in range(0, len(rows), 5)}
 
 
 def block_census() -> BlockCensus:
-    """pymalloc's in-use blocks by the type of the object each holds, and
-    what holds each arena (3.12+): one walk of every pool, read into C
-    memory before anything is built (blocks.c)."""
+    """The allocator's in-use blocks by the type of the object each holds,
+    and what holds each arena: pymalloc's (3.12+) or mimalloc's (3.13+);
+    one walk of every pool or page, read into C memory before anything is
+    built (blocks.c)."""
     raw = _memprobe._block_census(False)
-    types, blocks, nbytes, arenas, holders, other, other_bytes, own, own_bytes, unreadable, _ = raw
+    types, blocks, nbytes, arenas, holders, other, other_bytes, own, own_bytes, unreadable, _, allocator = raw
     types = Rows(types)
     ranked = TypeCounts.ranked
     by_arena: Dict[int, Tuple[List[type], List[int]]] = {}
@@ -285,4 +286,4 @@ def block_census() -> BlockCensus:
                 for address, (held, counts) in by_arena.items())
     # BlockCensus's fields in order (see its declaration).
     return _BLOCK_CENSUS(ranked(types, Rows(blocks)), ranked(types, Rows(nbytes)), ranked(types, Rows(arenas)),
-                         rows, other, other_bytes, own, own_bytes, unreadable)
+                         rows, other, other_bytes, own, own_bytes, unreadable, allocator)

@@ -185,16 +185,17 @@ def fragmentation_text(f: Fragmentation) -> str:
 def block_census_text(c: BlockCensus, top: int = 12) -> str:
     from ._serialize import type_name
 
-    lines = ["memprobe: pymalloc's blocks by the object they hold",
-             "     blocks        bytes  arenas  type"]
+    arena = "segment" if c.allocator == "mimalloc" else "arena"
+    lines = [f"memprobe: {c.allocator}'s blocks by the object they hold",
+             f"     blocks        bytes {arena + 's':>8}  type"]
     arenas = c.arenas_touched
-    lines += [f"  {c.blocks[t]:>9,} {binary_bytes(n):>12} {arenas[t]:>7,}  {type_name(t)}"
+    lines += [f"  {c.blocks[t]:>9,} {binary_bytes(n):>12} {arenas[t]:>8,}  {type_name(t)}"
               for t, n in list(c.bytes.items())[:top]]
-    lines.append(f"  {c.other_blocks:>9,} {binary_bytes(c.other_bytes):>12}          (blocks that hold no "
+    lines.append(f"  {c.other_blocks:>9,} {binary_bytes(c.other_bytes):>12}           (blocks that hold no "
                  "object of a known type: dict keys, list items, internals)")
     sparse = sorted(c.arenas, key=lambda a: a.object_blocks)[:3]
     if sparse:
-        lines.append("  arenas held by the fewest objects:")
+        lines.append(f"  {arena}s held by the fewest objects:")
         lines += [f"    0x{a.address:x}: " + ", ".join(f"{n:,} {type_name(t)}" for t, n in list(a.holders.items())[:4])
                   for a in sparse]
     return "\n".join(wrapped for line in lines for wrapped in _fit(line))

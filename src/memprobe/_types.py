@@ -825,12 +825,15 @@ class ArenaHolders(NamedTuple):
 
 @_result(frozen=True)
 class BlockCensus(_Printed):
-    """pymalloc's in-use blocks counted by the type of the object each one
-    holds (3.12+), GC-tracked or not: ``blocks``, ``bytes`` (block sizes)
-    and ``arenas`` (how many arenas a type's blocks are spread over) per
-    type, each a ``TypeCounts`` ranked by its own numbers; per arena, the
-    types holding it (``arenas``, in the arena table's order;
-    ``holders(address)`` looks one up).
+    """The allocator's in-use blocks counted by the type of the object each
+    one holds, GC-tracked or not: pymalloc's (3.12+) or, where mimalloc
+    serves objects (free-threaded builds, ``PYTHONMALLOC=mimalloc``, 3.13+
+    with a call to pause other threads), mimalloc's (``allocator`` says
+    which).  ``blocks``, ``bytes`` (block sizes) and ``arenas_touched``
+    (how many arenas a type's blocks are spread over) per type, each a
+    ``TypeCounts`` ranked by its own numbers; per arena, the types holding
+    it (``arenas``, in address order; ``holders(address)`` looks one up).
+    Under mimalloc an "arena" is a mimalloc segment and a "pool" a page.
 
     A block holds an object when the word where its type would be is a
     live type known to memprobe (every type of a tracked object and their
@@ -839,10 +842,10 @@ class BlockCensus(_Printed):
     dict keys tables, list item arrays, interpreter internals and instances
     of types memprobe does not know: counted, not guessed at.  Blocks
     holding memprobe's own results are counted apart (``memprobe_blocks``),
-    and pools whose free list could not be followed (a concurrent change,
+    and pools whose free lists could not be followed (a concurrent change,
     or corruption) are not read (``unreadable_pools``).  Objects over 512
     bytes are not in pymalloc's blocks: ``pymalloc().raw_allocated_blocks``
-    counts them.
+    counts them (mimalloc serves every size, so its census has them).
     """
 
     blocks: "TypeCounts"
@@ -854,6 +857,7 @@ class BlockCensus(_Printed):
     memprobe_blocks: int
     memprobe_bytes: int
     unreadable_pools: int
+    allocator: str
 
     def holders(self, address: int) -> "TypeCounts":
         """The types whose objects are in the arena at ``address``, most
