@@ -218,6 +218,29 @@ typedef struct {
 #  define MP_FT_IMMORTAL_REPORTED_COUNT ((Py_ssize_t)_Py_IMMORTAL_REFCNT)
 #endif
 
+#if MP_FREE_THREADED
+/* Py_REFCNT's own rule for a free-threaded object that is not immortal,
+ * restated so that the fields read are the source. */
+static inline Py_ssize_t
+mp_ft_count(uint32_t local, Py_ssize_t shared_raw)
+{
+    return (Py_ssize_t)local
+           + Py_ARITHMETIC_RIGHT_SHIFT(Py_ssize_t, shared_raw, MP_REF_SHARED_SHIFT);
+}
+
+/* What 3.14+ adds to the shared count of objects with deferred counting. */
+static inline Py_ssize_t
+mp_ft_deferred_bias(uint8_t gc_bits)
+{
+#  if PY_VERSION_HEX >= 0x030E0000
+    return (gc_bits & MP_GC_BITS_DEFERRED) ? MP_REF_DEFERRED_BIAS : 0;
+#  else
+    (void)gc_bits;
+    return 0;
+#  endif
+}
+#endif
+
 static inline void
 mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
 {
@@ -234,17 +257,9 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
     v->static_immortal = (v->flags & _Py_STATICALLY_ALLOCATED_FLAG) != 0;
 #  endif
     v->deferred = (v->gc_bits & MP_GC_BITS_DEFERRED) != 0;
-    /* Py_REFCNT's own rule, restated so the parts above are the source. */
-    v->count = v->immortal
-        ? MP_FT_IMMORTAL_REPORTED_COUNT
-        : (Py_ssize_t)v->local
-          + Py_ARITHMETIC_RIGHT_SHIFT(Py_ssize_t, v->shared_raw,
-                                      MP_REF_SHARED_SHIFT);
-#  if PY_VERSION_HEX >= 0x030E0000
-    if (v->deferred && !v->immortal) {
-        v->deferred_bias = MP_REF_DEFERRED_BIAS;
-    }
-#  endif
+    v->count = v->immortal ? MP_FT_IMMORTAL_REPORTED_COUNT
+                           : mp_ft_count(v->local, v->shared_raw);
+    v->deferred_bias = v->immortal ? 0 : mp_ft_deferred_bias(v->gc_bits);
     v->effective = v->count - v->deferred_bias;
 #elif PY_VERSION_HEX >= 0x030E0000
     v->layout = MP_REFCNT_FLAGS;
@@ -287,6 +302,16 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
 static inline int
 mp_refcnt_plausible(PyObject *op)
 {
+#if MP_FREE_THREADED
+    /* Read field by field: the census asks this of every block. */
+    uint32_t local = _Py_atomic_load_uint32_relaxed(&op->ob_ref_local);
+    if (local == UINT32_MAX) {
+        return 1;                   /* immortal */
+    }
+    Py_ssize_t effective = mp_ft_count(local, _Py_atomic_load_ssize_relaxed(&op->ob_ref_shared))
+        - mp_ft_deferred_bias(_Py_atomic_load_uint8_relaxed(&op->ob_gc_bits));
+    return effective > 0 && effective < MP_REFCNT_MOST;
+#else
     mp_refcnt_view v;
     mp_read_refcnt(op, &v);
     switch (v.layout) {
@@ -294,11 +319,10 @@ mp_refcnt_plausible(PyObject *op)
         return v.low != 0 && v.high == 0;
     case MP_REFCNT_FLAGS:
         return v.low != 0 && v.overflow == 0;
-    case MP_REFCNT_FREE_THREADED:
-        return v.immortal || (v.effective > 0 && v.effective < MP_REFCNT_MOST);
     default:
         return v.count > 0;
     }
+#endif
 }
 
 /* ---- Walk caps ------------------------------------------------------------- */
