@@ -60,8 +60,9 @@ def test_json_before_the_command_means_the_same_as_after_it():
     assert [lesson["name"] for lesson in lessons] == ["weakref"] and lessons[0]["holds"] is True
     assert json.loads(run_memprobe("lessons", "--json", "weakref", check=True).stdout) == lessons
     assert "rss" in json.loads(run_memprobe("--json", "where", check=True).stdout)
-    refused = run_memprobe("--json", "explain", "1")
-    assert refused.returncode == 2 and "explain has no --json" in refused.stderr
+    assert json.loads(run_memprobe("--json", "explain", "1", check=True).stdout)["kind"] == "explanation"
+    refused = run_memprobe("--json", "map")     # an SVG picture
+    assert refused.returncode == 2 and "map has no --json" in refused.stderr
 
 
 def test_lessons_help_lists_the_lessons_and_each_is_importable_by_that_name():

@@ -156,34 +156,35 @@ def test_explain_a_young_list_and_then_an_old_one():
     try:
         x = [1, 2, 3]
         if INFO.free_threaded:
-            assert "tracked by the collector (free-threaded builds have no generations)" in memprobe.explain(x)
+            assert "tracked by the collector (free-threaded builds have no generations)" in str(memprobe.explain(x))
             return
-        assert "generation 0" in memprobe.explain(x)
+        assert "generation 0" in str(memprobe.explain(x))
         gc.collect()
-        assert "generation 2" in memprobe.explain(x)
+        assert "generation 2" in str(memprobe.explain(x))
     finally:
         gc.enable()
 
 
 def test_explain_immortality():
-    text = memprobe.explain(None)
+    text = str(memprobe.explain(None))
     if VERSION >= (3, 12):
         assert "immortal" in text
     else:
         assert "Immortality does not exist before CPython 3.12" in text
-    assert "immortal" not in memprobe.explain(object()).split("\n")[1]
+    assert "immortal" not in memprobe.explain(object()).lines[1]
 
 
 def test_explain_an_int_is_never_tracked():
-    assert "never tracks" in memprobe.explain(10**30)
+    assert "never tracks" in str(memprobe.explain(10**30))
 
 
 @pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="block facts need 3.12+ pymalloc")
 def test_explain_names_the_size_class_and_block():
     obj = bytes(200)
     info = memprobe.block_info(obj)
-    text = memprobe.explain(obj)
-    assert f"{info.block_size}-byte block (size class {info.size_class})" in text
+    explained = memprobe.explain(obj)
+    assert f"{info.block_size}-byte block (size class {info.size_class})" in str(explained)
+    assert explained.block == info
 
 
 def test_explain_command_evaluates_an_expression():
@@ -191,6 +192,35 @@ def test_explain_command_evaluates_an_expression():
     assert proc.returncode == 0 and proc.stdout.startswith("A builtins.list object")
     bad = run("explain", "1 +")
     assert bad.returncode == 2 and "cannot evaluate" in bad.stderr
+
+
+def test_explain_returns_the_facts_it_read_and_tells_them_when_printed():
+    """Its str is the story; its repr is one short line for the REPL; its
+    fields are the same facts refinfo(), gcinfo() and block_info() give,
+    or None with the reason; it keeps no reference to the object."""
+    obj = [1, 2, 3]
+    explained = memprobe.explain(obj)
+    assert str(explained) == "\n".join(explained.lines)
+    assert explained.lines[0].startswith("A builtins.list object")
+    assert explained.type_name == "builtins.list" and explained.address == id(obj)
+    assert explained.getsizeof == sys.getsizeof(obj)
+    assert explained.gcinfo == memprobe.gcinfo(obj)
+    # obj's name here, and explain()'s argument while it read.
+    assert explained.refinfo.count >= 2 and explained.refinfo.layout == memprobe.refinfo(obj).layout
+    assert "\n" not in repr(explained) and len(repr(explained)) < 100
+    assert explained._repr_html_().startswith("<pre")
+    for fact, why in (("refinfo", explained.refinfo), ("gcinfo", explained.gcinfo), ("block_info", explained.block)):
+        assert (why is None) == any(w.startswith(fact + ":") for w in explained.unavailable)
+    assert gc.get_referents(explained) and obj not in gc.get_referents(explained)
+
+
+def test_explain_command_writes_json():
+    data = json.loads(run("explain", "--json", "[1, 2]").stdout)
+    assert data["kind"] == "explanation" and data["type_name"] == "builtins.list"
+    assert data["lines"][0].startswith("A builtins.list object")
+    assert data["gcinfo"]["tracked"] is True
+    before = json.loads(run("--json", "explain", "None").stdout)
+    assert before["type_name"] == "builtins.NoneType"
 
 
 # ---- the arena map ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     python -m memprobe [--json]              report on the live interpreter
     python -m memprobe run [--json] [--collect] [--blocks] [-o FILE] [-m] script.py [args...]
-    python -m memprobe explain EXPR          explain one object
+    python -m memprobe explain [--json] EXPR explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
     python -m memprobe map [-o FILE] [--colour fill|type]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
@@ -116,7 +116,8 @@ def explain_expression(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"memprobe explain: cannot evaluate {args.expression!r}: {exc!r}", file=sys.stderr)
         return 2
-    print(explain(value))
+    explained = explain(value)
+    print(json.dumps(explained.to_dict(), indent=2) if args.json else explained)
     return 0
 
 
@@ -225,6 +226,7 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     run.set_defaults(func=run_script)
     explain = commands.add_parser("explain", help="explain one object: python -m memprobe explain '[1, 2]'")
     explain.add_argument("expression")
+    explain.add_argument("--json", action="store_true", help="the facts and the story as JSON")
     explain.set_defaults(func=explain_expression)
     from .lessons import LESSONS
 
@@ -269,7 +271,7 @@ def _unwritable(path: Optional[str]) -> Optional[str]:
 
 
 # The commands that print JSON with --json.
-JSON_COMMANDS = frozenset({"report", "run", "where", "lessons"})
+JSON_COMMANDS = frozenset({"report", "run", "where", "lessons", "explain"})
 
 # A shell's exit status for a program its reader stopped reading (SIGPIPE).
 STOPPED_READING = 128 + 13

@@ -6,10 +6,11 @@ from typing import List
 
 from ._gc import gcinfo
 from ._interpreter import allocator
-from ._memprobe import MemprobeError, refinfo
+from ._memprobe import refinfo
 from ._pymalloc import block_info, getsizeof
 from ._serialize import type_name
-from ._types import Generation
+from ._snapshot import attempt
+from ._types import Explanation, Generation, Rows
 
 _GENERATION_WORDS = {
     Generation.GEN0: "in generation 0, the youngest: it has not survived a collection yet",
@@ -27,19 +28,21 @@ _GENERATION_WORDS = {
 }
 
 
-def explain(obj: object) -> str:
+def explain(obj: object) -> Explanation:
     """A short plain-English account of obj: reference count, immortality,
-    collector state and where its memory block sits."""
+    collector state and where its memory block sits.  Everything is read
+    first; the story is told from what was read."""
+    info, ref_why = attempt(refinfo, obj)
+    gc_facts, gc_why = attempt(gcinfo, obj)
+    block, block_why = attempt(block_info, obj)
+    kind, address, size = type_name(type(obj)), id(obj), getsizeof(obj)
+    del obj      # the story is told from the facts alone
     lines: List[str] = []
-    kind = type_name(type(obj))
-    size = getsizeof(obj)
-    lines.append(f"A {kind} object at {id(obj):#x}, "
+    lines.append(f"A {kind} object at {address:#x}, "
                  + (f"{size} bytes by sys.getsizeof." if size is not None else "its own __sizeof__ fails."))
 
-    try:
-        info = refinfo(obj)
-    except MemprobeError as exc:
-        lines.append(f"Reference count: unavailable ({exc}).")
+    if info is None:
+        lines.append(f"Reference count: unavailable ({ref_why}).")
     else:
         if info.immortal:
             static = " and statically allocated" if info.static_immortal else ""
@@ -60,22 +63,18 @@ def explain(obj: object) -> str:
         if sys.version_info < (3, 12):
             lines.append("Immortality does not exist before CPython 3.12.")
 
-    try:
-        gc_facts = gcinfo(obj)
-    except MemprobeError as exc:
-        lines.append(f"Collector: unavailable ({exc}).")
+    if gc_facts is None:
+        lines.append(f"Collector: unavailable ({gc_why}).")
     else:
         lines.append(f"Collector: it is {_GENERATION_WORDS[gc_facts.generation]}"
                      + (" Its finalizer has already run." if gc_facts.finalized else "") + ".")
 
-    try:
-        block = block_info(obj)
-    except MemprobeError as exc:
+    if block is None:
         if allocator().family == "mimalloc":
             lines.append("Allocator: mimalloc serves it; memprobe.mimalloc() shows its heaps, pages and "
                          "blocks per size.")
         else:
-            lines.append(f"Allocator: {exc}")
+            lines.append(f"Allocator: {block_why}")
     else:
         before = f"{block.preheader} bytes of pre-header (GC head, managed dict/weakref pointers)"
         if block.debug_padding:
@@ -91,4 +90,6 @@ def explain(obj: object) -> str:
         else:
             lines.append("Allocator: not a pymalloc block: statically allocated, larger than pymalloc's "
                          f"small-request threshold, or from another allocator ({before} before the object).")
-    return "\n".join(lines)
+    unavailable = Rows(f"{probe}: {why}" for probe, why in
+                       (("refinfo", ref_why), ("gcinfo", gc_why), ("block_info", block_why)) if why is not None)
+    return Explanation(kind, address, size, info, gc_facts, block, unavailable, Rows(lines))

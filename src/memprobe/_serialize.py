@@ -18,11 +18,13 @@ import json
 import typing
 from typing import Any, Dict, Mapping, Type, TypeVar
 
-from ._types import BlockCensus, Fragmentation, Generation, Report, ResidentMemory, Snapshot, SnapshotDiff
+from ._types import (BlockCensus, Explanation, Fragmentation, Generation, Report, ResidentMemory, Snapshot,
+                     SnapshotDiff)
 
 FORMAT_VERSION = 3
 KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
-                          Fragmentation: "fragmentation", ResidentMemory: "rss", BlockCensus: "block-census"}
+                          Fragmentation: "fragmentation", ResidentMemory: "rss", BlockCensus: "block-census",
+                          Explanation: "explanation"}
 T = TypeVar("T")
 
 

@@ -1127,6 +1127,35 @@ class Report(_Printed):
         return report_text(self)
 
 
+@_result(frozen=True)
+class Explanation(_Printed):
+    """``explain(obj)``: one object's memory facts, and the story they tell.
+
+    The facts are what memprobe read: the object's type (``type_name``),
+    address, ``sys.getsizeof`` (None when its ``__sizeof__`` fails), its
+    reference count (``refinfo()``), its place in the collector
+    (``gcinfo()``) and its memory block (``block_info()``, pymalloc only);
+    each is None where it cannot be read here, with the reason in
+    ``unavailable``.  ``str()`` is the story in plain English, one line a
+    fact (``lines``); the explanation keeps no reference to the object.
+    """
+
+    type_name: str
+    address: int
+    getsizeof: Optional[int]
+    refinfo: Optional[RefInfo]
+    gcinfo: Optional[GCInfo]
+    block: Optional[BlockInfo]
+    unavailable: Tuple[str, ...]
+    lines: Tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+    def __repr__(self) -> str:
+        return f"<Explanation of a {self.type_name} at {self.address:#x}: {len(self.lines)} lines; print() it>"
+
+
 # Every type whose instances are memprobe's results: census() leaves them out.
 # Not the Generation members: constants made once at import, not results
 # that come and go, so census() counts them as gc.get_objects() lists them.
