@@ -17,7 +17,7 @@ import memprobe
 from memprobe import _memprobe
 from memprobe._pymalloc import arena_map_from_state, snapshot_from_state
 from memprobe._render import report_text
-from memprobe._report import gather, use_colour
+from memprobe._report import use_colour
 from memprobe._interpreter import allocator
 from memprobe.lessons import LESSONS, LessonResult
 from _support import DIRECT, INFO, PYMALLOC_SERVING, VERSION, run_code, run_memprobe
@@ -102,8 +102,17 @@ def test_report_and_json_run_under_every_allocator_mode(mode):
     assert len(parsed["gc"]["generations"]) == 3
 
 
+def test_report_is_public_and_is_what_the_command_prints():
+    """memprobe.report() returns the Report the command prints: its str is
+    the text (without colour), to_json() what --json prints."""
+    data = memprobe.report()
+    assert isinstance(data, memprobe.Report)
+    assert str(data).splitlines()[0] == run().stdout.splitlines()[0]
+    assert json.loads(data.to_json())["kind"] == "report"
+
+
 def test_report_numbers_are_the_probes_numbers():
-    data = gather()
+    data = memprobe.report()
     assert data.gc is not None
     assert data.gc.generations[0].threshold == gc.get_threshold()[0]
     text = report_text(data)
@@ -145,8 +154,8 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     assert not use_colour(sys.__stdout__) or sys.__stdout__.isatty()
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_colour(FakeTerminal())
-    assert "\033[" in report_text(gather(), colour=True)
-    assert "\033[" not in report_text(gather(), colour=False)
+    assert "\033[" in report_text(memprobe.report(), colour=True)
+    assert "\033[" not in report_text(memprobe.report(), colour=False)
 
 
 # ---- explain ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ._memprobe import (
 )
 from ._mimalloc import mimalloc
 from ._pymalloc import arenas, block_census, block_info, fragmentation, pymalloc
+from ._report import report
 from ._rss import rss
 from ._snapshot import measure, snapshot
 from ._types import (
@@ -30,6 +31,7 @@ from ._types import (
     ArenaSizeClass,
     BlockInfo,
     Census,
+    Explanation,
     Fragmentation,
     GCInfo,
     GCState,
@@ -43,6 +45,7 @@ from ._types import (
     OccupancyBucket,
     PoolInfo,
     PymallocConstants,
+    Report,
     PymallocSnapshot,
     RefInfo,
     ResidentMemory,
@@ -67,6 +70,7 @@ __all__ = [
     "ArenaSizeClass",
     "BlockInfo",
     "Census",
+    "Explanation",
     "Fragmentation",
     "GCInfo",
     "GCState",
@@ -85,6 +89,7 @@ __all__ = [
     "PymallocSnapshot",
     "PymallocUnavailable",
     "RefInfo",
+    "Report",
     "ResidentMemory",
     "SizeClass",
     "SizeClassDelta",
@@ -110,6 +115,7 @@ __all__ = [
     "pymalloc",
     "refcount",
     "refinfo",
+    "report",
     "rss",
     "snapshot",
 ]

@@ -194,12 +194,13 @@ def _type_name(t: type) -> str:
 
 
 def show_report(args: argparse.Namespace) -> int:
-    from ._report import gather, report
+    from ._render import report_text
+    from ._report import report, use_colour
 
     if args.json:
-        print(json.dumps(gather().to_dict(), indent=2))
+        print(json.dumps(report().to_dict(), indent=2))
     else:
-        print(report(sys.stdout))
+        print(report_text(report(), use_colour(sys.stdout)))
     return 0
 
 

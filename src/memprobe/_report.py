@@ -11,7 +11,6 @@ from ._interpreter import interpreter
 from ._memprobe import refcount
 from ._mimalloc import mimalloc
 from ._pymalloc import fragmentation, pymalloc
-from ._render import report_text
 from ._rss import rss
 from ._snapshot import attempt
 from ._types import Report
@@ -28,8 +27,11 @@ def use_colour(stream: TextIO) -> bool:
     return stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
-def gather() -> Report:
-    """Everything the report shows."""
+def report() -> Report:
+    """The live report, as ``python -m memprobe`` shows it: the interpreter,
+    each allocator (or why not), the collector and its most common types,
+    fragmentation, resident memory.  ``str()`` is the text; ``to_json()``
+    what ``--json`` prints."""
     collector, why = attempt(lambda: (gc_state(), census(top=3)))
     state, top = collector if collector is not None else (None, None)
     pymalloc_snapshot, pymalloc_why = attempt(pymalloc)
@@ -41,6 +43,3 @@ def gather() -> Report:
                   mimalloc=mimalloc_snapshot, mimalloc_unavailable=mimalloc_why, gc=state, gc_unavailable=why,
                   top_types=top, fragmentation=fragmented, resident=rss(), fresh_object_refcounts=counts)
 
-
-def report(stream: TextIO = sys.stdout) -> str:
-    return report_text(gather(), use_colour(stream))
