@@ -301,7 +301,7 @@ def case_rss():
 @case("block_census", "BlockCensus", "ArenaHolders")
 def case_block_census():
     census = returns(memprobe.block_census, may_raise=WITHOUT_PYMALLOC + BEFORE_312)
-    assert census.blocks and census.arenas, "pymalloc serves this interpreter"
+    assert census.blocks and census.arenas, f"{census.allocator} serves this interpreter"
     for arena in census.arenas:
         check(arena, memprobe.ArenaHolders)
     returns(census.holders, census.arenas[0].address)
@@ -327,10 +327,19 @@ def case_mimalloc():
     returns(snapshot.heap, "no such heap")
 
 
-@case("explain")
+@case("explain", "Explanation")
 def case_explain():
     for obj in OBJECTS:
-        returns(memprobe.explain, obj)
+        explained = returns(memprobe.explain, obj)
+        returns(explained.to_dict)
+        returns(explained._repr_html_)
+
+
+@case("report", "Report")
+def case_report():
+    report = returns(memprobe.report)
+    returns(report.to_dict)
+    returns(report._repr_html_)
 
 
 @case("snapshot", "Snapshot")

@@ -158,6 +158,39 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     assert "\033[" not in report_text(memprobe.report(), colour=False)
 
 
+# ---- the REPL and notebooks -----------------------------------------------------------------
+
+RESULTS = {
+    "pymalloc": memprobe.pymalloc, "mimalloc": memprobe.mimalloc, "gc_state": memprobe.gc_state,
+    "census": memprobe.census, "snapshot": memprobe.snapshot, "fragmentation": memprobe.fragmentation,
+    "rss": memprobe.rss, "block_census": memprobe.block_census, "report": memprobe.report,
+    "explain": functools.partial(memprobe.explain, [1, 2]), "arenas": memprobe.arenas,
+    "diff": lambda: memprobe.snapshot() - memprobe.snapshot(),
+}
+
+
+@pytest.mark.parametrize("probe", list(RESULTS))
+def test_every_result_has_a_short_repr_that_names_it(probe):
+    """In the REPL a result is one line: its type and what it holds (the
+    whole table is print()'s); pymalloc() alone was 3,395 characters."""
+    try:
+        result = RESULTS[probe]()
+    except memprobe.MemprobeError as exc:
+        pytest.skip(f"{probe}() is not available here: {exc}")
+    text = repr(result)
+    assert "\n" not in text and len(text) <= 160, text
+    assert text.startswith(f"<{type(result).__name__} ")
+    assert len(str(result)) > len(text) or probe == "arenas"
+
+
+def test_type_counts_show_the_five_most_common_and_how_many_more():
+    counts = memprobe.census().by_type
+    text = repr(counts)
+    assert text.count(": ") == min(5, len(counts))
+    if len(counts) > 5:
+        assert f"... {len(counts) - 5:,} more" in text
+
+
 # ---- explain ----------------------------------------------------------------------------------
 
 def test_explain_a_young_list_and_then_an_old_one():

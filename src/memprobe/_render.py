@@ -6,11 +6,12 @@ from __future__ import annotations
 import html
 import sys
 import textwrap
-from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from ._serialize import type_name
-from ._types import (BlockCensus, Fragmentation, Generation, LessonResult, MimallocSizeClass, PymallocSnapshot, Report,
-                     ResidentMemory, SizeClass, Snapshot, SnapshotDiff, TypeCounts)
+from ._serialize import generation_key, type_name
+from ._types import (BlockCensus, Census, Fragmentation, GCState, Generation, LessonResult, MimallocSizeClass,
+                     MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory, SizeClass, Snapshot, SnapshotDiff,
+                     TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -166,6 +167,86 @@ def signed_bytes(n: int) -> str:
     return ("+" if n >= 0 else "-") + binary_bytes(abs(n))
 
 
+# ---- one line for a result's repr ---------------------------------------------------------
+
+
+def _most(counts: TypeCounts) -> str:
+    for kind, n in counts.items():
+        return f", most {type_name(kind)} {n:,}"
+    return ""
+
+
+def _bytes_or_unknown(n: Optional[int]) -> str:
+    return "unknown" if n is None else binary_bytes(n)
+
+
+def _summary_of_gc_state(g: GCState) -> str:
+    counts = ", ".join(f"{s.count}/{s.threshold}" for s in g.generations)
+    return f"{g.regime}, {'enabled' if g.enabled else 'disabled'}, counts/thresholds {counts}"
+
+
+def _summary_of_census(c: Census) -> str:
+    return f"{c.total:,} tracked objects of {len(c.by_type):,} types{_most(c.by_type)}"
+
+
+def _summary_of_pymalloc(p: PymallocSnapshot) -> str:
+    in_use = "" if p.bytes_in_allocated_blocks is None else f" ({binary_bytes(p.bytes_in_allocated_blocks)})"
+    return (f"{p.allocator}: {p.arenas_current:,} arenas, {p.blocks_in_use:,} blocks in use{in_use} "
+            f"in {len(p.size_classes)} size classes")
+
+
+def _summary_of_mimalloc(m: MimallocSnapshot) -> str:
+    threads = f"{m.threads} thread" + ("s" if m.threads != 1 else "")
+    return (f"{m.allocator}: {threads}, {m.pages:,} pages, {binary_bytes(m.bytes_in_use)} in use "
+            f"of {binary_bytes(m.bytes_committed)} committed")
+
+
+def _summary_of_fragmentation(f: Fragmentation) -> str:
+    live = "" if f.live_fraction is None else f", {f.live_fraction:.1%} of it in live blocks"
+    return f"{f.arenas:,} arenas hold {mib(f.arena_bytes)}{live}"
+
+
+def _summary_of_block_census(c: BlockCensus) -> str:
+    most = next(iter(c.bytes.items()), None)
+    first = "" if most is None else f", most bytes {type_name(most[0])} {binary_bytes(most[1])}"
+    return (f"{c.allocator}: {sum(c.blocks.values()):,} blocks hold objects of {len(c.blocks):,} types"
+            f"{first}; {c.other_blocks:,} other blocks")
+
+
+def _summary_of_resident(r: ResidentMemory) -> str:
+    return f"total {_bytes_or_unknown(r.total)}, pymalloc arenas {_bytes_or_unknown(r.pymalloc_arenas)}"
+
+
+def _summary_of_snapshot(s: Snapshot) -> str:
+    objects = sum(s.objects_by_generation.values()) if s.objects_by_generation is not None else None
+    return f"of {s.interpreter}: tracked objects {_count(objects)}, allocated blocks {_count(s.allocated_blocks)}"
+
+
+def _summary_of_diff(d: SnapshotDiff) -> str:
+    objects = sum(d.objects_by_generation.values()) if d.objects_by_generation is not None else None
+    return (f"on {d.interpreter}: tracked objects {_count(objects, '+,')}, "
+            f"allocated blocks {_count(d.allocated_blocks, '+,')}")
+
+
+def _summary_of_report(r: Report) -> str:
+    i = r.interpreter
+    build = f"{'debug' if i.debug_build else 'release'}, {'free-threaded' if i.free_threaded else 'GIL'} build"
+    return f"of CPython {'.'.join(map(str, i.version))} ({build}); print() it"
+
+
+_SUMMARIES: Dict[type, Callable[[Any], str]] = {
+    GCState: _summary_of_gc_state, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
+    MimallocSnapshot: _summary_of_mimalloc, Fragmentation: _summary_of_fragmentation,
+    BlockCensus: _summary_of_block_census, ResidentMemory: _summary_of_resident,
+    Snapshot: _summary_of_snapshot, SnapshotDiff: _summary_of_diff, Report: _summary_of_report}
+
+
+def summary(result: object) -> str:
+    """One line that names what a result holds, for its repr (print()
+    shows the whole)."""
+    return _SUMMARIES[type(result)](result)
+
+
 def fragmentation_text(f: Fragmentation) -> str:
     lines = ["memprobe: where pymalloc's arenas go",
              f"  {f.arenas:,} arenas hold {mib(f.arena_bytes)}: live blocks {mib(f.live_bytes)}, free blocks in "
@@ -183,7 +264,7 @@ def fragmentation_text(f: Fragmentation) -> str:
 
 
 def block_census_text(c: BlockCensus, top: int = 12) -> str:
-    from ._serialize import type_name
+    from ._serialize import generation_key, type_name
 
     arena = "segment" if c.allocator == "mimalloc" else "arena"
     lines = [f"memprobe: {c.allocator}'s blocks by the object they hold",
@@ -262,13 +343,7 @@ def report_text(report: Report, colour: bool = False) -> str:
     lines += [style(f"UNSUPPORTED {part}: {why}", "31") for part, why in sorted(info.layout_problems.items())]
     lines += ["", *resident_text(report.resident).splitlines()]
     if report.mimalloc is not None:
-        mi = report.mimalloc
-        lines += ["", style("mimalloc", "1"),
-                  f"  {mi.scope} ({mi.threads} thread(s)"
-                  + (", abandoned pool included)" if mi.abandoned_pool else ")"),
-                  f"  pages {mi.pages:,}, blocks in use {mi.blocks_in_use:,}, committed "
-                  f"{mi.bytes_committed:,} B of {mi.bytes_reserved:,} B reserved"]
-        lines += _mimalloc_rows(mi.size_classes, style)
+        lines += ["", style("mimalloc", "1"), *_mimalloc_lines(report.mimalloc, style)]
     lines += ["", style("pymalloc", "1")]
     if report.pymalloc is None:
         lines.append(f"  unavailable: {report.pymalloc_unavailable}")
@@ -286,6 +361,13 @@ def report_text(report: Report, colour: bool = False) -> str:
     lines += ["", style("reference counts", "1"),
               f"  a fresh object() held by one name: refcount {probe} (sys.getrefcount says {stdlib})"]
     return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def _mimalloc_lines(mi: MimallocSnapshot, style: Style) -> List[str]:
+    return [f"  {mi.scope} ({mi.threads} thread(s)" + (", abandoned pool included)" if mi.abandoned_pool else ")"),
+            f"  pages {mi.pages:,}, blocks in use {mi.blocks_in_use:,}, committed "
+            f"{mi.bytes_committed:,} B of {mi.bytes_reserved:,} B reserved",
+            *_mimalloc_rows(mi.size_classes, style)]
 
 
 def _pymalloc_summary(p: PymallocSnapshot, size_classes: int) -> List[str]:
@@ -309,18 +391,58 @@ def _gc_rows(report: Report) -> List[str]:
         counts = top.per_generation.get(generation, TypeCounts())
         return _fit_entries([f"{short_type(t)} {n:,}" for t, n in counts.items()], width)
 
-    lines = [f"  {g.regime}, {'enabled' if g.enabled else 'disabled'}"
-             + (", collecting now" if g.collecting else "")]
+    extra = []
     if report.interpreter.free_threaded:
-        lines.append(f"  no generations; tracked objects, most common: {types_of(Generation.TRACKED, 50)}")
-    lines.append("  gen  count  threshold   objects  most common types")
+        extra.append(f"  no generations; tracked objects, most common: {types_of(Generation.TRACKED, 50)}")
+    return _generation_rows(g, lambda gen: types_of(Generation(gen), 36), extra)
+
+
+def _generation_rows(g: GCState, types_of: Optional[Callable[[int], str]] = None,
+                     extra: Sequence[str] = ()) -> List[str]:
+    """The collector's state line and a row per generation (with its most
+    common types when given)."""
+    lines = [f"  {g.regime}, {'enabled' if g.enabled else 'disabled'}"
+             + (", collecting now" if g.collecting else ""), *extra]
+    lines.append("  gen  count  threshold   objects" + ("  most common types" if types_of else ""))
     for gen in g.generations:
         length = "-" if gen.length is None else f"{gen.length:,}"
-        lines.append(f"  {gen.generation:>3} {gen.count:>6,} {gen.threshold:>10,} {length:>9}  "
-                     f"{types_of(Generation(gen.generation), 36)}")
+        lines.append(f"  {gen.generation:>3} {gen.count:>6,} {gen.threshold:>10,} {length:>9}"
+                     + (f"  {types_of(gen.generation)}" if types_of else ""))
     permanent = "-" if g.permanent_length is None else f"{g.permanent_length:,}"
     lines.append(f"  permanent generation (gc.freeze): {permanent} objects")
     return lines
+
+
+# ---- print() of the probes' own results -----------------------------------------------------
+
+def pymalloc_text(p: PymallocSnapshot) -> str:
+    lines = [f"memprobe: {p.allocator}", *_pymalloc_summary(p, len(p.size_classes)),
+             *_pymalloc_rows(p.size_classes, Style(False))]
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def mimalloc_text(m: MimallocSnapshot) -> str:
+    lines = [f"memprobe: {m.allocator}", *_mimalloc_lines(m, Style(False))]
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def gc_state_text(g: GCState) -> str:
+    return "\n".join(["memprobe: the garbage collector", *_generation_rows(g)])
+
+
+def _list_name(generation: Generation) -> str:
+    key = generation_key(generation)
+    return f"gen {key}" if key.isdigit() else key
+
+
+def census_text(c: Census, top: int = 12) -> str:
+    """Tracked objects by type, most common first, and per list."""
+    lines = [f"memprobe: {c.total:,} tracked objects" + (", counted during a collection" if c.collecting else ""),
+             *[f"  {n:>10,}  {type_name(t)}" for t, n in list(c.by_type.items())[:top]]]
+    if len(c.by_type) > top:
+        lines.append(f"  ({len(c.by_type) - top:,} more types)")
+    lines.append("  by list: " + ", ".join(f"{_list_name(g)} {n:,}" for g, n in c.by_generation.items()))
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
 
 
 def _fit_entries(entries: List[str], width: int) -> str:

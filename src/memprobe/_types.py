@@ -45,7 +45,8 @@ else:
             namespace["__reduce__"] = __reduce__
             slotted = type(cls)(cls.__name__, cls.__bases__, namespace)
             slotted.__qualname__ = cls.__qualname__
-            return dataclass(frozen=frozen)(slotted)
+            # A _Short result keeps its one-line repr.
+            return dataclass(frozen=frozen, repr=not issubclass(cls, _Short))(slotted)
         return make
 
 
@@ -54,6 +55,19 @@ class Rows(tuple):  # type: ignore[type-arg]
     census() does not count it."""
 
     __slots__ = ()
+
+
+class _Short:
+    """Results whose field-by-field repr would be a wall of rows: repr() is
+    one line, ``<Type summary>`` (``_render.summary``); print() shows the
+    whole table."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        from ._render import summary
+
+        return f"<{type(self).__name__} {summary(self)}>"
 
 
 class Table(dict):  # type: ignore[type-arg]
@@ -238,7 +252,7 @@ class GenerationState:
 
 
 @_result(frozen=True)
-class GCState:
+class GCState(_Short):
     """One snapshot of the calling interpreter's collector.
 
     ``long_lived_total``/``long_lived_pending`` are the collector's own
@@ -254,6 +268,11 @@ class GCState:
     long_lived_total: int
     long_lived_pending: int
     heap_size: Optional[int]
+
+    def __str__(self) -> str:
+        from ._render import gc_state_text
+
+        return gc_state_text(self)
 
 
 class TypeCounts(Mapping[type, int]):
@@ -331,7 +350,9 @@ class TypeCounts(Mapping[type, int]):
     def __repr__(self) -> str:
         from ._serialize import type_name
 
-        return "TypeCounts({" + ", ".join(f"{type_name(t)}: {n}" for t, n in self.items()) + "})"
+        shown = [f"{type_name(t)}: {n}" for t, n in list(self.items())[:5]]
+        more = len(self) - len(shown)
+        return "TypeCounts({" + ", ".join(shown) + (f", ... {more:,} more" if more > 0 else "") + "})"
 
 
 class _TypeCountsItems(ItemsView[type, int]):
@@ -344,7 +365,7 @@ class _TypeCountsItems(ItemsView[type, int]):
 
 
 @_result(frozen=True)
-class Census:
+class Census(_Short):
     """Tracked objects counted per type, without listing them.
 
     ``by_type`` covers ``generation`` (or, for ``None``, generations 0-2,
@@ -379,6 +400,11 @@ class Census:
     def __hash__(self) -> int:
         return hash((self.generation, self.total, self.collecting))
 
+    def __str__(self) -> str:
+        from ._render import census_text
+
+        return census_text(self)
+
 
 class SizeClass(NamedTuple):
     """One pymalloc size class: blocks of ``block_size`` bytes served from
@@ -404,7 +430,7 @@ class SizeClass(NamedTuple):
 
 
 @_result(frozen=True)
-class PymallocSnapshot:
+class PymallocSnapshot(_Short):
     """The calling interpreter's pymalloc state at one moment.
 
     ``source`` is ``"obmalloc-state"`` (3.12+: read from the interpreter's
@@ -471,6 +497,11 @@ class PymallocSnapshot:
             if c.class_index == index:
                 return c
         return SizeClass(index, (index + 1) * self.alignment, 0, 0, 0)
+
+    def __str__(self) -> str:
+        from ._render import pymalloc_text
+
+        return pymalloc_text(self)
 
 
 class ArenaSizeClass(NamedTuple):
@@ -562,6 +593,10 @@ class ArenaMap(Tuple[ArenaInfo, ...]):
     """The live arenas returned by ``arenas()``: a tuple of ``ArenaInfo``
     that also draws itself (``to_svg()``, and ``_repr_svg_`` for notebooks)."""
 
+    def __repr__(self) -> str:
+        return (f"<ArenaMap {len(self):,} arenas, {self.used_pools:,} of {self.total_pools:,} pools "
+                "in use; to_svg() draws them>")
+
     def to_svg(self, title: Optional[str] = None, colour: str = "fill") -> str:
         """An SVG picture: one cell per pool, one row per arena, with a
         legend of totals.  ``colour="fill"`` colours a pool by how full it
@@ -644,7 +679,7 @@ class MimallocSizeClass(NamedTuple):
 
 
 @_result(frozen=True)
-class MimallocSnapshot:
+class MimallocSnapshot(_Short):
     """mimalloc's heaps at one moment, per heap kind and block size.
 
     ``scope`` is ``"all-threads"`` on free-threaded builds (every thread's
@@ -697,6 +732,11 @@ class MimallocSnapshot:
                 return c
         return MimallocSizeClass(heap, block_size, 0, 0, 0, 0, 0, 0, 0)
 
+    def __str__(self) -> str:
+        from ._render import mimalloc_text
+
+        return mimalloc_text(self)
+
 
 # ---- Snapshots and diffs --------------------------------------------------------
 
@@ -708,7 +748,7 @@ class SnapshotMismatch(MemprobeError, ValueError):
 D = TypeVar("D", bound="_Document")
 
 
-class _Printed:
+class _Printed(_Short):
     """Results printed as a table and written as JSON: ``to_dict()`` (a
     plain, JSON-compatible dict), ``to_json()``, and the notebook view."""
 
