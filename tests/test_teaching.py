@@ -250,7 +250,7 @@ def test_explain_returns_the_facts_it_read_and_tells_them_when_printed():
     # obj's name here, and explain()'s argument while it read.
     assert explained.refinfo.count >= 2 and explained.refinfo.layout == memprobe.refinfo(obj).layout
     assert "\n" not in repr(explained) and len(repr(explained)) < 100
-    assert explained._repr_html_().startswith("<pre")
+    assert explained._repr_html_().startswith("<div class=\"memprobe\"><p>A builtins.list")
     for fact, why in (("refinfo", explained.refinfo), ("gcinfo", explained.gcinfo), ("block_info", explained.block)):
         assert (why is None) == any(w.startswith(fact + ":") for w in explained.unavailable)
     assert gc.get_referents(explained) and obj not in gc.get_referents(explained)
@@ -336,9 +336,53 @@ def test_map_command_explains_why_it_is_unavailable_before_312():
 
 def test_notebook_views():
     snap = memprobe.snapshot()
-    assert snap._repr_html_().startswith("<pre>memprobe snapshot")
+    assert snap._repr_html_().startswith('<div class="memprobe"><p><b>Snapshot of CPython')
     if DIRECT and PYMALLOC_SERVING:
         ET.fromstring(memprobe.arenas()._repr_svg_())
+
+
+TABLES = {"pymalloc": ["class", "size", "pools", "in use", "free", "bytes in use", "fill"],
+          "mimalloc": ["heap", "size", "pages", "in use", "free", "fill"],
+          "gc_state": ["generation", "count", "threshold", "objects"],
+          "census": ["type", "tracked objects"], "block_census": ["type", "blocks", "bytes"],
+          "rss": ["part", "bytes"], "fragmentation": ["live fraction", "arenas"],
+          "report": ["part", "bytes"], "snapshot": ["type", "tracked objects"]}
+
+
+@pytest.mark.parametrize("probe", sorted(TABLES))
+def test_each_result_is_a_small_html_table_in_a_notebook(probe):
+    """A notebook shows the summary as a heading and the rows as a real
+    table (well-formed, monospace, numbers right-aligned), at most 20 types
+    a table; the text repr behind a saved notebook was 144 KB."""
+    try:
+        result = RESULTS[probe]()
+    except memprobe.MemprobeError as exc:
+        pytest.skip(f"{probe}() is not available here: {exc}")
+    view = result._repr_html_()
+    tree = ET.fromstring(view)          # well-formed: a notebook renders it as is
+    assert tree.find("p/b").text == f"{type(result).__name__} {repr(result)[len(type(result).__name__) + 2:-1]}"
+    headers = [th.text for th in tree.iter("th")]
+    assert all(h in headers for h in TABLES[probe]), headers
+    assert "monospace" in tree.find("table").get("style")
+    assert len(view) < 20_000
+    assert all(len(table.findall("tbody/tr")) <= 33 for table in tree.iter("table"))
+
+
+def test_fill_bars_change_colour_with_fill():
+    """Full pools waste nothing (green), half-full ones hold memory other
+    sizes cannot use (yellow), nearly empty ones are fragmentation (red),
+    in the terminal and in notebooks alike."""
+    from memprobe._render import Style, _bar, fill_colour
+
+    assert [fill_colour(used, 100 - used)[0] for used in (100, 80, 50, 30, 10, 0)] == ["32", "32", "33", "33", "31", "31"]
+    assert len({fill_colour(used, 100 - used)[1] for used in (100, 50, 0)}) == 3
+    assert "\033[31m" in _bar(1, 99, Style(True)) and "\033[32m" in _bar(99, 1, Style(True))
+
+
+def test_an_explanation_is_a_paragraph_a_fact_in_a_notebook():
+    explained = memprobe.explain([1, 2])
+    tree = ET.fromstring(explained._repr_html_())
+    assert [p.text for p in tree.iter("p")] == list(explained.lines)
 
 
 def test_the_freeze_lesson_leaves_the_programs_collector_state_alone():

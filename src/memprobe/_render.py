@@ -6,12 +6,12 @@ from __future__ import annotations
 import html
 import sys
 import textwrap
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ._serialize import generation_key, type_name
-from ._types import (BlockCensus, Census, Fragmentation, GCState, Generation, LessonResult, MimallocSizeClass,
-                     MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory, SizeClass, Snapshot, SnapshotDiff,
-                     TypeCounts)
+from ._types import (BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, LessonResult,
+                     MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory, SizeClass, Snapshot,
+                     SnapshotDiff, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -27,20 +27,28 @@ class Style:
         return f"\033[{code}m{text}\033[0m" if self.colour else text
 
 
-def as_html(text: str) -> str:
-    """Notebook view of a table: preformatted."""
-    return "<pre>" + html.escape(text) + "</pre>"
-
-
 def short_type(tp: type) -> str:
     name = type_name(tp)
     return name[len("builtins."):] if name.startswith("builtins.") else name
 
 
+# How full a pool or page is carries meaning: full ones waste nothing
+# (green); a quarter to three quarters full hold memory no other size can
+# use (yellow); nearly empty ones are fragmentation (red).  (ANSI code,
+# CSS colour) by the lowest fill of each band.
+FILL_COLOURS = ((0.75, "32", "#2e7d32"), (0.25, "33", "#f9a825"), (0.0, "31", "#c62828"))
+
+
+def fill_colour(used: int, free: int) -> Tuple[str, str]:
+    """The (ANSI code, CSS colour) of a fill bar."""
+    fraction = used / (used + free) if used + free else 0.0
+    return next((ansi, css) for low, ansi, css in FILL_COLOURS if fraction >= low)
+
+
 def _bar(used: int, free: int, style: Style) -> str:
     total = used + free
     filled = round(BAR * used / total) if total else 0
-    return style("#" * filled, "32") + "." * (BAR - filled)
+    return style("#" * filled, fill_colour(used, free)[0]) + "." * (BAR - filled)
 
 
 def _pymalloc_rows(classes: Iterable[SizeClass], style: Style) -> List[str]:
@@ -103,9 +111,9 @@ def snapshot_text(snap: Snapshot) -> str:
     top = sorted((snap.objects_by_type or {}).items(), key=lambda kv: -kv[1])[:10]
     lines += [f"  {count:>10,}  {name}" for name, count in top]
     if snap.blocks_unavailable is not None:
-        lines.append(f"  objects in pymalloc blocks: not counted: {snap.blocks_unavailable}")
+        lines.append(f"  objects in the allocator's blocks: not counted: {snap.blocks_unavailable}")
     elif snap.blocks_by_type is not None and snap.block_bytes_by_type is not None:
-        lines.append("  objects in pymalloc blocks (tracked or not), most bytes first:")
+        lines.append("  objects in the allocator's blocks (tracked or not), most bytes first:")
         nbytes = snap.block_bytes_by_type
         lines += [f"  {snap.blocks_by_type.get(name, 0):>10,}  {binary_bytes(n):>12}  {name}"
                   for name, n in sorted(nbytes.items(), key=lambda kv: -kv[1])[:10]]
@@ -139,7 +147,7 @@ def diff_text(diff: SnapshotDiff) -> str:
     lines.append(_generation_totals(diff.objects_by_generation, "+"))
     lines += [f"  {count:>+10,}  {name}" for name, count in list((diff.objects_by_type or {}).items())[:10]]
     if diff.blocks_by_type is not None and diff.block_bytes_by_type is not None:
-        lines.append("  objects in pymalloc blocks (tracked or not), by type:")
+        lines.append("  objects in the allocator's blocks (tracked or not), by type:")
         lines += [f"  {count:>+10,}  {signed_bytes(diff.block_bytes_by_type.get(name, 0)):>12}  {name}"
                   for name, count in list(diff.blocks_by_type.items())[:10]]
         if not diff.blocks_by_type:
@@ -231,7 +239,7 @@ def _summary_of_diff(d: SnapshotDiff) -> str:
 def _summary_of_report(r: Report) -> str:
     i = r.interpreter
     build = f"{'debug' if i.debug_build else 'release'}, {'free-threaded' if i.free_threaded else 'GIL'} build"
-    return f"of CPython {'.'.join(map(str, i.version))} ({build}); print() it"
+    return f"of CPython {'.'.join(map(str, i.version))} ({build})"
 
 
 _SUMMARIES: Dict[type, Callable[[Any], str]] = {
@@ -462,3 +470,157 @@ def _fit(line: str, width: int = WIDTH) -> List[str]:
     indent = " " * (len(line) - len(line.lstrip()) + 2)
     return textwrap.wrap(line, width=width, subsequent_indent=indent, break_on_hyphens=False)
 
+
+
+# ---- Notebook views: HTML tables -------------------------------------------------------------
+
+HTML_ROWS = 20      # rows of a type table in a notebook; the rest is counted
+
+
+def _cell(value: object, right: bool) -> str:
+    align = "right" if right else "left"
+    return f'<td style="text-align:{align}">{html.escape(str(value))}</td>'
+
+
+def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], bars: Sequence[Tuple[int, int]] = (),
+               more: int = 0) -> str:
+    """A monospace table: text columns left, numbers right; with ``bars``,
+    a last column of fill bars ((used, free) per row) coloured by fill."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers) + ("<th>fill</th>" if bars else "")
+    body = []
+    for i, row in enumerate(rows):
+        cells = "".join(_cell(v, isinstance(v, (int, float)) or str(v)[:1] in "+-0123456789") for v in row)
+        if bars:
+            used, free = bars[i]
+            css = fill_colour(used, free)[1]
+            width = round(100 * used / (used + free)) if used + free else 0
+            cells += (f'<td><div style="width:8em;background:#eee"><div style="width:{width}%;'
+                      f'height:0.8em;background:{css}"></div></div></td>')
+        body.append(f"<tr>{cells}</tr>")
+    if more > 0:
+        body.append(f'<tr><td colspan="{len(headers) + bool(bars)}">... {more:,} more</td></tr>')
+    return (f'<table style="font-family:monospace;border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _type_rows(counts: Mapping[Any, int], *extra: Mapping[Any, int], signed: bool = False) -> List[List[object]]:
+    """(name, count, extra columns...) of the HTML_ROWS largest counts."""
+    ranked = sorted(counts.items(), key=lambda kv: -abs(kv[1]))[:HTML_ROWS]
+    spec = "+," if signed else ","
+    return [[type_name(k) if isinstance(k, type) else k, format(n, spec),
+             *[format(e.get(k, 0), spec) for e in extra]] for k, n in ranked]
+
+
+def _pymalloc_html(p: PymallocSnapshot) -> str:
+    rows = [[c.class_index, c.block_size, f"{c.pools:,}", f"{c.blocks_in_use:,}", f"{c.blocks_free:,}",
+             binary_bytes(c.bytes_in_use)] for c in p.size_classes]
+    return html_table(["class", "size", "pools", "in use", "free", "bytes in use"], rows,
+                      [(c.blocks_in_use, c.blocks_free) for c in p.size_classes])
+
+
+def _mimalloc_html(m: MimallocSnapshot) -> str:
+    classes = sorted(m.size_classes, key=lambda c: -c.blocks_in_use)
+    rows = [[c.heap, c.block_size, f"{c.pages:,}", f"{c.blocks_in_use:,}", f"{c.blocks_free:,}"]
+            for c in classes[:HTML_ROWS]]
+    return html_table(["heap", "size", "pages", "in use", "free"], rows,
+                      [(c.blocks_in_use, c.blocks_free) for c in classes[:HTML_ROWS]],
+                      more=len(classes) - HTML_ROWS)
+
+
+def _gc_html(g: GCState) -> str:
+    rows = [[gen.generation, f"{gen.count:,}", f"{gen.threshold:,}", "-" if gen.length is None else f"{gen.length:,}"]
+            for gen in g.generations]
+    return html_table(["generation", "count", "threshold", "objects"], rows)
+
+
+def _census_html(c: Census) -> str:
+    return (html_table(["type", "tracked objects"], _type_rows(c.by_type), more=len(c.by_type) - HTML_ROWS)
+            + html_table(["list", "objects"], [[_list_name(g), f"{n:,}"] for g, n in c.by_generation.items()]))
+
+
+def _block_census_html(c: BlockCensus) -> str:
+    ranked = list(c.bytes.items())[:HTML_ROWS]
+    rows = [[type_name(t), f"{c.blocks[t]:,}", binary_bytes(n), f"{c.arenas_touched[t]:,}"] for t, n in ranked]
+    rows.append(["(no object of a known type)", f"{c.other_blocks:,}", binary_bytes(c.other_bytes), ""])
+    unit = "segments" if c.allocator == "mimalloc" else "arenas"
+    return html_table(["type", "blocks", "bytes", unit], rows, more=len(c.bytes) - len(ranked))
+
+
+def _fragmentation_html(f: Fragmentation) -> str:
+    rows = [[f"{b.low:.0%}-{b.high:.0%}", f"{b.arenas:,}", mib(b.arena_bytes), mib(b.live_bytes)]
+            for b in f.occupancy]
+    return (html_table(["live fraction", "arenas", "arena bytes", "live bytes"], rows,
+                       [(b.live_bytes, b.arena_bytes - b.live_bytes) for b in f.occupancy])
+            + f"<p>{html.escape(f.verdict)}</p>")
+
+
+def _resident_html(r: ResidentMemory) -> str:
+    def size(n: Optional[int]) -> str:
+        return "unknown" if n is None else binary_bytes(n)
+
+    rows = [["total resident", size(r.total)], ["pymalloc arenas resident", size(r.pymalloc_resident)],
+            ["  in live blocks", size(r.pymalloc_live)], ["mimalloc committed", size(r.mimalloc_committed)],
+            ["malloc in use", size(r.malloc_in_use)], ["malloc free", size(r.malloc_free)],
+            ["the rest", size(r.other)]]
+    return html_table(["part", "bytes"], rows) + f"<p>{html.escape(r.verdict)}</p>"
+
+
+def _snapshot_html(s: Snapshot) -> str:
+    parts = [] if s.pymalloc is None else [_pymalloc_html(s.pymalloc)]
+    if s.mimalloc is not None:
+        parts.append(_mimalloc_html(s.mimalloc))
+    if s.objects_by_type is not None:
+        parts.append(html_table(["type", "tracked objects"], _type_rows(s.objects_by_type),
+                                more=len(s.objects_by_type) - HTML_ROWS))
+    if s.blocks_by_type is not None and s.block_bytes_by_type is not None:
+        parts.append(html_table(["type", "block bytes", "blocks"],
+                                _type_rows(s.block_bytes_by_type, s.blocks_by_type),
+                                more=len(s.block_bytes_by_type) - HTML_ROWS))
+    return "".join(parts)
+
+
+def _diff_html(d: SnapshotDiff) -> str:
+    parts = []
+    if d.size_classes:
+        parts.append(html_table(["class", "size", "pools", "blocks in use", "bytes"],
+                                [[c.class_index, c.block_size, f"{c.pools:+,}", f"{c.blocks_in_use:+,}",
+                                  signed_bytes(c.bytes_in_use)] for c in d.size_classes]))
+    if d.objects_by_type:
+        parts.append(html_table(["type", "tracked objects"], _type_rows(d.objects_by_type, signed=True),
+                                more=len(d.objects_by_type) - HTML_ROWS))
+    if d.blocks_by_type:
+        parts.append(html_table(["type", "blocks", "block bytes"],
+                                _type_rows(d.blocks_by_type, d.block_bytes_by_type or {}, signed=True),
+                                more=len(d.blocks_by_type) - HTML_ROWS))
+    return "".join(parts) or "<p>no change</p>"
+
+
+def _report_html(r: Report) -> str:
+    parts = [_resident_html(r.resident)]
+    parts.append(_pymalloc_html(r.pymalloc) if r.pymalloc is not None
+                 else f"<p>pymalloc unavailable: {html.escape(str(r.pymalloc_unavailable))}</p>")
+    if r.mimalloc is not None:
+        parts.append(_mimalloc_html(r.mimalloc))
+    parts.append(_gc_html(r.gc) if r.gc is not None
+                 else f"<p>collector unavailable: {html.escape(str(r.gc_unavailable))}</p>")
+    return "".join(parts)
+
+
+def _explanation_html(e: Explanation) -> str:
+    return "".join(f"<p>{html.escape(line)}</p>" for line in e.lines)
+
+
+_HTML: Dict[type, Callable[[Any], str]] = {
+    PymallocSnapshot: _pymalloc_html, MimallocSnapshot: _mimalloc_html, GCState: _gc_html, Census: _census_html,
+    BlockCensus: _block_census_html, Fragmentation: _fragmentation_html, ResidentMemory: _resident_html,
+    Snapshot: _snapshot_html, SnapshotDiff: _diff_html, Report: _report_html, Explanation: _explanation_html}
+
+
+def html_of(result: object) -> str:
+    """A result's notebook view: its one-line summary as a heading, then
+    its tables (at most HTML_ROWS rows of types each); an explanation is
+    its story, one paragraph a fact."""
+    view = _HTML[type(result)]
+    title = (f"<p><b>{html.escape(type(result).__name__ + ' ' + summary(result))}</b></p>"
+             if type(result) in _SUMMARIES else "")
+    return f'<div class="memprobe">{title}{view(result)}</div>'

@@ -69,6 +69,12 @@ class _Short:
 
         return f"<{type(self).__name__} {summary(self)}>"
 
+    def _repr_html_(self) -> str:
+        """The notebook view: tables (``_render.html_of``)."""
+        from ._render import html_of
+
+        return html_of(self)
+
 
 class Table(dict):  # type: ignore[type-arg]
     """The dict a result keeps a mapping in (see ``Rows``)."""
@@ -763,11 +769,6 @@ class _Printed(_Short):
         from ._serialize import to_json
 
         return to_json(self)
-
-    def _repr_html_(self) -> str:
-        from ._render import as_html
-
-        return as_html(str(self))
 
 
 class _Document(_Printed):
