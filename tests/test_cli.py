@@ -72,3 +72,25 @@ def test_lessons_help_lists_the_lessons_and_each_is_importable_by_that_name():
     for name, lesson in lessons.LESSONS.items():
         assert name in text
         assert getattr(lessons, name) is lesson
+
+
+WIDE_COMMANDS = {"report": (), "lessons": ("lessons",), "explain": ("explain", "[1, 2]"), "where": ("where",)}
+
+
+@pytest.mark.parametrize("columns", [40, 60, 100])
+@pytest.mark.parametrize("command", sorted(WIDE_COMMANDS))
+def test_every_line_fits_the_terminal_width_columns_says(command, columns):
+    """COLUMNS (or the terminal's width) bounds every line: long lines are
+    wrapped under their indentation, never overflow (lessons reached 184
+    columns and explain 211)."""
+    proc = run_memprobe(*WIDE_COMMANDS[command], env_extra={"COLUMNS": str(columns)}, check=True)
+    widest = max(proc.stdout.splitlines(), key=len)
+    assert len(widest) <= columns, widest
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_run_diff_fits_the_terminal_width_too(tmp_path):
+    script = tmp_path / "strs.py"
+    script.write_text("kept = [str(i) * 20 for i in range(2000)]\n")
+    proc = run_memprobe("run", str(script), env_extra={"COLUMNS": "50"}, check=True)
+    assert proc.stderr.startswith("memprobe run") and max(map(len, proc.stderr.splitlines())) <= 50

@@ -77,6 +77,7 @@ if INFO.free_threaded:   # pymalloc modes do not exist there
 @pytest.mark.parametrize("mode", MODES + ["tracemalloc"])
 def test_report_and_json_run_under_every_allocator_mode(mode):
     kwargs = {"xoptions": ["tracemalloc"]} if mode == "tracemalloc" else {"pythonmalloc": mode}
+    kwargs["env_extra"] = {"COLUMNS": "80"}
     text = run(**kwargs)
     assert text.returncode == 0, text.stderr
     assert "Traceback" not in text.stdout + text.stderr

@@ -18,7 +18,7 @@ import os
 import runpy
 import sys
 import traceback
-from typing import List, Optional, Tuple
+from typing import List, Optional, TextIO, Tuple
 
 from ._memprobe import MemprobeError
 from ._render import resident_change_text
@@ -94,7 +94,7 @@ def _print_run(args: argparse.Namespace, measurement: measure, resident: Tuple[R
     else:
         blocks = ""
         if args.blocks and measurement.after is not None and measurement.after.blocks_unavailable:
-            blocks = f"  objects in pymalloc blocks: not counted: {measurement.after.blocks_unavailable}\n"
+            blocks = f"  objects in the allocator's blocks: not counted: {measurement.after.blocks_unavailable}\n"
         text = (f"memprobe run {args.target}: exit code {exit_code}\n{measurement.diff}\n{blocks}"
                 f"{resident_change_text(*resident)}")
     if args.output:
@@ -105,7 +105,15 @@ def _print_run(args: argparse.Namespace, measurement: measure, resident: Tuple[R
         print(text)
     else:
         sys.stdout.flush()
-        print(text, file=sys.stderr)
+        say(text, sys.stderr)
+
+
+def say(text: object, stream: Optional[TextIO] = None) -> None:
+    """Print text for a person (to stdout unless told): every line fitted
+    to the terminal (COLUMNS, else its width, else 80 columns)."""
+    from ._render import fit_text, terminal_width
+
+    print(fit_text(str(text), terminal_width()), file=stream or sys.stdout)
 
 
 def explain_expression(args: argparse.Namespace) -> int:
@@ -117,7 +125,10 @@ def explain_expression(args: argparse.Namespace) -> int:
         print(f"memprobe explain: cannot evaluate {args.expression!r}: {exc!r}", file=sys.stderr)
         return 2
     explained = explain(value)
-    print(json.dumps(explained.to_dict(), indent=2) if args.json else explained)
+    if args.json:
+        print(json.dumps(explained.to_dict(), indent=2))
+    else:
+        say(explained)
     return 0
 
 
@@ -136,7 +147,7 @@ def show_lessons(args: argparse.Namespace) -> int:
         print(json.dumps([plain(LESSONS[name]()) for name in names], indent=2))
         return 0
     for index, name in enumerate(names):
-        print(("\n" if index else "") + str(LESSONS[name]()))
+        say(("\n" if index else "") + str(LESSONS[name]()))
     return 0
 
 
@@ -175,15 +186,12 @@ def where_memory_goes(args: argparse.Namespace) -> int:
                           "top_types": [[name, n] for name, n in
                                         ((_type_name(t), n) for t, n in top.by_type.items())]}, indent=2))
         return 0
-    print(resident)
-    print()
-    print(fragmented if fragmented is not None else f"pymalloc's arenas: unavailable: {why}")
-    print()
-    print(blocks if blocks is not None else f"pymalloc's blocks by type (tracked or not): unavailable: {blocks_why}")
-    print()
-    print("most common tracked objects, by count:")
-    for t, n in top.by_type.items():
-        print(f"  {n:>12,}  {_type_name(t)}")
+    say("\n\n".join([
+        str(resident),
+        str(fragmented) if fragmented is not None else f"pymalloc's arenas: unavailable: {why}",
+        str(blocks) if blocks is not None else f"blocks by type (tracked or not): unavailable: {blocks_why}",
+        "most common tracked objects, by count:\n"
+        + "\n".join(f"  {n:>12,}  {_type_name(t)}" for t, n in top.by_type.items())]))
     return 0
 
 
@@ -200,7 +208,7 @@ def show_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report().to_dict(), indent=2))
     else:
-        print(report_text(report(), use_colour(sys.stdout)))
+        say(report_text(report(), use_colour(sys.stdout)))
     return 0
 
 

@@ -1,9 +1,12 @@
-"""Every text table memprobe prints, drawn from typed results: snapshots,
-diffs, the live report and the lessons.  Fits 80 columns; colour only when
-asked for."""
+"""Every table memprobe draws from typed results: snapshots, diffs, the
+live report and the lessons as text (fitted to the terminal: COLUMNS, else
+its width, else 80 columns; colour only when asked for), each result's
+one-line summary for its repr, and its notebook view as HTML tables."""
 from __future__ import annotations
 
 import html
+import re
+import shutil
 import sys
 import textwrap
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -117,7 +120,7 @@ def snapshot_text(snap: Snapshot) -> str:
         nbytes = snap.block_bytes_by_type
         lines += [f"  {snap.blocks_by_type.get(name, 0):>10,}  {binary_bytes(n):>12}  {name}"
                   for name, n in sorted(nbytes.items(), key=lambda kv: -kv[1])[:10]]
-    return "\n".join(lines)
+    return _joined(lines)
 
 
 def diff_text(diff: SnapshotDiff) -> str:
@@ -152,7 +155,7 @@ def diff_text(diff: SnapshotDiff) -> str:
                   for name, count in list(diff.blocks_by_type.items())[:10]]
         if not diff.blocks_by_type:
             lines.append("        none")
-    return "\n".join(lines)
+    return _joined(lines)
 
 
 # ---- Fragmentation --------------------------------------------------------------------------
@@ -268,7 +271,7 @@ def fragmentation_text(f: Fragmentation) -> str:
         lines += [f"    0x{a.address:x}: {a.live_blocks:,} blocks, {a.live_bytes:,} B, {a.used_pools} pools"
                   for a in f.sparsest]
     lines.append("  " + f.verdict)
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def block_census_text(c: BlockCensus, top: int = 12) -> str:
@@ -287,7 +290,7 @@ def block_census_text(c: BlockCensus, top: int = 12) -> str:
         lines.append(f"  {arena}s held by the fewest objects:")
         lines += [f"    0x{a.address:x}: " + ", ".join(f"{n:,} {type_name(t)}" for t, n in list(a.holders.items())[:4])
                   for a in sparse]
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def resident_text(r: ResidentMemory) -> str:
@@ -304,7 +307,7 @@ def resident_text(r: ResidentMemory) -> str:
              f"  the rest          {size(r.other)} (code, stacks, other mappings)"]
     lines += [f"  unknown: {why}" for why in r.unknown]
     lines.append("  " + r.verdict)
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def resident_change_text(before: ResidentMemory, after: ResidentMemory) -> str:
@@ -326,7 +329,7 @@ def resident_change_text(before: ResidentMemory, after: ResidentMemory) -> str:
             continue
         lines.append(f"  {label:<26}{size(a):>12}{size(b):>12}{change(a, b):>12}")
     lines.append("  after: " + after.verdict)
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 # ---- Lessons ------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def report_text(report: Report, colour: bool = False) -> str:
     probe, stdlib = report.fresh_object_refcounts
     lines += ["", style("reference counts", "1"),
               f"  a fresh object() held by one name: refcount {probe} (sys.getrefcount says {stdlib})"]
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def _mimalloc_lines(mi: MimallocSnapshot, style: Style) -> List[str]:
@@ -426,12 +429,12 @@ def _generation_rows(g: GCState, types_of: Optional[Callable[[int], str]] = None
 def pymalloc_text(p: PymallocSnapshot) -> str:
     lines = [f"memprobe: {p.allocator}", *_pymalloc_summary(p, len(p.size_classes)),
              *_pymalloc_rows(p.size_classes, Style(False))]
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def mimalloc_text(m: MimallocSnapshot) -> str:
     lines = [f"memprobe: {m.allocator}", *_mimalloc_lines(m, Style(False))]
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def gc_state_text(g: GCState) -> str:
@@ -450,7 +453,7 @@ def census_text(c: Census, top: int = 12) -> str:
     if len(c.by_type) > top:
         lines.append(f"  ({len(c.by_type) - top:,} more types)")
     lines.append("  by list: " + ", ".join(f"{_list_name(g)} {n:,}" for g, n in c.by_generation.items()))
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+    return _joined(lines)
 
 
 def _fit_entries(entries: List[str], width: int) -> str:
@@ -463,12 +466,35 @@ def _fit_entries(entries: List[str], width: int) -> str:
     return ", ".join(shown)
 
 
-def _fit(line: str, width: int = WIDTH) -> List[str]:
-    """Wrap a long line (an error message) under its own indentation."""
-    if len(line) <= width or "\033[" in line:
+_ANSI = re.compile("\033\\[[0-9;]*m")
+
+
+def _fit(line: str, width: Optional[int] = None) -> List[str]:
+    """Wrap a line longer than width (default: the terminal's) under its own
+    indentation.  Colour codes take no columns; a line too long with them
+    is wrapped without them."""
+    width = width or terminal_width()
+    if len(line) <= width or len(_ANSI.sub("", line)) <= width:
         return [line]
-    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    line = _ANSI.sub("", line)
+    indent = " " * min(len(line) - len(line.lstrip()) + 2, width // 2)
     return textwrap.wrap(line, width=width, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def _joined(lines: Iterable[str]) -> str:
+    """Lines as one text, each fitted to the terminal."""
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def terminal_width() -> int:
+    """The columns to fit: COLUMNS, else the terminal's width, else 80
+    (shutil's rule), and never fewer than 20."""
+    return max(20, shutil.get_terminal_size((WIDTH, 24)).columns)
+
+
+def fit_text(text: str, width: int) -> str:
+    """Every line of text within width columns (see _fit)."""
+    return "\n".join(wrapped for line in text.split("\n") for wrapped in (_fit(line, width) or [""]))
 
 
 
