@@ -100,10 +100,9 @@ typedef struct {
     type_slot **touched;
     size_t max_blocks;
     /* Neighbouring blocks mostly hold objects of one type: the last type
-     * found, its slot, and the pre-header it came with, tried first. */
+     * found and its slot, looked up first. */
     PyTypeObject *last_type;
     type_slot *last_slot;
-    size_t last_preheader;
     pool_row *pools;                /* PyMem_Raw, grown as needed */
     size_t npools, pools_room;
 } block_census;
@@ -372,20 +371,23 @@ object_in(block_census *c, uintptr_t block, size_t size)
         }
         front = (size_t)MP_DEBUG_FRONT_BYTES;
     }
+    /* In increasing order: the lowest offset that holds an object wins,
+     * since one at a higher offset would lie inside it (a tuple whose
+     * first item is a class reads, one GC head further on, as an instance
+     * of that class). */
     static const size_t preheaders[] = {
-        0, sizeof(PyGC_Head), sizeof(PyGC_Head) + 2 * sizeof(PyObject *),
-        2 * sizeof(PyObject *),
+        0, 2 * sizeof(PyObject *), sizeof(PyGC_Head),
+        sizeof(PyGC_Head) + 2 * sizeof(PyObject *),
     };
     size_t n = sizeof(preheaders) / sizeof(preheaders[0]);
-    /* The last block's pre-header first, then each in order. */
-    for (size_t k = 0; k <= n; k++) {
-        size_t preheader = k == 0 ? c->last_preheader : preheaders[k - 1];
-        if (k > 0 && preheader == c->last_preheader) {
-            continue;
+    for (size_t k = 0; k < n; k++) {
+        size_t preheader = preheaders[k];
+        if (k > 0 && preheader == preheaders[k - 1]) {
+            continue;               /* the same offset on this platform */
         }
         size_t at = front + preheader;
         if (at + sizeof(PyObject) > size) {
-            continue;
+            break;
         }
         PyObject *op = (PyObject *)(block + at);
         PyTypeObject *type = op->ob_type;
@@ -396,10 +398,10 @@ object_in(block_census *c, uintptr_t block, size_t size)
         }
         if ((size_t)mp_preheader_size(type) == preheader
             && at + smallest_instance(type) <= size
-            && mp_refcnt_plausible(op) && fits(op, type, size - at)) {
+            && mp_refcnt_plausible(op) && fits(op, type, size - at)
+            && (!PyType_IS_GC(type) || mp_gc_head_plausible(op))) {
             c->last_type = type;
             c->last_slot = slot;
-            c->last_preheader = preheader;
             return op;
         }
     }
@@ -900,6 +902,13 @@ census_allocator(mp_state *st, mp_refusal *r)
     mp_allocator a;
     mp_current_allocator(&a);
 #if MP_HAVE_MIMALLOC
+    if (a.name == NULL && MP_FREE_THREADED) {
+        mp_refuse(r, st->no_mimalloc,
+                  "block_census(): the allocator is hooked (e.g. by "
+                  "tracemalloc); the census reads mimalloc's pages only "
+                  "when nothing wraps it");
+        return NULL;
+    }
     if (a.name != NULL && a.family == MP_ALLOC_MIMALLOC) {
         if (!mp_check_part(st, MP_PART_MIMALLOC, r)) {
             return NULL;
@@ -911,6 +920,35 @@ census_allocator(mp_state *st, mp_refusal *r)
                       "read safely", mp_version_text(st));
             return NULL;
         }
+#  if !MP_FREE_THREADED
+        /* A default build keeps each thread's mimalloc heap in that
+         * thread's own storage: only the calling thread's can be found,
+         * and a thread that ended leaves its pages where none can. */
+        PyInterpreterState *interp = PyInterpreterState_Get();
+        uint64_t made = mp_thread_states_made(interp), alive = 0;
+        for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
+             ts = PyThreadState_Next(ts)) {
+            alive++;
+        }
+        if (made < alive || alive == 0) {
+            mp_refuse(r, st->unsupported,
+                      "block_census(): the interpreter's count of thread "
+                      "states reads %llu with %llu alive: its layout differs "
+                      "from what memprobe was built for",
+                      (unsigned long long)made, (unsigned long long)alive);
+            return NULL;
+        }
+        uint64_t others = made - 1;
+        if (others > 0) {
+            mp_refuse(r, st->unsupported,
+                      "block_census(): under PYTHONMALLOC=mimalloc a default "
+                      "build's threads each keep their own heap, and only the "
+                      "calling thread's can be read; %llu other thread "
+                      "state(s) have run in this interpreter, so objects they "
+                      "allocated would be missing", (unsigned long long)others);
+            return NULL;
+        }
+#  endif
         return "mimalloc";
     }
 #endif

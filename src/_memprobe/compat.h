@@ -325,6 +325,28 @@ mp_refcnt_plausible(PyObject *op)
 #endif
 }
 
+/* Whether the words before an object of a GC type can be its GC head (GIL
+ * builds): untracked, both links are zero but for the finalized flag;
+ * tracked, both are addresses (the low bits hold flags: the unreachable
+ * and, 3.14, old-space bits of _gc_next; finalized and collecting in
+ * _gc_prev).  A small count where _gc_next would be is not a link: an
+ * object's items read from inside it look like that. */
+static inline int
+mp_gc_head_plausible(PyObject *op)
+{
+#if MP_FREE_THREADED
+    (void)op;
+    return 1;
+#else
+    const PyGC_Head *head = (const PyGC_Head *)op - 1;
+    uintptr_t next = head->_gc_next, prev = head->_gc_prev;
+    if (next == 0) {
+        return (prev & ~(uintptr_t)3) == 0;
+    }
+    return (next & ~(uintptr_t)7) >= 4096 && (prev & ~(uintptr_t)3) >= 4096;
+#endif
+}
+
 /* ---- Walk caps ------------------------------------------------------------- */
 
 /* More steps than this in a walk of a list means the list loops: 2**32
@@ -697,6 +719,14 @@ mp_mi_abandoned_list(PyInterpreterState *interp, int visited)
 #  else
 #    define MP_MI_ABANDONED_POOL 0
 #  endif
+
+/* Thread states this interpreter has made, alive or ended (3.13+: the
+ * last unique id given, counting from 1). */
+static inline uint64_t
+mp_thread_states_made(PyInterpreterState *interp)
+{
+    return interp->threads.next_unique_id;
+}
 
 /* Pauses every other thread of the interpreter (free-threaded 3.14+; the
  * function is not exported by 3.13).  On default builds the GIL already
