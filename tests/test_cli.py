@@ -57,7 +57,8 @@ def test_json_before_the_command_means_the_same_as_after_it():
     import json
 
     lessons = json.loads(run_memprobe("--json", "lessons", "weakref", check=True).stdout)
-    assert [lesson["name"] for lesson in lessons] == ["weakref"] and lessons[0]["holds"] is True
+    assert lessons["kind"] == "lessons"
+    assert [lesson["name"] for lesson in lessons["lessons"]] == ["weakref"] and lessons["lessons"][0]["holds"]
     assert json.loads(run_memprobe("lessons", "--json", "weakref", check=True).stdout) == lessons
     assert "rss" in json.loads(run_memprobe("--json", "where", check=True).stdout)
     assert json.loads(run_memprobe("--json", "explain", "1", check=True).stdout)["kind"] == "explanation"
@@ -93,4 +94,5 @@ def test_the_run_diff_fits_the_terminal_width_too(tmp_path):
     script = tmp_path / "strs.py"
     script.write_text("kept = [str(i) * 20 for i in range(2000)]\n")
     proc = run_memprobe("run", str(script), env_extra={"COLUMNS": "50"}, check=True)
+    # (A path longer than the line is cut across lines too.)
     assert proc.stderr.startswith("memprobe run") and max(map(len, proc.stderr.splitlines())) <= 50

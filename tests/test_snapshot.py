@@ -384,7 +384,8 @@ SCRIPT = textwrap.dedent(
 def test_run_passes_argv_and_the_exit_code_through(tmp_path, code):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    proc = run_memprobe("run", str(script), "100", str(code), "--verbose")
+    # A terminal wide enough for the script's path (lines are fitted to it).
+    proc = run_memprobe("run", str(script), "100", str(code), "--verbose", env_extra={"COLUMNS": "1000"})
     assert proc.returncode == code
     assert f"argv=['100', '{code}', '--verbose'] name=__main__" in proc.stderr
     assert f"memprobe run {script}: exit code {code}\n" in proc.stderr
@@ -483,14 +484,14 @@ def test_run_of_a_script_that_raises_exits_and_reports_like_python(tmp_path):
     assert measured.stderr.startswith(plain.stderr)   # the same traceback, then the diff
     frames = [line for line in measured.stderr.splitlines() if line.strip().startswith("File ")]
     assert not any("runpy" in line or "memprobe/__main__" in line for line in frames), measured.stderr
-    assert "exit code 1" in measured.stderr
+    assert "exit code 1" in " ".join(measured.stderr.split())
 
 
 def test_run_of_sys_exit_with_a_message_exits_and_reports_like_python(tmp_path):
     plain, measured = python_and_memprobe_run(tmp_path, 'import sys; sys.exit("no input given")')
     assert measured.returncode == plain.returncode == 1
     assert measured.stderr.startswith(plain.stderr) and plain.stderr == "no input given\n"
-    assert "exit code no input" not in measured.stderr
+    assert "exit code no input" not in " ".join(measured.stderr.split())
 
 
 def test_run_json_on_stdout_parses_even_when_the_script_prints(tmp_path):

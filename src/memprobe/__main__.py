@@ -6,6 +6,7 @@
     python -m memprobe lessons [NAME]        classic claims checked live
     python -m memprobe map [-o FILE] [--colour fill|type]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
+    python -m memprobe schema                the JSON Schema of every --json document
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import List, Optional, TextIO, Tuple
 from ._memprobe import MemprobeError
 from ._render import resident_change_text
 from ._rss import rss
+from ._serialize import command_document
 from ._snapshot import measure
 from ._types import ResidentMemory
 
@@ -88,9 +90,10 @@ def _exit_status(failure: Optional[BaseException]) -> int:
 def _print_run(args: argparse.Namespace, measurement: measure, resident: Tuple[ResidentMemory, ResidentMemory],
                exit_code: int) -> None:
     if args.json:
-        text = json.dumps({"target": args.target, "module": args.module, "argv": sys.argv,
-                           "exit_code": exit_code, "diff": measurement.diff.to_dict(),
-                           "rss": {"before": resident[0].to_dict(), "after": resident[1].to_dict()}})
+        text = json.dumps(command_document("run", {
+            "target": args.target, "module": args.module, "argv": sys.argv, "exit_code": exit_code,
+            "diff": measurement.diff.to_dict(),
+            "rss": {"before": resident[0].to_dict(), "after": resident[1].to_dict()}}))
     else:
         blocks = ""
         if args.blocks and measurement.after is not None and measurement.after.blocks_unavailable:
@@ -144,7 +147,8 @@ def show_lessons(args: argparse.Namespace) -> int:
     if args.json:
         from ._serialize import plain
 
-        print(json.dumps([plain(LESSONS[name]()) for name in names], indent=2))
+        print(json.dumps(command_document("lessons", {"lessons": [plain(LESSONS[name]()) for name in names]}),
+                         indent=2))
         return 0
     for index, name in enumerate(names):
         say(("\n" if index else "") + str(LESSONS[name]()))
@@ -178,13 +182,13 @@ def where_memory_goes(args: argparse.Namespace) -> int:
     blocks, blocks_why = attempt(block_census)
     top = census(top=10)
     if args.json:
-        print(json.dumps({"rss": resident.to_dict(),
+        print(json.dumps(command_document("where", {"rss": resident.to_dict(),
                           "fragmentation": None if fragmented is None else fragmented.to_dict(),
                           "fragmentation_unavailable": why,
                           "blocks": None if blocks is None else blocks.to_dict(),
                           "blocks_unavailable": blocks_why,
                           "top_types": [[name, n] for name, n in
-                                        ((_type_name(t), n) for t, n in top.by_type.items())]}, indent=2))
+                                        ((_type_name(t), n) for t, n in top.by_type.items())]}), indent=2))
         return 0
     say("\n\n".join([
         str(resident),
@@ -199,6 +203,13 @@ def _type_name(t: type) -> str:
     from ._serialize import type_name
 
     return type_name(t)
+
+
+def print_schema(args: argparse.Namespace) -> int:
+    from ._serialize import json_schema
+
+    print(json.dumps(json_schema(), indent=1))
+    return 0
 
 
 def show_report(args: argparse.Namespace) -> int:
@@ -250,6 +261,8 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
                                 "fragmentation, what pins the sparsest arenas")
     where.add_argument("--json", action="store_true", help="the same as JSON")
     where.set_defaults(func=where_memory_goes)
+    schema = commands.add_parser("schema", help="print the JSON Schema of every --json document")
+    schema.set_defaults(func=print_schema)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
     arena_map.add_argument("--colour", "--color", choices=("fill", "type"), default="fill",

@@ -471,8 +471,8 @@ _ANSI = re.compile("\033\\[[0-9;]*m")
 
 def _fit(line: str, width: Optional[int] = None) -> List[str]:
     """Wrap a line longer than width (default: the terminal's) under its own
-    indentation.  Colour codes take no columns; a line too long with them
-    is wrapped without them."""
+    indentation (a word longer than a line is cut).  Colour codes take no
+    columns; a line too long with them is wrapped without them."""
     width = width or terminal_width()
     if len(line) <= width or len(_ANSI.sub("", line)) <= width:
         return [line]

@@ -16,10 +16,11 @@ import dataclasses
 import enum
 import json
 import typing
-from typing import Any, Dict, Mapping, Type, TypeVar
+from typing import Any, Dict, Mapping, Optional, Type, TypeVar
 
-from ._types import (BlockCensus, Explanation, Fragmentation, Generation, Report, ResidentMemory, Snapshot,
-                     SnapshotDiff)
+from . import _types
+from ._types import (BlockCensus, Explanation, Fragmentation, Generation, LessonResult, Report, ResidentMemory,
+                     Snapshot, SnapshotDiff, TypeCounts)
 
 FORMAT_VERSION = 3
 KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
@@ -137,3 +138,78 @@ def _build(hint: Any, data: Any) -> Any:
             raise TypeError(f"expected {hint.__name__}, got {data!r}")
         return data
     raise TypeError(f"cannot rebuild {hint!r}")
+
+
+# ---- The convention as a JSON Schema ----------------------------------------------------------
+
+# The command line's documents that are not one result: each a dict of
+# its parts (a part is a result's document without kind and format).
+COMMAND_DOCUMENTS = ("run", "where", "lessons")
+
+
+def json_schema() -> Dict[str, Any]:
+    """The JSON Schema (draft 7) of every document memprobe writes, derived
+    from the result declarations by the convention above; the package
+    ships it as ``schema.json`` (``python -m memprobe schema`` prints
+    it)."""
+    definitions: Dict[str, Any] = {}
+
+    def of(hint: Any) -> Dict[str, Any]:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Union:
+            return {"anyOf": [of(a) for a in args]}
+        if origin is tuple:
+            return {"type": "array", "items": of(args[0])}
+        if origin is dict or hint is TypeCounts:
+            return {"type": "object", "additionalProperties": of(args[1] if args else int)}
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            return {"type": "string"}
+        if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or hasattr(hint, "_fields")):
+            if hint.__name__ not in definitions:
+                definitions[hint.__name__] = {}     # a placeholder while its fields are derived
+                hints = typing.get_type_hints(hint, vars(_types))
+                if dataclasses.is_dataclass(hint):
+                    names = [f.name for f in dataclasses.fields(hint)]
+                    definitions[hint.__name__] = {
+                        "type": "object", "properties": {n: of(hints[n]) for n in names}, "required": names}
+                else:   # a NamedTuple: its fields in order
+                    definitions[hint.__name__] = {
+                        "type": "array", "items": [of(hints[n]) for n in hint._fields],
+                        "minItems": len(hint._fields), "maxItems": len(hint._fields)}
+            return {"$ref": f"#/definitions/{hint.__name__}"}
+        return {int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"},
+                bool: {"type": "boolean"}, type(None): {"type": "null"}}[hint]
+
+    def document(kind: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        header = {"type": "object", "properties": {"kind": {"const": kind}, "format": {"const": FORMAT_VERSION}},
+                  "required": ["kind", "format"]}
+        return {"allOf": [header, body]}
+
+    documents = {kind: document(kind, of(cls)) for cls, kind in KINDS.items()}
+    documents["run"] = document("run", {"type": "object", "required": ["diff", "rss", "exit_code"], "properties": {
+        "target": {"type": "string"}, "module": {"type": "boolean"}, "argv": {"type": "array"},
+        "exit_code": {"type": "integer"}, "diff": of(SnapshotDiff),
+        "rss": {"type": "object", "properties": {"before": of(ResidentMemory), "after": of(ResidentMemory)}}}})
+    documents["where"] = document("where", {"type": "object", "required": ["rss", "top_types"], "properties": {
+        "rss": of(ResidentMemory), "fragmentation": of(Optional[Fragmentation]),
+        "fragmentation_unavailable": of(Optional[str]), "blocks": of(Optional[BlockCensus]),
+        "blocks_unavailable": of(Optional[str]),
+        "top_types": {"type": "array", "items": {"type": "array", "items": [{"type": "string"},
+                                                                            {"type": "integer"}]}}}})
+    documents["lessons"] = document("lessons", {"type": "object", "required": ["lessons"], "properties": {
+        "lessons": {"type": "array", "items": of(LessonResult)}}})
+    # Documents by kind ("<kind>-document"), then the results they are made of (by class name).
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "title": "memprobe's JSON documents",
+            "description": "Every document carries kind and format; definitions/<kind>-document describes each.",
+            "type": "object", "required": ["kind", "format"],
+            "oneOf": [{"$ref": f"#/definitions/{kind}-document"} for kind in documents],
+            "definitions": {**{f"{kind}-document": d for kind, d in documents.items()},
+                            **dict(sorted(definitions.items()))}}
+
+
+def command_document(kind: str, parts: Dict[str, Any]) -> Dict[str, Any]:
+    """A command's document (run, where, lessons): its parts, with kind and
+    format as every document has."""
+    assert kind in COMMAND_DOCUMENTS
+    return {"kind": kind, "format": FORMAT_VERSION, **parts}
+
