@@ -383,6 +383,25 @@ def case_lesson_result():
         returns(lesson)
 
 
+@case("timeline", "Timeline", "Collection")
+def case_timeline():
+    recording = memprobe.timeline(lengths=True)
+    with recording as entered:
+        kept = [Node() for _ in range(10)]
+        gc.collect()
+    check(entered, return_annotation(memprobe.timeline.__enter__), "timeline().__enter__()")
+    check(recording.result, typing.Optional[memprobe.Timeline], "timeline().result")
+    result = recording.result
+    assert result.collections
+    for collection in result.collections:
+        check(collection, memprobe.Collection)
+    returns(result.collections_by_generation)
+    returns(result.to_svg)
+    returns(result.to_html)
+    returns(result.to_dict)
+    del kept
+
+
 @case("measure")
 def case_measure():
     m = memprobe.measure(collect=True)

@@ -23,6 +23,7 @@ from ._pymalloc import arenas, block_census, block_info, fragmentation, pymalloc
 from ._report import report
 from ._rss import rss
 from ._snapshot import measure, snapshot
+from ._timeline import timeline
 from ._types import (
     ArenaHolders,
     ArenaInfo,
@@ -31,6 +32,7 @@ from ._types import (
     ArenaSizeClass,
     BlockInfo,
     Census,
+    Collection,
     Explanation,
     Fragmentation,
     GCInfo,
@@ -53,6 +55,7 @@ from ._types import (
     SizeClassDelta,
     Snapshot,
     SnapshotDiff,
+    Timeline,
     SnapshotMismatch,
     SparseArena,
     TypeCounts,
@@ -70,6 +73,7 @@ __all__ = [
     "ArenaSizeClass",
     "BlockInfo",
     "Census",
+    "Collection",
     "Explanation",
     "Fragmentation",
     "GCInfo",
@@ -97,6 +101,7 @@ __all__ = [
     "SnapshotDiff",
     "SnapshotMismatch",
     "SparseArena",
+    "Timeline",
     "TypeCounts",
     "UnsupportedInterpreter",
     "arenas",
@@ -118,6 +123,7 @@ __all__ = [
     "report",
     "rss",
     "snapshot",
+    "timeline",
 ]
 
 __version__ = "0.1.0"

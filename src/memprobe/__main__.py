@@ -6,6 +6,7 @@
     python -m memprobe lessons [NAME]        classic claims checked live
     python -m memprobe map [-o FILE] [--colour fill|type]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
+    python -m memprobe timeline [-o FILE] [--html] [--lengths] [-m] script.py [args...]
     python -m memprobe schema                the JSON Schema of every --json document
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import runpy
 import sys
 import traceback
-from typing import List, Optional, TextIO, Tuple
+from typing import ContextManager, List, Optional, TextIO, Tuple
 
 from ._memprobe import MemprobeError
 from ._render import resident_change_text
@@ -39,33 +40,69 @@ def run_script(args: argparse.Namespace) -> int:
 
     What the script keeps in its globals is still alive at the second
     snapshot, so it shows in the diff."""
-    target = args.target
-    if not args.module and not os.path.exists(target):
-        print(f"memprobe run: can't open file {os.path.abspath(target)!r}: "
-              f"[Errno {errno.ENOENT}] {os.strerror(errno.ENOENT)}", file=sys.stderr)
+    if not _can_run(args):
         return 2
-    sys.argv = [target, *args.args]
-    if not args.module:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(target)) if os.path.isfile(target) else target)
     # Read before the first snapshot, so the measured block holds it already.
     resident_before = rss()
     measurement = measure(collect=args.collect, blocks=args.blocks)
-    failure: Optional[BaseException] = None
-    kept: object = None
     script_stdout = sys.stderr if args.json and not args.output else sys.stdout
-    with measurement, contextlib.redirect_stdout(script_stdout):
-        try:
-            if args.module:
-                kept = runpy.run_module(target, run_name="__main__", alter_sys=True)
-            else:
-                kept = runpy.run_path(target, run_name="__main__")
-        except BaseException as exc:   # reported below, as python would
-            failure = exc
+    failure, kept = _execute(args, measurement, script_stdout)
     # Read while the script's globals are still alive, as the diff was.
     resident = (resident_before, rss())
     del kept
     exit_code = _exit_status(failure)
     _print_run(args, measurement, resident, exit_code)
+    return exit_code
+
+
+def _can_run(args: argparse.Namespace) -> bool:
+    """Whether the target exists (a module is found when it runs), saying
+    why not as python would."""
+    if not args.module and not os.path.exists(args.target):
+        print(f"memprobe {args.command}: can't open file {os.path.abspath(args.target)!r}: "
+              f"[Errno {errno.ENOENT}] {os.strerror(errno.ENOENT)}", file=sys.stderr)
+        return False
+    return True
+
+
+def _execute(args: argparse.Namespace, around: ContextManager[object],
+             script_stdout: TextIO) -> Tuple[Optional[BaseException], object]:
+    """Run the target (a script, a directory or zipapp, or -m a module) as
+    __main__ inside ``around``: (what it raised or None, its globals)."""
+    sys.argv = [args.target, *args.args]
+    if not args.module:
+        target = args.target
+        sys.path.insert(0, os.path.dirname(os.path.abspath(target)) if os.path.isfile(target) else target)
+    failure: Optional[BaseException] = None
+    kept: object = None
+    with around, contextlib.redirect_stdout(script_stdout):
+        try:
+            if args.module:
+                kept = runpy.run_module(args.target, run_name="__main__", alter_sys=True)
+            else:
+                kept = runpy.run_path(args.target, run_name="__main__")
+        except BaseException as exc:   # reported after, as python would
+            failure = exc
+    return failure, kept
+
+
+def record_timeline(args: argparse.Namespace) -> int:
+    """Run a script as ``run`` does, recording every collection: the
+    picture (SVG, or a page with --html) to -o, the table on stderr."""
+    from ._timeline import timeline
+
+    if not _can_run(args):
+        return 2
+    recording = timeline(lengths=args.lengths)
+    failure, kept = _execute(args, recording, sys.stdout)
+    del kept
+    exit_code = _exit_status(failure)
+    result = recording.result
+    assert result is not None
+    with open(args.output, "w", encoding="utf-8") as out:
+        out.write(result.to_html() if args.html else result.to_svg())
+    sys.stdout.flush()
+    say(f"{result}\nmemprobe timeline: wrote {os.path.abspath(args.output)}", sys.stderr)
     return exit_code
 
 
@@ -261,6 +298,16 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
                                 "fragmentation, what pins the sparsest arenas")
     where.add_argument("--json", action="store_true", help="the same as JSON")
     where.set_defaults(func=where_memory_goes)
+    recorder = commands.add_parser("timeline", help="run a script and draw every collection it caused, "
+                                   "generation by generation (SVG, or an HTML page)")
+    recorder.add_argument("-o", "--output", default="timeline.svg", help="the picture's file (default timeline.svg)")
+    recorder.add_argument("--html", action="store_true", help="write a page with the picture and the table")
+    recorder.add_argument("--lengths", action="store_true",
+                          help="also read each list's length before and after each collection (walks them)")
+    recorder.add_argument("-m", dest="module", action="store_true", help="run a module, as python -m does")
+    recorder.add_argument("target", metavar="script")
+    recorder.add_argument("args", nargs=argparse.REMAINDER)
+    recorder.set_defaults(func=record_timeline)
     schema = commands.add_parser("schema", help="print the JSON Schema of every --json document")
     schema.set_defaults(func=print_schema)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")

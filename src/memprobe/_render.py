@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from ._serialize import generation_key, type_name
 from ._types import (BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, LessonResult,
                      MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory, SizeClass, Snapshot,
-                     SnapshotDiff, TypeCounts)
+                     SnapshotDiff, Timeline, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -245,7 +245,14 @@ def _summary_of_report(r: Report) -> str:
     return f"of CPython {'.'.join(map(str, i.version))} ({build})"
 
 
+def _summary_of_timeline(t: Timeline) -> str:
+    by_generation = ", ".join(f"gen {g} {n:,}" for g, n in sorted(t.collections_by_generation().items()))
+    return (f"{len(t.collections):,} collections in {t.elapsed * 1e3:,.1f} ms"
+            + (f" ({by_generation})" if by_generation else ""))
+
+
 _SUMMARIES: Dict[type, Callable[[Any], str]] = {
+    Timeline: _summary_of_timeline,
     GCState: _summary_of_gc_state, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
     MimallocSnapshot: _summary_of_mimalloc, Fragmentation: _summary_of_fragmentation,
     BlockCensus: _summary_of_block_census, ResidentMemory: _summary_of_resident,
@@ -422,6 +429,26 @@ def _generation_rows(g: GCState, types_of: Optional[Callable[[int], str]] = None
     permanent = "-" if g.permanent_length is None else f"{g.permanent_length:,}"
     lines.append(f"  permanent generation (gc.freeze): {permanent} objects")
     return lines
+
+
+# ---- The generation timeline -----------------------------------------------------------------
+
+def timeline_text(t: Timeline, most: int = 30) -> str:
+    """Each collection a row: when, generation, how long, what it collected,
+    counts (and lengths) after."""
+    lines = [f"memprobe: {len(t.collections):,} collections in {t.elapsed * 1e3:,.1f} ms on {t.interpreter} "
+             f"({t.gc_regime})",
+             "        at ms  gen   duration us  collected  counts after" + ("   lengths after"
+                                                                          if any(c.lengths_after for c in t.collections)
+                                                                          else "")]
+    for c in t.collections[:most]:
+        after = "/".join(f"{n:,}" for n in c.counts_after)
+        lengths = "" if c.lengths_after is None else "  " + "/".join(f"{n:,}" for n in c.lengths_after)
+        lines.append(f"  {c.start * 1e3:>11,.3f}  {c.generation:>3} {c.duration * 1e6:>13,.1f} {c.collected:>10,}  "
+                     f"{after}{lengths}")
+    if len(t.collections) > most:
+        lines.append(f"  ({len(t.collections) - most:,} more: to_svg() draws them all)")
+    return _joined(lines)
 
 
 # ---- print() of the probes' own results -----------------------------------------------------
@@ -636,7 +663,15 @@ def _explanation_html(e: Explanation) -> str:
     return "".join(f"<p>{html.escape(line)}</p>" for line in e.lines)
 
 
+def _timeline_html(t: Timeline) -> str:
+    rows = [[f"{c.start * 1e3:,.3f}", c.generation, f"{c.duration * 1e6:,.1f}", f"{c.collected:,}",
+             "/".join(f"{n:,}" for n in c.counts_after)] for c in t.collections[:HTML_ROWS]]
+    return t.to_svg() + html_table(["at ms", "generation", "duration us", "collected", "counts after"], rows,
+                                   more=len(t.collections) - HTML_ROWS)
+
+
 _HTML: Dict[type, Callable[[Any], str]] = {
+    Timeline: _timeline_html,
     PymallocSnapshot: _pymalloc_html, MimallocSnapshot: _mimalloc_html, GCState: _gc_html, Census: _census_html,
     BlockCensus: _block_census_html, Fragmentation: _fragmentation_html, ResidentMemory: _resident_html,
     Snapshot: _snapshot_html, SnapshotDiff: _diff_html, Report: _report_html, Explanation: _explanation_html}

@@ -20,12 +20,12 @@ from typing import Any, Dict, Mapping, Optional, Type, TypeVar
 
 from . import _types
 from ._types import (BlockCensus, Explanation, Fragmentation, Generation, LessonResult, Report, ResidentMemory,
-                     Snapshot, SnapshotDiff, TypeCounts)
+                     Snapshot, SnapshotDiff, Timeline, TypeCounts)
 
 FORMAT_VERSION = 3
 KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
                           Fragmentation: "fragmentation", ResidentMemory: "rss", BlockCensus: "block-census",
-                          Explanation: "explanation"}
+                          Explanation: "explanation", Timeline: "timeline"}
 T = TypeVar("T")
 
 

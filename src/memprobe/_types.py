@@ -1197,6 +1197,62 @@ class Explanation(_Printed):
         return f"<Explanation of a {self.type_name} at {self.address:#x}: {len(self.lines)} lines; print() it>"
 
 
+class Collection(NamedTuple):
+    """One collection a timeline saw: its generation, when it began
+    (seconds since the timeline began) and how long it took, what it
+    collected, ``gc.get_count()`` before and after, and (``lengths=True``)
+    the lengths of generations 0-2 and the permanent list before and
+    after (None when not read)."""
+
+    generation: int
+    start: float
+    duration: float
+    collected: int
+    uncollectable: int
+    counts_before: Tuple[int, ...]
+    counts_after: Tuple[int, ...]
+    lengths_before: Optional[Tuple[int, ...]]
+    lengths_after: Optional[Tuple[int, ...]]
+
+
+@_result(frozen=True)
+class Timeline(_Printed):
+    """Every collection run inside ``with memprobe.timeline():`` (or
+    ``python -m memprobe timeline script.py``), in order: ``collections``,
+    over ``elapsed`` seconds.  ``to_svg()`` draws them on a time axis, one
+    lane per generation; ``to_html()`` is a page with the picture and the
+    table; printed, the table."""
+
+    interpreter: str
+    gc_regime: str
+    elapsed: float
+    collections: Tuple[Collection, ...]
+
+    def collections_by_generation(self) -> Dict[int, int]:
+        """How many collections of each generation ran."""
+        counts: Dict[int, int] = {}
+        for c in self.collections:
+            counts[c.generation] = counts.get(c.generation, 0) + 1
+        return counts
+
+    def to_svg(self, title: Optional[str] = None) -> str:
+        from ._timeline import timeline_svg
+
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"title must be a str or None, not {type(title).__name__}")
+        return timeline_svg(self, title)
+
+    def to_html(self) -> str:
+        from ._timeline import timeline_html
+
+        return timeline_html(self)
+
+    def __str__(self) -> str:
+        from ._render import timeline_text
+
+        return timeline_text(self)
+
+
 # Every type whose instances are memprobe's results: census() leaves them out.
 # Not the Generation members: constants made once at import, not results
 # that come and go, so census() counts them as gc.get_objects() lists them.
