@@ -306,8 +306,8 @@ def test_the_map_coloured_by_type_names_the_types_filling_the_pools():
     root = ET.fromstring(run_code(FLOATS_AND_STRS, check=True).stdout)
     ns = {"svg": "http://www.w3.org/2000/svg"}
     legend = [t.text for t in root.findall(".//svg:g[@class='legend']/svg:text", ns)]
-    assert legend[0] == "free or not carved" and legend[-2] == "no object of a known type"
-    ranked = [label.split(" (")[0] for label in legend[1:3]]
+    assert legend[:2] == ["free pool", "not carved yet"] and legend[-2] == "no object of a known type"
+    ranked = [label.split(" (")[0] for label in legend[2:4]]
     assert set(ranked) == {"builtins.float", "builtins.str"}
     swatches = {label.split(" (")[0]: r.get("fill")
                 for r, label in zip(root.findall(".//svg:g[@class='legend']/svg:rect", ns), legend)}
@@ -315,7 +315,72 @@ def test_the_map_coloured_by_type_names_the_types_filling_the_pools():
     float_cells = [tip for fill, tip in tips if fill == swatches["builtins.float"]]
     assert len(float_cells) >= 350 and all("builtins.float of" in tip for tip in float_cells)
     with pytest.raises(ValueError):
-        memprobe.arenas().to_svg(colour="size")
+        memprobe.arenas().to_svg(colour="shape")
+
+
+SVG_NS = {"svg": "http://www.w3.org/2000/svg"}
+
+
+def _cells(svg):
+    return [(r.get("fill"), r.find("svg:title", SVG_NS).text, r.get("data-changed"))
+            for r in ET.fromstring(svg).findall(".//svg:rect[@class='pool']", SVG_NS)]
+
+
+@pytestmark_map
+def test_the_map_tells_free_pools_from_slots_not_carved_and_labels_arenas_by_place():
+    arenas = memprobe.arenas()
+    root = ET.fromstring(arenas.to_svg())
+    rows = root.findall(".//svg:g[@class='arena']", SVG_NS)
+    assert [int(r.get("data-index")) for r in rows] == list(range(len(arenas)))
+    assert rows[0].find("svg:text", SVG_NS).text.startswith("#0 ")
+    fills = {tip: fill for fill, tip, _ in _cells(arenas.to_svg())}
+    free = sum(a.total_pools - a.used_pools for a in arenas)
+    uncarved = sum(a.total_pools - len(a.pool_classes) for a in arenas)
+    tips = [tip for _, tip, _ in _cells(arenas.to_svg())]
+    assert tips.count("not carved into a pool yet") == uncarved
+    assert tips.count("free pool") == free - uncarved
+    if uncarved and free > uncarved:
+        assert fills["free pool"] != fills["not carved into a pool yet"]
+    if len({a.total_pools for a in arenas}) > 1:     # 63 and 64 pools: said why
+        assert "lost to alignment" in arenas.to_svg()
+
+
+def test_the_fill_scale_tells_nearly_full_from_full_and_has_the_bars_meaning():
+    from memprobe._svg import FILL_SCALE, fill_colour
+
+    assert fill_colour(0.9) != fill_colour(1.0)
+    assert len({colour for _, colour, _ in FILL_SCALE}) == len(FILL_SCALE)
+    assert fill_colour(0.05) == "#dc2626"          # red: fragmentation, as the text bars say
+
+
+@pytestmark_map
+def test_the_map_by_size_class_has_a_colour_a_class_and_a_legend_of_block_sizes():
+    arenas = memprobe.arenas()
+    svg = arenas.to_svg(colour="size")
+    classes = {c for a in arenas for c in a.pool_classes if c != 255}
+    by_class = {}
+    for fill, tip, _ in _cells(svg):
+        if tip.startswith("size class "):
+            by_class.setdefault(int(tip.split()[2]), set()).add(fill)
+    assert set(by_class) == classes and all(len(f) == 1 for f in by_class.values())
+    assert len({f for fs in by_class.values() for f in fs}) == len(classes)
+    legend = [t.text for t in ET.fromstring(svg).findall(".//svg:g[@class='legend']/svg:text", SVG_NS)]
+    sizes = [f"{memprobe._interpreter.block_size(c)} B" for c in sorted(classes)]
+    assert legend[2:-1] == sizes      # then the totals
+
+
+@pytestmark_map
+def test_a_map_against_an_earlier_one_outlines_the_pools_that_changed():
+    before = memprobe.arenas()
+    kept = [float(i) for i in range(20_000)]      # ~40 pools of 24-byte blocks, at least
+    after = memprobe.arenas()
+    changed = [tip for _, tip, mark in _cells(after.to_svg(before=before)) if mark]
+    assert len(changed) >= 30 and all(tip.endswith("; changed") for tip in changed)
+    assert not any(mark for _, _, mark in _cells(after.to_svg(before=after)))
+    assert "pools that changed since the earlier map" in after.to_svg(before=before)
+    with pytest.raises(TypeError):
+        after.to_svg(before=[])
+    del kept
 
 
 @pytestmark_map

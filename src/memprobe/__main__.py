@@ -4,7 +4,7 @@
     python -m memprobe run [--json] [--collect] [--blocks] [-o FILE] [-m] script.py [args...]
     python -m memprobe explain [--json] EXPR explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
-    python -m memprobe map [-o FILE] [--colour fill|type]   the arena map as SVG (3.12+)
+    python -m memprobe map [-o FILE] [--colour fill|type|size]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
     python -m memprobe timeline [-o FILE] [--html] [--lengths] [-m] script.py [args...]
     python -m memprobe schema                the JSON Schema of every --json document
@@ -312,8 +312,9 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     schema.set_defaults(func=print_schema)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
-    arena_map.add_argument("--colour", "--color", choices=("fill", "type"), default="fill",
-                           help="colour each pool by how full it is, or by the type most of its objects have")
+    arena_map.add_argument("--colour", "--color", choices=("fill", "type", "size"), default="fill",
+                           help="colour each pool by how full it is, by the type most of its objects have, "
+                                "or by its size class")
     arena_map.set_defaults(func=draw_map)
     return parser
 

@@ -1,14 +1,18 @@
 """The arena map: pymalloc's arenas drawn as SVG text (standard library only).
 
-One row per arena, one cell per pool slot, coloured by the fraction of the
-pool's blocks in use, or by the type most of the pool's objects have (the
-block census); free and not-yet-carved pools are grey.  The picture shows
+One row per arena (labelled by its place in the map and its address), one
+cell per pool slot, coloured by the fraction of the pool's blocks in use,
+by the type most of the pool's objects have (the block census), or by the
+pool's size class; free pools and slots not carved yet are two greys.  The
+fill scale has the meaning the text's fill bars have: full pools waste
+nothing (dark green), nearly empty ones are fragmentation (red).  Against
+an earlier map, pools that changed are outlined.  The picture shows
 fragmentation at a glance: arenas kept alive by a few live blocks are rows
 of grey with a handful of coloured cells, and the type colours say whose.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 from xml.sax.saxutils import escape
 
 from ._interpreter import allocator, block_size, describe
@@ -16,15 +20,18 @@ from ._pymalloc import PoolTypes, pool_types
 from ._serialize import type_name
 from ._types import ArenaInfo
 
-CELL, GAP, LABEL_WIDTH, ROW_GAP = 10, 2, 150, 4
-FREE_COLOUR = "#e5e7eb"
-# (upper bound of the fill fraction, colour, legend label)
+CELL, GAP, LABEL_WIDTH, ROW_GAP = 10, 2, 190, 4
+FREE_COLOUR = "#d1d5db"         # a carved pool that holds nothing
+NOT_CARVED_COLOUR = "#f3f4f6"   # a slot of the arena not carved into a pool yet
+CHANGED_STROKE = "#111827"
+# (upper bound of the fill fraction, colour, legend label): red is
+# fragmentation, green a pool that wastes nothing.
 FILL_SCALE: Tuple[Tuple[float, str, str], ...] = (
-    (0.25, "#fde68a", "under 25% full"),
-    (0.50, "#fbbf24", "25-50%"),
-    (0.75, "#f97316", "50-75%"),
-    (0.999999, "#dc2626", "75-99%"),
-    (1.0, "#7f1d1d", "full"),
+    (0.25, "#dc2626", "under 25% full"),
+    (0.50, "#f97316", "25-50%"),
+    (0.75, "#facc15", "50-75%"),
+    (0.999999, "#86efac", "75-99%"),
+    (1.0, "#15803d", "full"),
 )
 
 
@@ -61,26 +68,52 @@ def _type_colours(pools: PoolTypes) -> Tuple[Dict[type, str], List[Tuple[str, st
     return colours, legend
 
 
+def _size_colours(arenas: Sequence[ArenaInfo]) -> Tuple[Dict[int, str], List[Tuple[str, str]]]:
+    """A colour for each size class in use, light (small blocks) to dark
+    (large), and the legend."""
+    classes = sorted({c for a in arenas for c in a.pool_classes if c != 255})
+    most = max(classes, default=0) or 1
+    colours = {}
+    for c in classes:
+        shade = c / most                 # 0 for the smallest class, 1 for the largest
+        colours[c] = f"#{int(191 - 160 * shade):02x}{int(219 - 150 * shade):02x}{int(254 - 100 * shade):02x}"
+    return colours, [(colours[c], f"{block_size(c)} B") for c in classes]
+
+
 def _interpreter_title() -> str:
     return f"pymalloc arenas of {describe()} ({allocator().name})"
 
 
-def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None, colour: str = "fill") -> str:
+def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None, colour: str = "fill",
+                  before: Optional[Sequence[ArenaInfo]] = None) -> str:
     title = title or _interpreter_title()
     pools: PoolTypes = {}
     colours: Dict[type, str] = {}
+    size_colours: Dict[int, str] = {}
     legend = [(c, lab) for _, c, lab in FILL_SCALE]
+    what = "share of the pool's blocks in use"
     if colour == "type":
         pools = pool_types()
         colours, legend = _type_colours(pools)
+        what = "the type most of the pool's objects have"
+    elif colour == "size":
+        size_colours, legend = _size_colours(arenas)
+        what = "the pool's size class (block size)"
+    changed = _changed(arenas, before) if before is not None else None
     width_pools = max((a.total_pools for a in arenas), default=1)
     width = LABEL_WIDTH + width_pools * (CELL + GAP) + 20
-    top = 50
+    notes = [f"one row per arena, one cell per pool; colour = {what}"]
+    if len({a.total_pools for a in arenas}) > 1:
+        notes.append("an arena that does not start on a pool boundary has one pool fewer: "
+                     "its first, partial pool is lost to alignment")
+    if changed is not None:
+        notes.append(f"outlined: {len(changed):,} pools that changed since the earlier map")
+    top = 30 + 16 * len(notes)
     legend_top = top + len(arenas) * (CELL + ROW_GAP) + 20
     # The legend's swatches, placed left to right and wrapped to the width.
     placed: List[Tuple[int, int, str, str]] = []
     x, line = 10, 0
-    for swatch, label in [(FREE_COLOUR, "free or not carved")] + legend:
+    for swatch, label in [(FREE_COLOUR, "free pool"), (NOT_CARVED_COLOUR, "not carved yet")] + legend:
         step = CELL + 12 + 7 * len(label)
         if x > 10 and x + step > width:
             x, line = 10, line + 1
@@ -97,17 +130,18 @@ def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None, colo
         f"<title>{escape(title)}</title>",
         '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="10" y="22" font-size="14" font-weight="bold">{escape(title)}</text>',
-        f'<text x="10" y="40">one row per arena, one cell per pool; colour = '
-        + ("the type most of the pool\'s objects have" if colour == "type" else "share of the pool\'s blocks in use")
-        + "</text>",
+        *[f'<text x="10" y="{40 + 16 * i}">{escape(note)}</text>' for i, note in enumerate(notes)],
     ]
     for row, arena in enumerate(arenas):
         y = top + row * (CELL + ROW_GAP)
-        out.append(f'<g class="arena" data-address="{arena.address:#x}">')
-        out.append(f'<text x="10" y="{y + CELL - 1}">{arena.address:#014x}</text>')
+        out.append(f'<g class="arena" data-address="{arena.address:#x}" data-index="{row}">')
+        out.append(f'<text x="10" y="{y + CELL - 1}">#{row:<4} {arena.address:#014x}</text>')
+        carved = len(arena.pool_classes)
         for col, pool in enumerate(arena.pools):
             x = LABEL_WIDTH + col * (CELL + GAP)
-            if pool.class_index < 0:
+            if col >= carved:
+                cell, tip = NOT_CARVED_COLOUR, "not carved into a pool yet"
+            elif pool.class_index < 0:
                 cell, tip = FREE_COLOUR, "free pool"
             else:
                 cell = fill_colour(pool.fill)
@@ -118,12 +152,19 @@ def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None, colo
                     cell = NO_OBJECT_COLOUR if tp is None else colours.get(tp, OTHER_TYPES_COLOUR)
                     tip += (f"; no object of a known type" if tp is None else
                             f"; {n:,} {type_name(tp)} of {objects:,} objects")
-            out.append(f'<rect class="pool" x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{cell}">'
+                elif colour == "size":
+                    cell = size_colours[pool.class_index]
+            outline = ""
+            if changed is not None and (arena.address, col) in changed:
+                outline = f' stroke="{CHANGED_STROKE}" stroke-width="1.5" data-changed="1"'
+                tip += "; changed"
+            out.append(f'<rect class="pool" x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{cell}"{outline}>'
                        f"<title>{escape(tip)}</title></rect>")
         out.append("</g>")
     out.append(f'<g class="legend" transform="translate(0,{legend_top})">')
     for x, y, swatch, label in placed:
-        out.append(f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{swatch}"/>')
+        out.append(f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{swatch}" stroke="#9ca3af" '
+                   f'stroke-width="0.5"/>')
         out.append(f'<text x="{x + CELL + 4}" y="{y + CELL - 1}">{escape(label)}</text>')
     totals = (f"{len(arenas)} arenas, {total_pools} pools ({used_pools} in use, {total_pools - used_pools} free), "
               f"{blocks:,} blocks in use")
@@ -132,3 +173,17 @@ def arena_map_svg(arenas: Sequence[ArenaInfo], title: Optional[str] = None, colo
                f"{escape(totals)}</text>")
     out.append("</g></svg>")
     return "\n".join(out)
+
+
+def _changed(arenas: Sequence[ArenaInfo], before: Sequence[ArenaInfo]) -> Set[Tuple[int, int]]:
+    """(arena address, pool slot) of each pool whose size class or blocks in
+    use differ from the earlier map (every pool of an arena it lacked)."""
+    earlier = {a.address: a for a in before}
+    changed: Set[Tuple[int, int]] = set()
+    for arena in arenas:
+        old = earlier.get(arena.address)
+        old_pools = old.pools if old is not None else ()
+        for col, pool in enumerate(arena.pools):
+            if col >= len(old_pools) or old_pools[col] != pool:
+                changed.add((arena.address, col))
+    return changed

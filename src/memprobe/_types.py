@@ -603,20 +603,27 @@ class ArenaMap(Tuple[ArenaInfo, ...]):
         return (f"<ArenaMap {len(self):,} arenas, {self.used_pools:,} of {self.total_pools:,} pools "
                 "in use; to_svg() draws them>")
 
-    def to_svg(self, title: Optional[str] = None, colour: str = "fill") -> str:
-        """An SVG picture: one cell per pool, one row per arena, with a
-        legend of totals.  ``colour="fill"`` colours a pool by how full it
-        is; ``colour="type"`` by the type most of its objects have (the
-        block census, read when drawing: 3.12+)."""
+    def to_svg(self, title: Optional[str] = None, colour: str = "fill",
+               before: Optional["ArenaMap"] = None) -> str:
+        """An SVG picture: one cell per pool, one row per arena (its place
+        in the map and its address), with a legend of totals.
+        ``colour="fill"`` colours a pool by how full it is (red: nearly
+        empty, dark green: full); ``colour="type"`` by the type most of its
+        objects have (the block census, read when drawing: 3.12+);
+        ``colour="size"`` by its size class.  Free pools and slots not
+        carved yet are two greys.  With ``before``, an earlier map, the
+        pools that changed since are outlined."""
         from ._svg import arena_map_svg
 
         if title is not None and not isinstance(title, str):
             raise TypeError(f"title must be a str or None, not {type(title).__name__}")
         if not isinstance(colour, str):
             raise TypeError(f"colour must be a str, not {type(colour).__name__}")
-        if colour not in ("fill", "type"):
-            raise ValueError(f"colour must be 'fill' or 'type', not {colour!r}")
-        return arena_map_svg(self, title, colour)
+        if colour not in ("fill", "type", "size"):
+            raise ValueError(f"colour must be 'fill', 'type' or 'size', not {colour!r}")
+        if before is not None and not isinstance(before, ArenaMap):
+            raise TypeError(f"before must be an ArenaMap or None, not {type(before).__name__}")
+        return arena_map_svg(self, title, colour, before)
 
     def _repr_svg_(self) -> str:
         return self.to_svg()

@@ -43,6 +43,7 @@ def _pictures():
     if sys.version_info >= (3, 12) and memprobe.interpreter().allocator.startswith("pymalloc"):
         yield "arena map by fill", memprobe.arenas().to_svg()
         yield "arena map by type", memprobe.arenas().to_svg(colour="type")
+        yield "arena map by size class", memprobe.arenas().to_svg(colour="size")
 
 
 @pytest.mark.parametrize("name,svg", list(_pictures()), ids=lambda v: v if len(v) < 40 else "")
