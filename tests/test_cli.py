@@ -62,8 +62,19 @@ def test_json_before_the_command_means_the_same_as_after_it():
     assert json.loads(run_memprobe("lessons", "--json", "weakref", check=True).stdout) == lessons
     assert "rss" in json.loads(run_memprobe("--json", "where", check=True).stdout)
     assert json.loads(run_memprobe("--json", "explain", "1", check=True).stdout)["kind"] == "explanation"
-    refused = run_memprobe("--json", "map")     # an SVG picture
-    assert refused.returncode == 2 and "map has no --json" in refused.stderr
+
+def test_every_command_has_json():
+    """One convention across commands: each takes --json (the report, a
+    run, where, lessons, explain, a timeline, the arena map, the schema)."""
+    import argparse
+
+    from memprobe.__main__ import JSON_COMMANDS, build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) | {"report"} == JSON_COMMANDS
+    for name, sub in commands.choices.items():
+        assert "--json" in sub.format_help(), name
 
 
 def test_lessons_help_lists_the_lessons_and_each_is_importable_by_that_name():

@@ -52,6 +52,25 @@ def test_every_command_document_follows_the_schema(args):
     VALIDATE(json.loads(run_memprobe(*args, check=True).stdout))
 
 
+@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="the arena map needs pymalloc's state (3.12+)")
+def test_the_map_document_follows_the_schema_and_holds_every_pool():
+    document = json.loads(run_memprobe("map", "--json", check=True).stdout)
+    VALIDATE(document)
+    arenas = document["arenas"]
+    assert arenas and all(len(a["pools"]) == a["total_pools"] for a in arenas)
+    assert all(sum(p[0] < 0 for p in a["pools"]) == a["free_pools"] for a in arenas)
+
+
+def test_the_timeline_document_follows_the_schema(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import gc\nprint('from the script')\ngc.collect()\n")
+    proc = run_memprobe("timeline", "--json", "-o", str(tmp_path / "t.svg"), str(script), check=True)
+    document = json.loads(proc.stdout)     # only the document: the script printed to stderr
+    VALIDATE(document)
+    assert document["kind"] == "timeline" and len(document["collections"]) >= 1
+    assert "from the script" in proc.stderr
+
+
 def test_the_run_document_follows_the_schema(tmp_path):
     script = tmp_path / "s.py"
     script.write_text("x = [1] * 10\n")

@@ -4,9 +4,9 @@
     python -m memprobe run [--json] [--collect] [--blocks] [-o FILE] [-m] script.py [args...]
     python -m memprobe explain [--json] EXPR explain one object
     python -m memprobe lessons [NAME]        classic claims checked live
-    python -m memprobe map [-o FILE] [--colour fill|type|size]   the arena map as SVG (3.12+)
+    python -m memprobe map [--json] [-o FILE] [--colour fill|type|size]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
-    python -m memprobe timeline [-o FILE] [--html] [--lengths] [-m] script.py [args...]
+    python -m memprobe timeline [--json] [-o FILE] [--html] [--lengths] [-m] script.py [args...]
     python -m memprobe schema                the JSON Schema of every --json document
 """
 from __future__ import annotations
@@ -94,7 +94,8 @@ def record_timeline(args: argparse.Namespace) -> int:
     if not _can_run(args):
         return 2
     recording = timeline(lengths=args.lengths)
-    failure, kept = _execute(args, recording, sys.stdout)
+    # With --json, stdout holds only the document: the script's goes to stderr.
+    failure, kept = _execute(args, recording, sys.stderr if args.json else sys.stdout)
     del kept
     exit_code = _exit_status(failure)
     result = recording.result
@@ -102,6 +103,8 @@ def record_timeline(args: argparse.Namespace) -> int:
     with open(args.output, "w", encoding="utf-8") as out:
         out.write(result.to_html() if args.html else result.to_svg())
     sys.stdout.flush()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
     say(f"{result}\nmemprobe timeline: wrote {os.path.abspath(args.output)}", sys.stderr)
     return exit_code
 
@@ -195,7 +198,13 @@ def show_lessons(args: argparse.Namespace) -> int:
 def draw_map(args: argparse.Namespace) -> int:
     from ._pymalloc import arenas
 
-    svg = arenas().to_svg(colour=args.colour)
+    live = arenas()
+    if args.json:
+        from ._serialize import arena_map_document
+
+        print(json.dumps(arena_map_document(live), indent=1))
+        return 0
+    svg = live.to_svg(colour=args.colour)
     if args.output == "-":
         print(svg)
     else:
@@ -302,6 +311,8 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
                                    "generation by generation (SVG, or an HTML page)")
     recorder.add_argument("-o", "--output", default="timeline.svg", help="the picture's file (default timeline.svg)")
     recorder.add_argument("--html", action="store_true", help="write a page with the picture and the table")
+    recorder.add_argument("--json", action="store_true",
+                          help="also print the recording as JSON (the script's stdout then goes to stderr)")
     recorder.add_argument("--lengths", action="store_true",
                           help="also read each list's length before and after each collection (walks them)")
     recorder.add_argument("-m", dest="module", action="store_true", help="run a module, as python -m does")
@@ -309,9 +320,11 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     recorder.add_argument("args", nargs=argparse.REMAINDER)
     recorder.set_defaults(func=record_timeline)
     schema = commands.add_parser("schema", help="print the JSON Schema of every --json document")
+    schema.add_argument("--json", action="store_true", help="(it is JSON already)")
     schema.set_defaults(func=print_schema)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
+    arena_map.add_argument("--json", action="store_true", help="the arenas and their pools as JSON, not a picture")
     arena_map.add_argument("--colour", "--color", choices=("fill", "type", "size"), default="fill",
                            help="colour each pool by how full it is, by the type most of its objects have, "
                                 "or by its size class")
@@ -341,7 +354,7 @@ def _unwritable(path: Optional[str]) -> Optional[str]:
 
 
 # The commands that print JSON with --json.
-JSON_COMMANDS = frozenset({"report", "run", "where", "lessons", "explain"})
+JSON_COMMANDS = frozenset({"report", "run", "where", "lessons", "explain", "timeline", "map", "schema"})
 
 # A shell's exit status for a program its reader stopped reading (SIGPIPE).
 STOPPED_READING = 128 + 13

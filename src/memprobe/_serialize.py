@@ -16,11 +16,11 @@ import dataclasses
 import enum
 import json
 import typing
-from typing import Any, Dict, Mapping, Optional, Type, TypeVar
+from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar
 
 from . import _types
-from ._types import (BlockCensus, Explanation, Fragmentation, Generation, LessonResult, Report, ResidentMemory,
-                     Snapshot, SnapshotDiff, Timeline, TypeCounts)
+from ._types import (ArenaInfo, BlockCensus, Explanation, Fragmentation, Generation, LessonResult, PoolInfo, Report,
+                     ResidentMemory, Snapshot, SnapshotDiff, Timeline, TypeCounts)
 
 FORMAT_VERSION = 3
 KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
@@ -144,7 +144,7 @@ def _build(hint: Any, data: Any) -> Any:
 
 # The command line's documents that are not one result: each a dict of
 # its parts (a part is a result's document without kind and format).
-COMMAND_DOCUMENTS = ("run", "where", "lessons")
+COMMAND_DOCUMENTS = ("run", "where", "lessons", "map")
 
 
 def json_schema() -> Dict[str, Any]:
@@ -196,6 +196,12 @@ def json_schema() -> Dict[str, Any]:
         "blocks_unavailable": of(Optional[str]),
         "top_types": {"type": "array", "items": {"type": "array", "items": [{"type": "string"},
                                                                             {"type": "integer"}]}}}})
+    documents["map"] = document("map", {"type": "object", "required": ["arenas"], "properties": {
+        "arenas": {"type": "array", "items": {
+            "type": "object", "required": ["address", "total_pools", "free_pools", "resident_pages", "pools"],
+            "properties": {"address": {"type": "integer"}, "total_pools": {"type": "integer"},
+                           "free_pools": {"type": "integer"}, "resident_pages": of(Optional[int]),
+                           "pools": {"type": "array", "items": of(PoolInfo)}}}}}})
     documents["lessons"] = document("lessons", {"type": "object", "required": ["lessons"], "properties": {
         "lessons": {"type": "array", "items": of(LessonResult)}}})
     # Documents by kind ("<kind>-document"), then the results they are made of (by class name).
@@ -205,6 +211,14 @@ def json_schema() -> Dict[str, Any]:
             "oneOf": [{"$ref": f"#/definitions/{kind}-document"} for kind in documents],
             "definitions": {**{f"{kind}-document": d for kind, d in documents.items()},
                             **dict(sorted(definitions.items()))}}
+
+
+def arena_map_document(arenas: Sequence[ArenaInfo]) -> Dict[str, Any]:
+    """map --json: each arena with every pool slot as a PoolInfo row
+    (class_index -1: free, or not carved yet)."""
+    return command_document("map", {"arenas": [
+        {"address": a.address, "total_pools": a.total_pools, "free_pools": a.free_pools,
+         "resident_pages": a.resident_pages, "pools": plain(a.pools)} for a in arenas]})
 
 
 def command_document(kind: str, parts: Dict[str, Any]) -> Dict[str, Any]:
