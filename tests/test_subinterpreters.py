@@ -46,3 +46,12 @@ def test_gc_probes_in_a_subinterpreter_read_its_own_collector(tmp_path):
     assert refs[0] == refs[1]
     # The main interpreter, with memprobe imported, holds its own, different lists.
     assert int(main_gen2) != old_total
+
+
+def test_memprobe_draws_and_records_a_timeline_in_a_subinterpreter():
+    """Nothing memprobe imports breaks an isolated subinterpreter (3.12.1
+    aborts in one that imports xml.sax), and a timeline, which routes
+    Ctrl-C only where signals can be handled, records there."""
+    code = "import gc, memprobe\nwith memprobe.timeline() as t:\n    gc.collect()\n" \
+           "assert len(t.result.collections) == 1\nt.result.to_svg()\n"
+    run_in_subinterpreter(code)

@@ -257,6 +257,21 @@ def test_explain_returns_the_facts_it_read_and_tells_them_when_printed():
     assert gc.get_referents(explained) and obj not in gc.get_referents(explained)
 
 
+def test_classes_without_a_module_or_with_control_characters_in_their_names_are_shown():
+    """A class made by type() where no __name__ is set has no __module__; a
+    name may hold escape codes.  explain, printing and the notebook view
+    still work, and the HTML stays well-formed XML."""
+    namespace = {}
+    exec("T = type('T\\x1b[31m', (), {})", namespace)
+    made = [namespace["T"]() for _ in range(5000)]
+    assert str(memprobe.explain(made[0])).startswith("A ?.T")
+    census = memprobe.census()
+    assert "?.T" in str(census)
+    ET.fromstring(census._repr_html_())
+    proc = run("explain", "type('Q', (), {})()")
+    assert proc.returncode == 0 and proc.stdout.startswith("A __main__.Q object")
+
+
 def test_explain_command_writes_json():
     data = json.loads(run("explain", "--json", "[1, 2]").stdout)
     assert data["kind"] == "explanation" and data["type_name"] == "builtins.list"

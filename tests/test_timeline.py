@@ -3,6 +3,7 @@ gc.callbacks, as numbers and as a picture; python -m memprobe timeline
 does the same for a script."""
 import gc
 import json
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -106,3 +107,90 @@ def test_the_timeline_command_draws_a_scripts_collections(tmp_path):
     page = tmp_path / "t.html"
     proc = run_memprobe("timeline", "--html", "--lengths", "-o", str(page), str(script))
     assert proc.returncode == 3 and "<table" in page.read_text()
+
+
+def test_a_timeline_object_records_afresh_each_time_and_one_block_at_a_time():
+    recording = memprobe.timeline()
+    with recording:
+        gc.collect()
+    with recording:
+        gc.collect()
+        gc.collect()
+    assert len(recording.result.collections) == 2
+    with recording:
+        with pytest.raises(RuntimeError):
+            with recording:
+                pass
+
+
+def test_nested_timelines_share_the_timestamps_so_neither_times_the_others_work():
+    """The inner one reads every list's length at each collection; the
+    outer one's durations do not include that walk: both take the same
+    start and stop timestamps."""
+    with memprobe.timeline() as outer:
+        with memprobe.timeline(lengths=True) as inner:
+            for _ in range(3):
+                gc.collect(0)
+    assert len(inner.result.collections) == len(outer.result.collections) == 3
+    assert [c.duration for c in outer.result.collections] == [c.duration for c in inner.result.collections]
+    assert inner.result.collections[0].lengths_after is not None or FREE_THREADED
+    assert outer.result.collections[0].lengths_after is None
+
+
+def test_a_block_that_clears_gc_callbacks_still_gets_its_timeline_and_its_own_exception():
+    with pytest.raises(KeyError):
+        with memprobe.timeline() as recording:
+            gc.collect()
+            gc.callbacks.clear()
+            raise KeyError("mine")
+    assert len(recording.result.collections) == 1
+
+
+def test_a_ctrl_c_during_a_collection_reaches_the_program_and_the_collection_is_kept(monkeypatch):
+    """CPython discards what a gc callback raises: a SIGINT that arrives
+    while the timeline reads the lists is raised again after the
+    collection, in the program, and the collection is recorded."""
+    import signal
+
+    from memprobe import _timeline
+
+    reads = _timeline._lengths
+
+    pressed = []
+
+    def interrupted():
+        if not pressed:
+            pressed.append(True)
+            signal.raise_signal(signal.SIGINT)      # as if Ctrl-C were pressed now, once
+        return reads()
+
+    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(_timeline, "_lengths", interrupted)
+    slept = []
+    with pytest.raises(KeyboardInterrupt):
+        with memprobe.timeline(lengths=True) as recording:
+            gc.collect()
+            time.sleep(30)      # interrupted here
+            slept.append(True)
+    assert not slept
+    assert len(recording.result.collections) == 1
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_the_timeline_command_writes_the_picture_to_stdout_with_dash(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import gc\nprint('mine')\ngc.collect()\n")
+    proc = run_memprobe("timeline", "-o", "-", str(script), check=True)
+    ET.fromstring(proc.stdout)          # only the picture: the script printed to stderr
+    assert "mine" in proc.stderr
+    both = run_memprobe("timeline", "-o", "-", "--json", str(script))
+    assert both.returncode == 2 and "choose one" in both.stderr
+
+
+def test_the_picture_goes_where_o_said_even_if_the_script_changes_directory(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = tmp_path / "s.py"
+    script.write_text(f"import gc, os\nos.chdir({str(elsewhere)!r})\ngc.collect()\n")
+    run_memprobe("timeline", "-o", "t.svg", str(script), cwd=str(tmp_path), check=True)
+    assert (tmp_path / "t.svg").exists() and not (elsewhere / "t.svg").exists()

@@ -93,19 +93,28 @@ def record_timeline(args: argparse.Namespace) -> int:
 
     if not _can_run(args):
         return 2
+    to_stdout = args.output == "-"
+    if to_stdout and args.json:
+        print("memprobe timeline: -o - and --json both want stdout; choose one", file=sys.stderr)
+        return 2
+    output = args.output
     recording = timeline(lengths=args.lengths)
-    # With --json, stdout holds only the document: the script's goes to stderr.
-    failure, kept = _execute(args, recording, sys.stderr if args.json else sys.stdout)
+    # When stdout carries the picture or the document, the script's own goes to stderr.
+    failure, kept = _execute(args, recording, sys.stderr if args.json or to_stdout else sys.stdout)
     del kept
     exit_code = _exit_status(failure)
     result = recording.result
     assert result is not None
-    with open(args.output, "w", encoding="utf-8") as out:
-        out.write(result.to_html() if args.html else result.to_svg())
+    picture = result.to_html() if args.html else result.to_svg()
     sys.stdout.flush()
+    if to_stdout:
+        print(picture)
+    else:
+        with open(output, "w", encoding="utf-8") as out:
+            out.write(picture)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
-    say(f"{result}\nmemprobe timeline: wrote {os.path.abspath(args.output)}", sys.stderr)
+    say(f"{result}" + ("" if to_stdout else f"\nmemprobe timeline: wrote {output}"), sys.stderr)
     return exit_code
 
 
@@ -163,7 +172,7 @@ def explain_expression(args: argparse.Namespace) -> int:
     from ._explain import explain
 
     try:
-        value = eval(args.expression, {"__builtins__": builtins, "sys": sys})
+        value = eval(args.expression, {"__builtins__": builtins, "__name__": "__main__", "sys": sys})
     except Exception as exc:
         print(f"memprobe explain: cannot evaluate {args.expression!r}: {exc!r}", file=sys.stderr)
         return 2
@@ -309,7 +318,8 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     where.set_defaults(func=where_memory_goes)
     recorder = commands.add_parser("timeline", help="run a script and draw every collection it caused, "
                                    "generation by generation (SVG, or an HTML page)")
-    recorder.add_argument("-o", "--output", default="timeline.svg", help="the picture's file (default timeline.svg)")
+    recorder.add_argument("-o", "--output", default="timeline.svg",
+                          help="the picture's file (default timeline.svg; '-' for stdout)")
     recorder.add_argument("--html", action="store_true", help="write a page with the picture and the table")
     recorder.add_argument("--json", action="store_true",
                           help="also print the recording as JSON (the script's stdout then goes to stderr)")
@@ -374,6 +384,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if why is not None:
         print(f"memprobe {args.command}: -o: {why}", file=sys.stderr)
         return 2
+    if getattr(args, "output", None) not in (None, "-"):
+        args.output = os.path.abspath(args.output)     # where it was meant, even if a script changes directory
     try:
         code: int = args.func(args)
         sys.stdout.flush()

@@ -4,6 +4,7 @@ its width, else 80 columns; colour only when asked for), each result's
 one-line summary for its repr, and its notebook view as HTML tables."""
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import shutil
@@ -12,9 +13,9 @@ import textwrap
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ._serialize import generation_key, type_name
-from ._types import (BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, LessonResult,
-                     MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory, SizeClass, Snapshot,
-                     SnapshotDiff, Timeline, TypeCounts)
+from ._types import (ArenaInfo, BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, Interpreter,
+                     LessonResult, MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory,
+                     SizeClass, Snapshot, SnapshotDiff, Timeline, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -251,12 +252,36 @@ def _summary_of_timeline(t: Timeline) -> str:
             + (f" ({by_generation})" if by_generation else ""))
 
 
+def _summary_of_arena(a: ArenaInfo) -> str:
+    return f"{a.address:#x}: {a.used_pools} of {a.total_pools} pools in use, {a.blocks_in_use:,} blocks"
+
+
+def _summary_of_interpreter(i: Interpreter) -> str:
+    build = f"{'debug' if i.debug_build else 'release'}, {'free-threaded' if i.free_threaded else 'GIL'} build"
+    return f"CPython {'.'.join(map(str, i.version))} ({build}), allocator {i.allocator}, GC {i.gc_regime}"
+
+
+def _summary_of_lesson(lesson: LessonResult) -> str:
+    return f"{lesson.name}: {'holds' if lesson.holds else 'DOES NOT HOLD'} here"
+
+
 _SUMMARIES: Dict[type, Callable[[Any], str]] = {
+    ArenaInfo: _summary_of_arena, Interpreter: _summary_of_interpreter, LessonResult: _summary_of_lesson,
     Timeline: _summary_of_timeline,
     GCState: _summary_of_gc_state, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
     MimallocSnapshot: _summary_of_mimalloc, Fragmentation: _summary_of_fragmentation,
     BlockCensus: _summary_of_block_census, ResidentMemory: _summary_of_resident,
     Snapshot: _summary_of_snapshot, SnapshotDiff: _summary_of_diff, Report: _summary_of_report}
+
+
+def fields_text(result: Any) -> str:
+    """A result without a table of its own, printed: a field a line (long
+    values cut at the line's end)."""
+    lines = [f"memprobe: {type(result).__name__}"]
+    for field in dataclasses.fields(result):
+        value = repr(getattr(result, field.name))
+        lines.append(f"  {field.name:<22} {value if len(value) <= 50 else value[:47] + '...'}")
+    return _joined(lines)
 
 
 def summary(result: object) -> str:
@@ -528,18 +553,29 @@ def fit_text(text: str, width: int) -> str:
 # ---- Notebook views: HTML tables -------------------------------------------------------------
 
 HTML_ROWS = 20      # rows of a type table in a notebook; the rest is counted
+HTML_DRAWN = 2000   # collections a timeline draws in a notebook
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _escape(text: str) -> str:
+    """Text for HTML that is also well-formed XML: escaped, and control
+    characters (which XML forbids; a type's name may hold them) shown as
+    U+FFFD."""
+    return _CONTROL.sub("\ufffd", html.escape(text))
 
 
 def _cell(value: object, right: bool) -> str:
     align = "right" if right else "left"
-    return f'<td style="text-align:{align}">{html.escape(str(value))}</td>'
+    return f'<td style="text-align:{align}">{_escape(str(value))}</td>'
 
 
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], bars: Sequence[Tuple[int, int]] = (),
                more: int = 0) -> str:
     """A monospace table: text columns left, numbers right; with ``bars``,
     a last column of fill bars ((used, free) per row) coloured by fill."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers) + ("<th>fill</th>" if bars else "")
+    head = "".join(f"<th>{_escape(h)}</th>" for h in headers) + ("<th>fill</th>" if bars else "")
     body = []
     for i, row in enumerate(rows):
         cells = "".join(_cell(v, isinstance(v, (int, float)) or str(v)[:1] in "+-0123456789") for v in row)
@@ -604,7 +640,7 @@ def _fragmentation_html(f: Fragmentation) -> str:
             for b in f.occupancy]
     return (html_table(["live fraction", "arenas", "arena bytes", "live bytes"], rows,
                        [(b.live_bytes, b.arena_bytes - b.live_bytes) for b in f.occupancy])
-            + f"<p>{html.escape(f.verdict)}</p>")
+            + f"<p>{_escape(f.verdict)}</p>")
 
 
 def _resident_html(r: ResidentMemory) -> str:
@@ -615,7 +651,7 @@ def _resident_html(r: ResidentMemory) -> str:
             ["  in live blocks", size(r.pymalloc_live)], ["mimalloc committed", size(r.mimalloc_committed)],
             ["malloc in use", size(r.malloc_in_use)], ["malloc free", size(r.malloc_free)],
             ["the rest", size(r.other)]]
-    return html_table(["part", "bytes"], rows) + f"<p>{html.escape(r.verdict)}</p>"
+    return html_table(["part", "bytes"], rows) + f"<p>{_escape(r.verdict)}</p>"
 
 
 def _snapshot_html(s: Snapshot) -> str:
@@ -651,23 +687,30 @@ def _diff_html(d: SnapshotDiff) -> str:
 def _report_html(r: Report) -> str:
     parts = [_resident_html(r.resident)]
     parts.append(_pymalloc_html(r.pymalloc) if r.pymalloc is not None
-                 else f"<p>pymalloc unavailable: {html.escape(str(r.pymalloc_unavailable))}</p>")
+                 else f"<p>pymalloc unavailable: {_escape(str(r.pymalloc_unavailable))}</p>")
     if r.mimalloc is not None:
         parts.append(_mimalloc_html(r.mimalloc))
     parts.append(_gc_html(r.gc) if r.gc is not None
-                 else f"<p>collector unavailable: {html.escape(str(r.gc_unavailable))}</p>")
+                 else f"<p>collector unavailable: {_escape(str(r.gc_unavailable))}</p>")
     return "".join(parts)
 
 
+def _text_html(result: object) -> str:
+    return f"<pre>{_escape(str(result))}</pre>"
+
+
 def _explanation_html(e: Explanation) -> str:
-    return "".join(f"<p>{html.escape(line)}</p>" for line in e.lines)
+    return "".join(f"<p>{_escape(line)}</p>" for line in e.lines)
 
 
 def _timeline_html(t: Timeline) -> str:
     rows = [[f"{c.start * 1e3:,.3f}", c.generation, f"{c.duration * 1e6:,.1f}", f"{c.collected:,}",
              "/".join(f"{n:,}" for n in c.counts_after)] for c in t.collections[:HTML_ROWS]]
-    return t.to_svg() + html_table(["at ms", "generation", "duration us", "collected", "counts after"], rows,
-                                   more=len(t.collections) - HTML_ROWS)
+    # A notebook draws the first collections only: to_svg() draws them all.
+    shown = t if len(t.collections) <= HTML_DRAWN else dataclasses.replace(t, collections=t.collections[:HTML_DRAWN])
+    note = "" if shown is t else f"<p>the first {HTML_DRAWN:,} of {len(t.collections):,} collections drawn</p>"
+    return shown.to_svg() + note + html_table(["at ms", "generation", "duration us", "collected", "counts after"],
+                                              rows, more=len(t.collections) - HTML_ROWS)
 
 
 _HTML: Dict[type, Callable[[Any], str]] = {
@@ -681,7 +724,7 @@ def html_of(result: object) -> str:
     """A result's notebook view: its one-line summary as a heading, then
     its tables (at most HTML_ROWS rows of types each); an explanation is
     its story, one paragraph a fact."""
-    view = _HTML[type(result)]
-    title = (f"<p><b>{html.escape(type(result).__name__ + ' ' + summary(result))}</b></p>"
+    view = _HTML.get(type(result), _text_html)
+    title = (f"<p><b>{_escape(type(result).__name__ + ' ' + summary(result))}</b></p>"
              if type(result) in _SUMMARIES else "")
     return f'<div class="memprobe">{title}{view(result)}</div>'

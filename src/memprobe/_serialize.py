@@ -42,7 +42,11 @@ _TYPE_QUALNAME = type.__dict__["__qualname__"]
 def type_name(tp: type) -> str:
     """``module.qualname``, read from the type itself: type's own
     descriptors, not a metaclass's attribute lookup."""
-    module, qualname = _TYPE_MODULE.__get__(tp, type), _TYPE_QUALNAME.__get__(tp, type)
+    try:
+        module = _TYPE_MODULE.__get__(tp, type)
+    except AttributeError:      # a class made by type() where no __name__ was set
+        module = None
+    qualname = _TYPE_QUALNAME.__get__(tp, type)
     # type(...) is str, not isinstance: isinstance asks a non-str's __class__.
     return f"{module if type(module) is str else '?'}.{qualname if type(qualname) is str else '?'}"
 

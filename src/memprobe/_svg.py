@@ -12,8 +12,8 @@ of grey with a handful of coloured cells, and the type colours say whose.
 """
 from __future__ import annotations
 
+from html import escape
 from typing import Dict, List, Optional, Sequence, Set, Tuple
-from xml.sax.saxutils import escape
 
 from ._interpreter import allocator, block_size, describe
 from ._pymalloc import PoolTypes, pool_types

@@ -1,25 +1,32 @@
-"""The generation timeline: every collection a block of code ran, recorded
-from gc.callbacks, and drawn as SVG.
+"""The generation timeline: every collection that runs while a block of
+code runs (from any thread), recorded from gc.callbacks, and drawn as SVG.
 
 Each collection is timed between the collector's "start" and "stop"
-callbacks (the timestamps are the first and last thing each callback
-takes, so the recording's own work is outside the duration), with what
-gc.get_count() said before and after and what it collected.  With
-``lengths=True`` the lists' lengths are read too (gc_state(): a walk of
-every list, twice per collection: for small heaps and teaching, not for
-services).  While recording, numbers go into arrays (untracked), so the
-recording adds nothing to the lists it watches; the Timeline is built at
-the end.  Works wherever gc.callbacks does: 3.9-3.15, free-threaded
+callbacks.  Every recording open shares one pair of callbacks: the start
+callback, last in gc.callbacks when the first recording began, reads what
+each recording wants and takes the timestamp last; the stop callback,
+first in gc.callbacks, takes it first.  So the recordings' own work (and
+that of callbacks registered before them) is outside the duration; a
+callback registered after them runs inside it.  With ``lengths=True`` the
+lists' lengths are read too (gc_state(): a walk of every list, twice per
+collection: for small heaps and teaching, not for services).  Numbers go
+into arrays while recording (untracked), so the recording adds nothing to
+the lists it watches; the Timeline is built at the end.  CPython discards
+what a gc callback raises: a Ctrl-C that arrives during one is raised
+again once the callbacks are done (see _on_sigint).  Works wherever gc.callbacks does: 3.9-3.15, free-threaded
 builds included (one "generation" there).
 """
 from __future__ import annotations
 
+import _thread
 import gc
+import html
+import signal
+import threading
 import time
 from array import array
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
-from xml.sax.saxutils import escape
 
 from ._gc import gc_state
 from ._interpreter import describe, interpreter
@@ -27,29 +34,126 @@ from ._memprobe import MemprobeError
 from ._types import Collection, Rows, Timeline
 
 # Numbers recorded per collection, in this order, as int64: generation,
-# start and stop (ns since the timeline began), collected, uncollectable,
-# three counts before, three after, four lengths before and four after
-# (-1: not read).
+# start and stop (perf_counter_ns), collected, uncollectable, three counts
+# before, three after, four lengths before and four after (-1: not read).
 _FIELDS = 19
 _NOT_READ = -1
+_UNREAD = (_NOT_READ,) * 4
 
 
-def _lengths() -> Tuple[int, int, int, int]:
+def _lengths() -> Tuple[int, ...]:
     """The lengths of generations 0-2 and of the permanent list (-1 where
     not known)."""
     try:
         state = gc_state(frozen=True)
     except MemprobeError:
-        return (_NOT_READ,) * 4
+        return _UNREAD
     lengths = [g.length if g.length is not None else _NOT_READ for g in state.generations[:3]]
     lengths += [_NOT_READ] * (3 - len(lengths))
     permanent = state.permanent_length if state.permanent_length is not None else _NOT_READ
     return lengths[0], lengths[1], lengths[2], permanent
 
 
+# The recordings open now, oldest first; the shared callbacks are in
+# gc.callbacks while there is one.
+_OPEN: List["timeline"] = []
+
+# CPython discards what a gc callback raises, so a Ctrl-C must not be
+# raised inside one: while recordings are open (begun in the main thread)
+# SIGINT goes through _on_sigint, which, from the start callback to the end
+# of the stop callback, raises it again from another thread a moment later.
+_in_callback = False
+_deferred = False
+_saved_sigint: Any = None
+
+
+def _signal_main_thread() -> None:
+    """SIGINT to the main thread: a real signal where there is one, which
+    also ends a sleep or a wait there."""
+    global _deferred
+    _deferred = False
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    else:
+        _thread.interrupt_main()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _deferred
+    if _in_callback:
+        if not _deferred:       # Ctrl-C pressed twice in one collection is one interrupt
+            _deferred = True
+            threading.Timer(0.001, _signal_main_thread).start()
+        return
+    handler = _saved_sigint
+    if callable(handler):
+        handler(signum, frame)
+    elif handler != signal.SIG_IGN:
+        raise KeyboardInterrupt
+
+
+def _on_start(phase: str, info: Dict[str, Any]) -> None:
+    global _in_callback
+    if phase != "start" or not _OPEN:
+        return
+    _in_callback = True
+    try:
+        # The pending records first (nothing lost if interrupted), the timestamp last.
+        head = array("q", (int(info.get("generation", 0)), 0, *gc.get_count(), *_UNREAD))
+        for recording in _OPEN:
+            recording._pending = array("q", head)
+        if any(r.lengths for r in _OPEN):
+            lengths = array("q", _lengths())
+            for recording in _OPEN:
+                if recording.lengths:
+                    recording._pending[5:9] = lengths
+    finally:
+        now = time.perf_counter_ns()
+        for recording in _OPEN:
+            if len(recording._pending) == 9:
+                recording._pending[1] = now
+        # _in_callback stays set through the collection (finalizers run in
+        # it) until the stop callback is done.
+
+
+def _on_stop(phase: str, info: Dict[str, Any]) -> None:
+    global _in_callback
+    if phase != "stop" or not _OPEN:
+        return
+    now = time.perf_counter_ns()    # first: the collection just ended
+    _in_callback = True             # (set since the start callback, unless it began first)
+    try:
+        tail = array("q", (now, int(info.get("collected", 0)), int(info.get("uncollectable", 0))))
+        counts = array("q", gc.get_count())
+        lengths = array("q", _lengths() if any(r.lengths for r in _OPEN) else _UNREAD)
+        for recording in _OPEN:
+            recording._record(tail, counts, lengths)
+    finally:
+        _in_callback = False
+
+
+def _catch_sigint(catch: bool) -> None:
+    """Route SIGINT through _on_sigint, or give it back (in the main thread
+    of the main interpreter only: elsewhere signal handlers cannot be set,
+    and none is)."""
+    global _saved_sigint
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if catch:
+            _saved_sigint = signal.signal(signal.SIGINT, _on_sigint)
+        elif signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, _saved_sigint if _saved_sigint is not None else signal.default_int_handler)
+            _saved_sigint = None
+    except ValueError:
+        pass    # a subinterpreter: only the main interpreter handles signals
+
+
 class timeline:
-    """Records every collection run inside ``with memprobe.timeline() as t:``;
-    ``t.result`` is the Timeline once the block ends."""
+    """Records every collection that runs while ``with memprobe.timeline()
+    as t:`` runs; ``t.result`` is the Timeline once the block ends.  One
+    recording at a time per object (a new ``with`` starts afresh); several
+    objects may record at once, nested or not."""
 
     def __init__(self, *, lengths: bool = False) -> None:
         if not isinstance(lengths, bool):
@@ -61,33 +165,39 @@ class timeline:
         self._began = 0
         self._elapsed = 0
 
-    def _callback(self, phase: str, info: Dict[str, Any]) -> None:
-        if phase == "start":
-            counts = gc.get_count()
-            lengths = _lengths() if self.lengths else (_NOT_READ,) * 4
-            self._pending = array("q", (int(info.get("generation", 0)), 0, *counts, *lengths))
-            self._pending[1] = time.perf_counter_ns() - self._began     # last: the collection starts now
-            return
-        stopped = time.perf_counter_ns() - self._began                  # first: it just ended
-        if len(self._pending) != 9:
-            return      # began before the timeline did
-        counts = gc.get_count()
-        lengths = _lengths() if self.lengths else (_NOT_READ,) * 4
+    def _record(self, tail: "array[int]", counts: "array[int]", lengths: "array[int]") -> None:
         p = self._pending
-        self._numbers.extend((p[0], p[1], stopped, int(info.get("collected", 0)),
-                              int(info.get("uncollectable", 0)), p[2], p[3], p[4], *counts, p[5], p[6], p[7], p[8],
-                              *lengths))
+        if len(p) != 9 or p[1] < self._began:
+            return      # the collection began before this recording did
+        self._numbers.extend((p[0], p[1], tail[0], tail[1], tail[2], p[2], p[3], p[4], *counts,
+                              p[5], p[6], p[7], p[8], *(lengths if self.lengths else _UNREAD)))
         self._pending = array("q")
 
     def __enter__(self) -> "timeline":
+        if self in _OPEN:
+            raise RuntimeError("this timeline is recording already; use another timeline() to nest")
+        self._numbers = array("q")
+        self._pending = array("q")
+        self.result = None
+        if not _OPEN:
+            gc.callbacks.append(_on_start)
+            gc.callbacks.insert(0, _on_stop)
+            _catch_sigint(True)
         self._began = time.perf_counter_ns()
-        gc.callbacks.append(self._callback)
+        _OPEN.append(self)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         self._elapsed = time.perf_counter_ns() - self._began
-        gc.callbacks.remove(self._callback)
+        if self in _OPEN:
+            _OPEN.remove(self)
+        if not _OPEN:
+            # The block may have taken them out itself (gc.callbacks.clear()).
+            for hook in (_on_start, _on_stop):
+                while hook in gc.callbacks:
+                    gc.callbacks.remove(hook)
+            _catch_sigint(False)
         self.result = self._build()
 
     def _build(self) -> Timeline:
@@ -97,8 +207,9 @@ class timeline:
             row = n[i:i + _FIELDS]
             before, after = tuple(row[11:15]), tuple(row[15:19])
             rows.append(Collection(
-                generation=row[0], start=row[1] / 1e9, duration=(row[2] - row[1]) / 1e9, collected=row[3],
-                uncollectable=row[4], counts_before=(row[5], row[6], row[7]), counts_after=(row[8], row[9], row[10]),
+                generation=row[0], start=(row[1] - self._began) / 1e9, duration=(row[2] - row[1]) / 1e9,
+                collected=row[3], uncollectable=row[4], counts_before=(row[5], row[6], row[7]),
+                counts_after=(row[8], row[9], row[10]),
                 lengths_before=None if _NOT_READ in before else before,
                 lengths_after=None if _NOT_READ in after else after))
         info = interpreter()
@@ -127,7 +238,7 @@ def timeline_svg(t: Timeline, title: Optional[str] = None) -> str:
     title = title or f"memprobe: collections on {t.interpreter} ({t.gc_regime})"
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LEFT + WIDTH + 40}" height="{TOP + HEIGHT + 70}" '
              f'font-family="sans-serif" font-size="11">',
-             f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{escape(title)}</text>']
+             f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>']
     for g in range(3):
         y = TOP + g * lane
         parts.append(f'<rect x="{LEFT}" y="{y}" width="{WIDTH}" height="{lane - 4}" fill="#f3f4f6"/>')
@@ -144,7 +255,7 @@ def timeline_svg(t: Timeline, title: Optional[str] = None) -> str:
                                            zip(("gen 0", "gen 1", "gen 2", "permanent"), c.lengths_after))
         parts.append(f'<rect class="collection" x="{x(c.start):.1f}" y="{y_bottom - height:.1f}" '
                      f'width="{width:.1f}" height="{height:.1f}" fill="{GENERATION_COLOURS[g]}">'
-                     f'<title>{escape(tip)}</title></rect>')
+                     f'<title>{html.escape(tip)}</title></rect>')
     axis = TOP + HEIGHT + 4
     with_lengths = [c for c in t.collections if c.lengths_after is not None]
     panel = PANEL if with_lengths else 0
@@ -156,7 +267,7 @@ def timeline_svg(t: Timeline, title: Optional[str] = None) -> str:
         parts.append(f'<text x="{x(seconds):.1f}" y="{axis + 14}" text-anchor="middle">{seconds * 1e3:,.1f} ms</text>')
     by_generation = t.collections_by_generation()
     legend = ", ".join(f"gen {g}: {n:,} collections" for g, n in sorted(by_generation.items()))
-    parts.append(f'<text x="{LEFT}" y="{axis + 34}">{escape(legend or "no collection ran")}; bar height: '
+    parts.append(f'<text x="{LEFT}" y="{axis + 34}">{html.escape(legend or "no collection ran")}; bar height: '
                  f'objects collected (most {most:,}); bar width: duration</text>')
     parts.append("</svg>")
     parts[0] = parts[0].replace(f'height="{TOP + HEIGHT + 70}"', f'height="{TOP + HEIGHT + 70 + panel}"')

@@ -69,6 +69,11 @@ class _Short:
 
         return f"<{type(self).__name__} {summary(self)}>"
 
+    def __str__(self) -> str:
+        from ._render import fields_text
+
+        return fields_text(self)
+
     def _repr_html_(self) -> str:
         """The notebook view: tables (``_render.html_of``)."""
         from ._render import html_of
@@ -167,7 +172,7 @@ class PymallocConstants:
 
 
 @_result(frozen=True)
-class Interpreter:
+class Interpreter(_Short):
     """The running interpreter, as memprobe sees it.
 
     ``allocator`` is ``"pymalloc"``, ``"malloc"``, ``"mimalloc"``, one of
@@ -534,7 +539,7 @@ class PoolInfo(NamedTuple):
 
 
 @_result(frozen=True)
-class ArenaInfo:
+class ArenaInfo(_Short):
     """One live pymalloc arena: ``total_pools`` pools of which
     ``free_pools`` hold nothing (including pools not carved yet).
 
@@ -1126,7 +1131,7 @@ class SnapshotDiff(_Document):
 
 
 @_result(frozen=True)
-class LessonResult:
+class LessonResult(_Short):
     """One classic claim checked on the running interpreter: what it
     predicts (``expected``), what was ``measured``, and whether it ``holds``
     here, with the reason (``why``)."""
