@@ -7,6 +7,7 @@
     python -m memprobe map [--json] [-o FILE] [--colour fill|type|size]   the arena map as SVG (3.12+)
     python -m memprobe where [--json]        where did my memory go
     python -m memprobe timeline [--json] [-o FILE] [--html] [--lengths] [-m] script.py [args...]
+    python -m memprobe pyperf-compare [--json] a.json b.json   pyperf --hook memprobe's numbers
     python -m memprobe schema                the JSON Schema of every --json document
 """
 from __future__ import annotations
@@ -260,6 +261,23 @@ def _type_name(t: type) -> str:
     return type_name(t)
 
 
+def compare_pyperf(args: argparse.Namespace) -> int:
+    """The numbers ``pyperf --hook memprobe`` wrote into two result files."""
+    from ._render import pyperf_compare_text
+    from .pyperf_hook import read_results
+
+    try:
+        results = [read_results(path) for path in args.files]
+    except (OSError, ValueError) as exc:
+        print(f"memprobe pyperf-compare: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(command_document("pyperf-compare", dict(zip(("a", "b"), results))), indent=1))
+    else:
+        say(pyperf_compare_text(args.files, results))
+    return 0
+
+
 def print_schema(args: argparse.Namespace) -> int:
     from ._serialize import json_schema
 
@@ -329,6 +347,11 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     recorder.add_argument("target", metavar="script")
     recorder.add_argument("args", nargs=argparse.REMAINDER)
     recorder.set_defaults(func=record_timeline)
+    compare = commands.add_parser("pyperf-compare", help="the numbers pyperf --hook memprobe wrote into two "
+                                  "result files, side by side with ratios")
+    compare.add_argument("files", nargs=2, metavar="FILE.json")
+    compare.add_argument("--json", action="store_true", help="the same as JSON")
+    compare.set_defaults(func=compare_pyperf)
     schema = commands.add_parser("schema", help="print the JSON Schema of every --json document")
     schema.add_argument("--json", action="store_true", help="(it is JSON already)")
     schema.set_defaults(func=print_schema)
@@ -364,7 +387,8 @@ def _unwritable(path: Optional[str]) -> Optional[str]:
 
 
 # The commands that print JSON with --json.
-JSON_COMMANDS = frozenset({"report", "run", "where", "lessons", "explain", "timeline", "map", "schema"})
+JSON_COMMANDS = frozenset({"report", "run", "where", "lessons", "explain", "timeline", "map", "schema",
+                           "pyperf-compare"})
 
 # A shell's exit status for a program its reader stopped reading (SIGPIPE).
 STOPPED_READING = 128 + 13

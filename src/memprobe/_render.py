@@ -476,6 +476,26 @@ def timeline_text(t: Timeline, most: int = 30) -> str:
     return _joined(lines)
 
 
+# ---- pyperf-compare ---------------------------------------------------------------------------
+
+def pyperf_compare_text(names: Sequence[str], results: Sequence[Mapping[str, Mapping[str, float]]]) -> str:
+    """The memprobe numbers of two pyperf result files side by side, per
+    benchmark, with b/a (as pyperf compare_to prints timings)."""
+    a, b = results
+    lines: List[str] = []
+    for bench in [name for name in a if name in b] or ["(no benchmark in both files)"]:
+        keys = sorted(set(a.get(bench, {})) | set(b.get(bench, {})))
+        lines += [f"{bench}:", f"  {'':<28}{names[0][-14:]:>14}{names[1][-14:]:>14}{'b/a':>9}"]
+        for key in keys:
+            x, y = a[bench].get(key), b[bench].get(key)
+            ratio = "" if x is None or y is None or x == 0 else f"{y / x:.2f}x"
+            lines.append(f"  {key:<28}{'-' if x is None else f'{x:,.0f}':>14}{'-' if y is None else f'{y:,.0f}':>14}"
+                         f"{ratio:>9}")
+        if not keys:
+            lines.append("  no memprobe numbers: run the benchmarks with --hook memprobe")
+    return _joined(lines)
+
+
 # ---- print() of the probes' own results -----------------------------------------------------
 
 def pymalloc_text(p: PymallocSnapshot) -> str:

@@ -148,7 +148,7 @@ def _build(hint: Any, data: Any) -> Any:
 
 # The command line's documents that are not one result: each a dict of
 # its parts (a part is a result's document without kind and format).
-COMMAND_DOCUMENTS = ("run", "where", "lessons", "map")
+COMMAND_DOCUMENTS = ("run", "where", "lessons", "map", "pyperf-compare")
 
 
 def json_schema() -> Dict[str, Any]:
@@ -206,6 +206,10 @@ def json_schema() -> Dict[str, Any]:
             "properties": {"address": {"type": "integer"}, "total_pools": {"type": "integer"},
                            "free_pools": {"type": "integer"}, "resident_pages": of(Optional[int]),
                            "pools": {"type": "array", "items": of(PoolInfo)}}}}}})
+    per_benchmark = {"type": "object", "additionalProperties": {
+        "type": "object", "additionalProperties": {"type": "number"}}}
+    documents["pyperf-compare"] = document("pyperf-compare", {
+        "type": "object", "required": ["a", "b"], "properties": {"a": per_benchmark, "b": per_benchmark}})
     documents["lessons"] = document("lessons", {"type": "object", "required": ["lessons"], "properties": {
         "lessons": {"type": "array", "items": of(LessonResult)}}})
     # Documents by kind ("<kind>-document"), then the results they are made of (by class name).
