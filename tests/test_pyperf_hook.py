@@ -2,7 +2,7 @@
 benchmark call, in pyperf's own result files, run by real pyperf; and
 python -m memprobe pyperf-compare to read two of them side by side."""
 import json
-import sys
+import os
 
 import pytest
 
@@ -16,10 +16,28 @@ LOOPS, VALUES = 1000, 3
 KEEP = "import builtins; kept = builtins.__dict__.setdefault('memprobe_kept', [])"
 
 
+# pyperf's workers see only the variables --inherit-environ names: the
+# allocator under test, and PYTHONPATH (below).
+INHERIT = ("--inherit-environ", "PYTHONMALLOC,PYTHONPATH")
+
+
+def _pyperf_env(tmp_path):
+    """Where /proc is not mounted (the matrix's chroot rows), psutil, which
+    pyperf uses when it is installed, fails to read the boot time; pyperf
+    does without psutil, so the runs see a package that says it is absent."""
+    if os.path.exists("/proc/stat"):
+        return {}
+    stub = tmp_path / "without-psutil" / "psutil"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "__init__.py").write_text("raise ImportError('psutil needs /proc, which is not mounted here')\n")
+    return {"PYTHONPATH": str(stub.parent)}
+
+
 def _timeit(tmp_path, name, stmt, setup=KEEP, out="r.json"):
     out = tmp_path / out
-    proc = run_python("-m", "pyperf", "timeit", "--hook", "memprobe", "-p", "1", "-w", "0", "-n", str(VALUES),
-                      "-l", str(LOOPS), "--name", name, "-s", setup, stmt, "-o", str(out), timeout=300)
+    proc = run_python("-m", "pyperf", "timeit", "--hook", "memprobe", *INHERIT, "-p", "1", "-w", "0",
+                      "-n", str(VALUES), "-l", str(LOOPS), "--name", name, "-s", setup, stmt, "-o", str(out),
+                      env_extra=_pyperf_env(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -76,8 +94,8 @@ def test_a_runner_script_uses_the_hook_too(tmp_path):
                       "runner = pyperf.Runner()\n"
                       "runner.bench_func('lists', lambda: [[] for _ in range(100)])\n")
     out = tmp_path / "r.json"
-    proc = run_python(str(script), "--hook", "memprobe", "-p", "1", "-w", "0", "-n", "2", "-l", "10",
-                      "-o", str(out), timeout=300)
+    proc = run_python(str(script), "--hook", "memprobe", *INHERIT, "-p", "1", "-w", "0", "-n", "2", "-l", "10",
+                      "-o", str(out), env_extra=_pyperf_env(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (metadata,) = _metadata(out)
     assert metadata["hooks"] == "memprobe" and "memprobe_gc0_collections" in metadata
