@@ -18,10 +18,14 @@ from ._types import Fragmentation, ResidentMemory, Rows
 __all__ = ["rss"]
 
 
+# Where Linux says how much of the process is resident.
+STATM = "/proc/self/statm"
+
+
 def _resident_set() -> Tuple[Optional[int], Optional[str]]:
     """Resident bytes from /proc/self/statm (Linux), or (None, why)."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
+        with open(STATM, "rb") as statm:
             pages = int(statm.read().split()[1])
     except (OSError, ValueError, IndexError):
         return None, f"the resident set size: no /proc/self/statm on {sys.platform}"
