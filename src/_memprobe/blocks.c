@@ -89,6 +89,7 @@ typedef struct {
     const char *allocator;          /* "pymalloc" or "mimalloc" */
     uintptr_t *arena_address;       /* by arena (segment) index */
     size_t narenas, arenas_room;
+    unsigned int walking;           /* the arena (segment) being read */
     size_t other_blocks, other_bytes, unreadable_pools;
     size_t own_blocks, own_bytes;   /* memprobe's own results */
     PyObject *own_types;            /* borrowed: no Python code runs */
@@ -653,13 +654,13 @@ page_kind(int heap)
 #endif
 }
 
-/* One page of the segment numbered c->narenas - 1 (mp_mi_page_visitor). */
+/* One page of the segment c->walking (mp_mi_page_visitor). */
 static int
 count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
 {
     (void)abandoned;
     block_census *c = arg;
-    unsigned int segment = (unsigned int)c->narenas - 1;
+    unsigned int segment = c->walking;
     size_t size = mp_mi_block_size(page), capacity = page->capacity;
     uintptr_t first = mp_mi_page_start(page), lo, hi;
     mp_mi_page_bounds(page, &lo, &hi);
@@ -734,9 +735,9 @@ walk_segments(block_census *c)
             }
         }
     }
-    c->narenas = 0;
+    c->narenas = n;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        c->narenas = i + 1;         /* count_page's segment */
+        c->walking = (unsigned int)i;
         rc = mp_mi_segment_pages((mi_segment_t *)c->arena_address[i], 0,
                                  count_page, c);
         if (rc == 0 && flush_arena(c, (unsigned int)i) < 0) {

@@ -240,10 +240,14 @@ def _summary_of_diff(d: SnapshotDiff) -> str:
             f"allocated blocks {_count(d.allocated_blocks, '+,')}")
 
 
-def _summary_of_report(r: Report) -> str:
-    i = r.interpreter
+def _cpython(i: Interpreter) -> str:
+    """'CPython 3.13.0 (release, GIL build)'."""
     build = f"{'debug' if i.debug_build else 'release'}, {'free-threaded' if i.free_threaded else 'GIL'} build"
-    return f"of CPython {'.'.join(map(str, i.version))} ({build})"
+    return f"CPython {'.'.join(map(str, i.version))} ({build})"
+
+
+def _summary_of_report(r: Report) -> str:
+    return f"of {_cpython(r.interpreter)}"
 
 
 def _summary_of_timeline(t: Timeline) -> str:
@@ -257,8 +261,7 @@ def _summary_of_arena(a: ArenaInfo) -> str:
 
 
 def _summary_of_interpreter(i: Interpreter) -> str:
-    build = f"{'debug' if i.debug_build else 'release'}, {'free-threaded' if i.free_threaded else 'GIL'} build"
-    return f"CPython {'.'.join(map(str, i.version))} ({build}), allocator {i.allocator}, GC {i.gc_regime}"
+    return f"{_cpython(i)}, allocator {i.allocator}, GC {i.gc_regime}"
 
 
 def _summary_of_lesson(lesson: LessonResult) -> str:
@@ -553,9 +556,9 @@ def _fit(line: str, width: Optional[int] = None) -> List[str]:
     return textwrap.wrap(line, width=width, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def _joined(lines: Iterable[str]) -> str:
-    """Lines as one text, each fitted to the terminal."""
-    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+def _joined(lines: Iterable[str], width: Optional[int] = None) -> str:
+    """Lines as one text, each fitted to width (default: the terminal's)."""
+    return "\n".join(wrapped for line in lines for wrapped in (_fit(line, width) or [""]))
 
 
 def terminal_width() -> int:
@@ -566,7 +569,7 @@ def terminal_width() -> int:
 
 def fit_text(text: str, width: int) -> str:
     """Every line of text within width columns (see _fit)."""
-    return "\n".join(wrapped for line in text.split("\n") for wrapped in (_fit(line, width) or [""]))
+    return _joined(text.split("\n"), width)
 
 
 
