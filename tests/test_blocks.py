@@ -100,6 +100,28 @@ def test_every_tracked_object_in_an_allocator_block_is_counted():
     del keep
 
 
+@needs_walk
+def test_every_tracked_object_of_a_fresh_interpreter_is_counted():
+    """The same recall in a fresh interpreter, whose objects include some
+    held only by deferred references on free-threaded builds: their count
+    without the deferred bias is 0, and they are objects all the same (a
+    class was missed until its count was read with the bias)."""
+    out = run_code("""
+        import gc, memprobe
+        objs = gc.get_objects()
+        census = memprobe.block_census()
+        in_blocks = memprobe.block_census().allocator == "mimalloc"
+        tracked = {}
+        for obj in objs:
+            if in_blocks or memprobe.block_info(obj).arena is not None:
+                tracked[type(obj)] = tracked.get(type(obj), 0) + 1
+        own = set(memprobe._types.OWN_TYPES)
+        print({t.__name__: (n, census.blocks.get(t, 0)) for t, n in tracked.items()
+               if t not in own and census.blocks.get(t, 0) < n})
+    """, check=True).stdout
+    assert out.strip() == "{}"
+
+
 @needs_pools
 def test_the_arenas_the_float_case_leaves_are_held_by_floats():
     """3,000,000 floats, one in 600 kept: the arenas they leave are each held

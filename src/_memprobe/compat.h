@@ -296,8 +296,8 @@ mp_read_refcnt(PyObject *op, mp_refcnt_view *v)
  * one: on GIL builds (3.12+) a count of at least 1 in the low 32 bits and
  * nothing above but 3.14's flags, where a pointer (an item of an array
  * of objects) has its high bits set; on free-threaded builds a count of
- * at least 1 and fewer than MP_REFCNT_MOST (a pointer in ob_ref_shared
- * reads as trillions), or immortal. */
+ * at least 1 whose size without the deferred bias is under MP_REFCNT_MOST
+ * (a pointer in ob_ref_shared reads as trillions), or immortal. */
 
 static inline int
 mp_refcnt_plausible(PyObject *op)
@@ -308,9 +308,11 @@ mp_refcnt_plausible(PyObject *op)
     if (local == UINT32_MAX) {
         return 1;                   /* immortal */
     }
-    Py_ssize_t effective = mp_ft_count(local, _Py_atomic_load_ssize_relaxed(&op->ob_ref_shared))
-        - mp_ft_deferred_bias(_Py_atomic_load_uint8_relaxed(&op->ob_gc_bits));
-    return effective > 0 && effective < MP_REFCNT_MOST;
+    /* What Py_REFCNT reads is at least 1; without the deferred bias an
+     * object only deferred references hold reads 0 or a little less. */
+    Py_ssize_t count = mp_ft_count(local, _Py_atomic_load_ssize_relaxed(&op->ob_ref_shared));
+    Py_ssize_t effective = count - mp_ft_deferred_bias(_Py_atomic_load_uint8_relaxed(&op->ob_gc_bits));
+    return count > 0 && effective < MP_REFCNT_MOST && effective > -MP_REFCNT_MOST;
 #else
     mp_refcnt_view v;
     mp_read_refcnt(op, &v);
