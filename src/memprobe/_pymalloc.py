@@ -267,6 +267,11 @@ def pool_types() -> PoolTypes:
             for i in range(0, len(rows), 5)}
 
 
+# The census names its allocator with one of these constants: a str made
+# for each result would be one more str in a census taken while it is held.
+_CENSUS_ALLOCATORS = {"pymalloc": "pymalloc", "mimalloc": "mimalloc"}
+
+
 def block_census() -> BlockCensus:
     """The allocator's in-use blocks by the type of the object each holds,
     and what holds each arena: pymalloc's (3.12+) or mimalloc's (3.13+);
@@ -286,4 +291,4 @@ def block_census() -> BlockCensus:
                 for address, (held, counts) in by_arena.items())
     # BlockCensus's fields in order (see its declaration).
     return _BLOCK_CENSUS(ranked(types, Rows(blocks)), ranked(types, Rows(nbytes)), ranked(types, Rows(arenas)),
-                         rows, other, other_bytes, own, own_bytes, unreadable, allocator)
+                         rows, other, other_bytes, own, own_bytes, unreadable, _CENSUS_ALLOCATORS[allocator])
