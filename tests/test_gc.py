@@ -290,6 +290,20 @@ def test_gc_state_lengths_equal_get_objects():
     del junk
 
 
+def test_gc_state_without_lengths_walks_nothing():
+    """lengths=False: the counts and thresholds without a walk of any list
+    (what the metrics exporters read on large heaps); a length is known
+    only where the list is empty, and then it is 0."""
+    junk = [Node() for _ in range(10)]
+    state = memprobe.gc_state(lengths=False)
+    assert [g.length for g in state.generations][:1] == [None]
+    assert all(g.length in (None, 0) for g in state.generations)
+    assert [g.threshold for g in state.generations] == list(gc.get_threshold())
+    with pytest.raises(TypeError):
+        memprobe.gc_state(lengths=1)
+    del junk
+
+
 def test_gc_state_counts_and_thresholds_equal_gc():
     before = gc.get_count()
     state = memprobe.gc_state()

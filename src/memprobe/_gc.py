@@ -41,11 +41,14 @@ def generations(objs: Iterable[object], /) -> List[Generation]:
     return [_MEMBERS[code] for code in _memprobe._generations(objs)]
 
 
-def gc_state(frozen: bool = False) -> GCState:
+def gc_state(frozen: bool = False, lengths: bool = True) -> GCState:
     """One snapshot of the collector: flags, counts, thresholds, list
     lengths.  ``permanent_length`` is walked only with ``frozen=True`` (it
-    is 0 without a walk when nothing is frozen, else None)."""
-    return gc_state_from(_memprobe._gc_state(_lists(None, frozen)))
+    is 0 without a walk when nothing is frozen, else None); with
+    ``lengths=False`` no list is walked and the lengths not known without
+    a walk are None."""
+    check_flag("lengths", lengths)
+    return gc_state_from(_memprobe._gc_state(_lists(None, frozen) if lengths else 0))
 
 
 def gc_state_from(raw: Tuple[Any, ...]) -> GCState:
