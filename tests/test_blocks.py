@@ -258,20 +258,26 @@ def test_a_hooked_allocator_makes_the_free_threaded_census_say_so():
 def test_under_pythonmalloc_mimalloc_the_census_reads_its_pages(allocator):
     """A default build told to use mimalloc: the census reads mimalloc's
     pages, so 50,000 strs and 3,000 untracked tuples are found there, and
-    are gone once freed.  (Counted against a census after they are freed:
-    one before they were made differs by the strs the interpreter itself
-    frees meanwhile, such as names its type cache lets go.)"""
+    are gone once freed.  (Counted against a census after they are freed,
+    by code that ran once before: otherwise the interpreter frees strs of
+    its own meanwhile, such as names its type cache held last, "open" and
+    "Optional" among them.)"""
     out = run_code("""
         import gc, memprobe
-        made = [f"s{i:07}" for i in range(50_000)]
-        pairs = [(i, i + 1) for i in range(10**6, 10**6 + 3000)]
-        gc.collect()    # untracks the tuples of ints
-        census = memprobe.block_census()
-        strs, tuples = census.blocks[str], census.blocks[tuple]
-        del made, pairs
-        after = memprobe.block_census()
-        print(census.allocator, strs - after.blocks[str], tuples - after.blocks[tuple],
-              census.unreadable_pools)
+
+        def freed(strs, tuples):
+            made = [f"s{i:07}" for i in range(strs)]
+            pairs = [(i, i + 1) for i in range(10**6, 10**6 + tuples)]
+            gc.collect()    # untracks the tuples of ints
+            census = memprobe.block_census()
+            strs_before, tuples_before = census.blocks[str], census.blocks[tuple]  # no tuple made
+            del made, pairs
+            after = memprobe.block_census()
+            return (census.allocator, strs_before - after.blocks[str], tuples_before - after.blocks[tuple],
+                    census.unreadable_pools)
+
+        freed(10, 10)
+        print(*freed(50_000, 3000))
     """, pythonmalloc=allocator, check=True).stdout.split()
     assert out == ["mimalloc", "50000", "3000", "0"]
 
@@ -336,6 +342,24 @@ def test_a_tuple_whose_first_item_is_a_class_is_not_an_instance_of_it():
     census = memprobe.block_census()
     assert sum(census.blocks.get(k, 0) for k in classes) == 0
     del made, holders
+
+
+@needs_walk
+def test_a_freed_builtin_method_bound_to_a_class_is_not_an_instance_of_it():
+    """3.14+ keep freed builtin methods on a freelist, linked through the
+    word that held the count, so M.mro freed reads, one GC head further
+    on, as an M: a static PyMethodDef's address (a small number on a
+    non-PIE build) where the count would be, M where the type would be.
+    A GC head's links are never types, and this one's _gc_prev is the
+    method's type (found on 3.15: 20,001 M counted for 20,000)."""
+    class M:
+        pass
+
+    kept = [M() for _ in range(100)]
+    methods = [M.mro for _ in range(1000)]
+    del methods
+    assert _count(M) == 100
+    del kept
 
 
 LEGACY_CENSUS = """

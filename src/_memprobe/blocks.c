@@ -29,7 +29,8 @@
  * exactly that pre-header, its basic size fits the block, the reference
  * count word holds a count (not a pointer: arrays of objects, such as a
  * list's items, hold type pointers too), and the object's own size fields
- * (int digits, str length, tuple and bytes items) fit.  A candidate type
+ * (int digits, str length, tuple and bytes items) fit, and a GC type's
+ * head holds links, neither of which is a known type.  A candidate type
  * pointer is compared with the known types and never dereferenced
  * otherwise.  The known types are gathered first, and held until the
  * walk ends (the counted ones until the reading is released), from the
@@ -351,6 +352,32 @@ fits(PyObject *op, PyTypeObject *type, size_t room)
     return 1;
 }
 
+/* Whether the words before op, taken for its GC head, can be one: links
+ * as mp_gc_head_plausible() has them, neither of which is a known type.
+ * A GC head links GC heads, never type objects; an object's own count
+ * and type read as a head would have its type as _gc_prev.  (3.14+
+ * freelists put their link where the count was: a freed builtin method
+ * bound to class M, read one GC head further on, has a static
+ * PyMethodDef's address, under 4 GiB and so a plausible count, where an
+ * M's count would be and M where its type would be.) */
+static int
+gc_head_plausible(block_census *c, PyObject *op)
+{
+    if (!mp_gc_head_plausible(op)) {
+        return 0;
+    }
+#if MP_FREE_THREADED
+    (void)c;
+    return 1;
+#else
+    const PyGC_Head *head = (const PyGC_Head *)op - 1;
+    PyTypeObject *next = (PyTypeObject *)(head->_gc_next & ~(uintptr_t)7);
+    PyTypeObject *prev = (PyTypeObject *)(head->_gc_prev & ~(uintptr_t)3);
+    return (next == NULL || slot_of(&c->types, next)->type == NULL)
+           && (prev == NULL || slot_of(&c->types, prev)->type == NULL);
+#endif
+}
+
 /* The object an in-use block of `size` bytes at `block` holds, or NULL. */
 static PyObject *
 object_in(block_census *c, uintptr_t block, size_t size)
@@ -400,7 +427,7 @@ object_in(block_census *c, uintptr_t block, size_t size)
         if ((size_t)mp_preheader_size(type) == preheader
             && at + smallest_instance(type) <= size
             && mp_refcnt_plausible(op) && fits(op, type, size - at)
-            && (!PyType_IS_GC(type) || mp_gc_head_plausible(op))) {
+            && (!PyType_IS_GC(type) || gc_head_plausible(c, op))) {
             c->last_type = type;
             c->last_slot = slot;
             return op;
