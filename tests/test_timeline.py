@@ -177,6 +177,33 @@ def test_a_ctrl_c_during_a_collection_reaches_the_program_and_the_collection_is_
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+def test_a_ctrl_c_in_a_gc_callback_after_the_timelines_reaches_the_program():
+    """A callback registered after the timeline's runs after its stop
+    callback: a SIGINT handled there would be raised in that callback and
+    discarded, so it waits until the collection is over (found as a lost
+    Ctrl-C in the 3.9 matrix row)."""
+    import signal
+
+    pressed = []
+
+    def late(phase, info):
+        if phase == "stop" and not pressed:
+            pressed.append(True)
+            signal.raise_signal(signal.SIGINT)
+
+    slept = []
+    with pytest.raises(KeyboardInterrupt):
+        with memprobe.timeline():
+            gc.callbacks.append(late)
+            try:
+                gc.collect()
+                time.sleep(30)      # interrupted here
+                slept.append(True)
+            finally:
+                gc.callbacks.remove(late)
+    assert pressed and not slept
+
+
 def test_the_timeline_command_writes_the_picture_to_stdout_with_dash(tmp_path):
     script = tmp_path / "s.py"
     script.write_text("import gc\nprint('mine')\ngc.collect()\n")

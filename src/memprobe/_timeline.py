@@ -28,6 +28,7 @@ from array import array
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
+from . import _memprobe
 from ._gc import gc_state
 from ._interpreter import describe, interpreter
 from ._memprobe import MemprobeError
@@ -61,7 +62,8 @@ _OPEN: List["timeline"] = []
 # CPython discards what a gc callback raises, so a Ctrl-C must not be
 # raised inside one: while recordings are open (begun in the main thread)
 # SIGINT goes through _on_sigint, which, from the start callback to the end
-# of the stop callback, raises it again from another thread a moment later.
+# of the stop callback and while the collector says it is collecting (other
+# callbacks run then too), raises it again from another thread a moment later.
 _in_callback = False
 _deferred = False
 _saved_sigint: Any = None
@@ -78,9 +80,18 @@ def _signal_main_thread() -> None:
         _thread.interrupt_main()
 
 
+def _collecting() -> bool:
+    """Whether a collection runs now, its callbacks included (those after
+    ours in gc.callbacks too: a KeyboardInterrupt raised in one is lost)."""
+    try:
+        return bool(_memprobe._gc_state(0)[1])
+    except MemprobeError:
+        return False
+
+
 def _on_sigint(signum: int, frame: Any) -> None:
     global _deferred
-    if _in_callback:
+    if _in_callback or _collecting():
         if not _deferred:       # Ctrl-C pressed twice in one collection is one interrupt
             _deferred = True
             threading.Timer(0.001, _signal_main_thread).start()
