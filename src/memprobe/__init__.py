@@ -64,6 +64,10 @@ from ._types import (
 # refinfo() is called directly and builds RefInfo itself (see parts.h).
 # (_types registers memprobe's own result types: census() leaves them out.)
 _memprobe._set_refinfo_type(RefInfo)
+# A measure or timeline (and the one a name held before) is memprobe's own
+# too: what snapshots and censuses count leaves their instances out.
+_types.OWN_TYPES += (measure, timeline)
+_memprobe._set_own_types(_types.OWN_TYPES)
 
 __all__ = [
     "ArenaHolders",
