@@ -1,13 +1,17 @@
-"""What one reading of the metrics exporters costs, by heap size, in one
-run: memprobe's reading with and without the generations' lengths, next
-to the stdlib way of getting those lengths (len(gc.get_objects(g)) for each
-generation) and prometheus_client's own GC collector (gc.get_stats()).
+"""What one reading of the metrics exporters costs, by heap size and
+shape, in one run: memprobe's reading with and without the generations'
+lengths, next to the stdlib way of getting those lengths
+(len(gc.get_objects(g)) for each generation) and prometheus_client's own GC
+collector (gc.get_stats()).
 
     python benchmarks/exporters.py            # heaps of 0, 1 and 4 million lists
 
-Heaps are small lists, collected into the oldest generation, a third freed
-at random so the lists run through memory out of order.  Prints the best
-of 5 timings in milliseconds per reading.
+Heaps are small lists, collected into the oldest generation, in two shapes
+(as in bench_pyperf.py): ordered (the collector's lists run through memory
+in allocation order) and shuffled (a third freed at random, the rest
+re-linked in random order by a collection: what a long-running program's
+heap looks like, and where a walk waits on memory at every step).  Prints
+the best of 5 timings in milliseconds per reading.
 """
 from __future__ import annotations
 
@@ -42,22 +46,28 @@ def main() -> None:
     except ImportError:
         peer = None
     print(f"Python {sys.version.split()[0]}: one reading, best of 5, ms")
-    print(f"{'tracked objects':>16} {'with lengths':>13} {'without':>9} {'stdlib lengths':>15} {'prometheus gc':>14}")
+    print(f"{'shape':>9} {'tracked objects':>16} {'with lengths':>13} {'without':>9} {'stdlib lengths':>15} "
+          f"{'prometheus gc':>14}")
     heap: List[List[int]] = []
     for size in sizes:
-        heap = [[i] for i in range(size * 3 // 2)]
-        random.seed(1)
-        for i in random.sample(range(len(heap)), len(heap) - size):
-            heap[i] = None  # type: ignore[call-overload]
-        heap = [x for x in heap if x is not None]
-        gc.collect()
-        with_lengths = _metrics.Reader(lengths=True)
-        without = _metrics.Reader(lengths=False)
-        row = [best_ms(with_lengths.read), best_ms(without.read), best_ms(stdlib_lengths)]
-        row.append(best_ms(lambda: list(peer.collect())) if peer is not None else float("nan"))
-        with_lengths.close()
-        without.close()
-        print(f"{len(gc.get_objects()):>16,} " + " ".join(f"{v:>{w}.2f}" for v, w in zip(row, (13, 9, 15, 14))))
+        for shape in ("ordered", "shuffled"):
+            heap = []
+            gc.collect()
+            heap = [[i] for i in range(size * 3 // 2 if shape == "shuffled" else size)]
+            if shape == "shuffled":
+                random.seed(1)
+                random.shuffle(heap)
+                del heap[size:]
+                heap = list(heap)   # made after its items: the collection re-links them in this order
+            gc.collect()
+            with_lengths = _metrics.Reader(lengths=True)
+            without = _metrics.Reader(lengths=False)
+            row = [best_ms(with_lengths.read), best_ms(without.read), best_ms(stdlib_lengths)]
+            row.append(best_ms(lambda: list(peer.collect())) if peer is not None else float("nan"))
+            with_lengths.close()
+            without.close()
+            print(f"{shape:>9} {len(gc.get_objects()):>16,} "
+                  + " ".join(f"{v:>{w}.2f}" for v, w in zip(row, (13, 9, 15, 14))))
     del heap
 
 

@@ -7,14 +7,16 @@ number that cannot be read here (pymalloc's arenas under
 PYTHONMALLOC=malloc, mimalloc where it does not serve objects, resident
 memory without /proc) is left out, never sent as 0.
 
-What a reading costs: the collector's counts, thresholds and statistics,
-pymalloc's figures and mallinfo2 are read in microseconds whatever the
-heap; resident memory asks the kernel which arena pages are resident (a
-millisecond or two per GiB of arenas).  The generations' *lengths* and the
-frozen count walk the collector's lists: about 3.5 ms per million tracked
-objects (measured on 3.13, see the README).  So they are read only while
-the collector's own estimate of the tracked objects is at most
-``lengths_below`` (1,000,000 unless told), or always with
+What a reading costs (benchmarks/exporters.py, README): the collector's
+counts, thresholds and statistics, pymalloc's figures and mallinfo2 take
+microseconds; resident memory asks the kernel which arena pages are
+resident; all of it, 2-3 ms with a million tracked objects.  The
+generations' *lengths* and the frozen count walk the collector's lists:
+about 13 ms per million tracked objects while the lists run through
+memory in allocation order, but 175 ms per million on a heap that
+collections have reordered (each step waits on memory).  So they are read
+only while the collector's own estimate of the tracked objects is at most
+``lengths_below`` (100,000 unless told: under 20 ms), or always with
 ``lengths=True``, never with ``lengths=False``.
 
 Collection durations: 3.15's gc.get_stats() counts them; before, the
@@ -114,7 +116,7 @@ class Sample(NamedTuple):
     value: float
 
 
-DEFAULT_LENGTHS_BELOW = 1_000_000
+DEFAULT_LENGTHS_BELOW = 100_000
 _HAS_DURATION = sys.version_info >= (3, 15)
 
 
