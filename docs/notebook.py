@@ -4,6 +4,7 @@ HTML, and photographed by headless Chromium.
 
     pip install '.[notebook]'   # and Chromium: apt-get install chromium
     python docs/notebook.py     # writes docs/notebook.ipynb and docs/notebook.png
+    python docs/notebook.py DIR # writes them into DIR instead (the optional suite)
 
 CHROMIUM names the browser if it is not /usr/bin/chromium.
 """
@@ -33,18 +34,19 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollb
 
 
 def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else DOCS
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in CELLS])
-    ExecutePreprocessor(timeout=120, kernel_name="python3").preprocess(notebook, {"metadata": {"path": str(DOCS)}})
-    nbformat.write(notebook, str(DOCS / "notebook.ipynb"))
+    ExecutePreprocessor(timeout=120, kernel_name="python3").preprocess(notebook, {"metadata": {"path": str(out)}})
+    nbformat.write(notebook, str(out / "notebook.ipynb"))
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(notebook)
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "notebook.html"
         page.write_text(html, encoding="utf-8")
         subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp}/profile",
-                        f"--screenshot={DOCS / 'notebook.png'}", page.as_uri()],
+                        f"--screenshot={out / 'notebook.png'}", page.as_uri()],
                        check=True, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    print(f"{sys.argv[0]}: wrote {DOCS / 'notebook.ipynb'} and {DOCS / 'notebook.png'}")
+    print(f"{sys.argv[0]}: wrote {out / 'notebook.ipynb'} and {out / 'notebook.png'}")
 
 
 if __name__ == "__main__":
