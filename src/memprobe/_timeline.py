@@ -129,9 +129,12 @@ def _on_start(phase: str, info: Dict[str, Any]) -> None:
 
 def _on_stop(phase: str, info: Dict[str, Any]) -> None:
     global _in_callback
-    if phase != "stop" or not _OPEN:
+    if phase != "stop":
         return
     now = time.perf_counter_ns()    # first: the collection just ended
+    if not _OPEN:                   # the last recording ended during the collection
+        _in_callback = False
+        return
     _in_callback = True             # (set since the start callback, unless it began first)
     try:
         tail = array("q", (now, int(info.get("collected", 0)), int(info.get("uncollectable", 0))))
@@ -204,10 +207,13 @@ class timeline:
         if self in _OPEN:
             _OPEN.remove(self)
         if not _OPEN:
-            # The block may have taken them out itself (gc.callbacks.clear()).
+            global _in_callback
+            # The block may have taken them out itself (gc.callbacks.clear()),
+            # and with them the stop callback that clears _in_callback.
             for hook in (_on_start, _on_stop):
                 while hook in gc.callbacks:
                     gc.callbacks.remove(hook)
+            _in_callback = False
             _catch_sigint(False)
         self.result = self._build()
 
