@@ -17,8 +17,9 @@ KEEP = "import builtins; kept = builtins.__dict__.setdefault('memprobe_kept', []
 
 
 # pyperf's workers see only the variables --inherit-environ names: the
-# allocator under test, and PYTHONPATH (below).
-INHERIT = ("--inherit-environ", "PYTHONMALLOC,PYTHONPATH")
+# allocator under test, PYTHONPATH (below), and under .ci/sanitize the
+# preloaded sanitizer runtime and its options.
+INHERIT = ("--inherit-environ", "PYTHONMALLOC,PYTHONPATH,LD_PRELOAD,ASAN_OPTIONS,UBSAN_OPTIONS")
 
 
 def _pyperf_env(tmp_path):
