@@ -301,6 +301,7 @@ def test_gc_state_without_lengths_walks_nothing():
     assert [g.threshold for g in state.generations] == list(gc.get_threshold())
     with pytest.raises(TypeError):
         memprobe.gc_state(lengths=1)
+    assert memprobe.gc_state(frozen=True, lengths=False).permanent_length == gc.get_freeze_count()
     del junk
 
 

@@ -3,6 +3,7 @@ gc.callbacks, as numbers and as a picture; python -m memprobe timeline
 does the same for a script."""
 import gc
 import json
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -202,6 +203,74 @@ def test_a_ctrl_c_in_a_gc_callback_after_the_timelines_reaches_the_program():
             finally:
                 gc.callbacks.remove(late)
     assert pressed and not slept
+
+
+def test_a_ctrl_c_reaches_the_main_threads_recording_opened_after_a_worker_threads():
+    """The handler is the main thread's whenever it records, even when a
+    worker's recording opened first; and when the worker's ends last (it
+    cannot give the handler back), later Ctrl-Cs are plain interrupts, not
+    the handler calling itself (found by review: RecursionError)."""
+    import os
+    import signal
+
+    def slow(phase, info):
+        if phase == "start":
+            time.sleep(0.3)
+
+    for round in ("worker first", "worker last"):
+        ready, done = threading.Event(), threading.Event()
+
+        def worker():
+            with memprobe.timeline():
+                ready.set()
+                done.wait()
+
+        th = threading.Thread(target=worker)
+        th.start()
+        ready.wait()
+        caught = []
+        with memprobe.timeline():
+            gc.callbacks.append(slow)
+            try:
+                threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+                gc.collect()
+                time.sleep(5)
+            except KeyboardInterrupt:
+                caught.append(round)
+            finally:
+                gc.callbacks.remove(slow)
+            if round == "worker first":
+                done.set()
+                th.join()
+        if round == "worker last":
+            done.set()
+            th.join()
+        assert caught == [round]
+    with pytest.raises(KeyboardInterrupt):
+        with memprobe.timeline():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+
+
+def test_a_ctrl_c_deferred_by_the_blocks_last_collection_is_raised_by_the_block():
+    """Not a moment later, in whatever runs after the block."""
+    import signal
+
+    def press(phase, info):
+        if phase == "start":
+            signal.raise_signal(signal.SIGINT)
+
+    after = []
+    with pytest.raises(KeyboardInterrupt):
+        with memprobe.timeline():
+            gc.callbacks.append(press)
+            try:
+                gc.collect()
+            finally:
+                gc.callbacks.remove(press)
+    after.append(True)      # reached: the interrupt came from the block
+    time.sleep(0.05)
+    assert after == [True]
 
 
 def test_the_timeline_command_writes_the_picture_to_stdout_with_dash(tmp_path):

@@ -45,10 +45,14 @@ def gc_state(frozen: bool = False, lengths: bool = True) -> GCState:
     """One snapshot of the collector: flags, counts, thresholds, list
     lengths.  ``permanent_length`` is walked only with ``frozen=True`` (it
     is 0 without a walk when nothing is frozen, else None); with
-    ``lengths=False`` no list is walked and the lengths not known without
-    a walk are None."""
+    ``lengths=False`` generations 0-2 are not walked and their lengths not
+    known without a walk are None (``frozen=True`` still walks the
+    permanent list)."""
     check_flag("lengths", lengths)
-    return gc_state_from(_memprobe._gc_state(_lists(None, frozen) if lengths else 0))
+    lists = _lists(None, frozen)
+    if not lengths:
+        lists &= ~_memprobe.UNFROZEN_LISTS
+    return gc_state_from(_memprobe._gc_state(lists))
 
 
 def gc_state_from(raw: Tuple[Any, ...]) -> GCState:

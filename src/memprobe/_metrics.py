@@ -11,25 +11,31 @@ What a reading costs (benchmarks/exporters.py, README): the collector's
 counts, thresholds and statistics, pymalloc's figures and mallinfo2 take
 microseconds; resident memory asks the kernel which arena pages are
 resident; all of it, 2-3 ms with a million tracked objects.  The
-generations' *lengths* and the frozen count walk the collector's lists:
+generations' *lengths* walk the collector's lists:
 about 13 ms per million tracked objects while the lists run through
 memory in allocation order, but 175 ms per million on a heap that
 collections have reordered (each step waits on memory).  So they are read
 only while the collector's own estimate of the tracked objects is at most
 ``lengths_below`` (100,000 unless told: under 20 ms), or always with
-``lengths=True``, never with ``lengths=False``.
+``lengths=True``, never with ``lengths=False``.  The frozen count walks
+the permanent list, which the estimate leaves out (a gc.freeze() before
+fork can put millions there): it is read only with ``lengths=True``, or
+sent as 0 when the list is known to be empty without a walk.
 
 Collection durations: 3.15's gc.get_stats() counts them; before, the
 Reader times each collection between gc.callbacks' "start" and "stop"
-while it is open (close() removes the callback), so it counts the
-collections since it was made.
+from when it is made until close(), so the durations cover those
+collections (not those gc.get_stats() counted before).  The callback holds
+the Reader weakly: a Reader dropped without close() takes it out of
+gc.callbacks at the next collection.
 """
 from __future__ import annotations
 
 import gc
 import sys
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+import weakref
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 from ._gc import gc_state
 from ._memprobe import MemprobeError
@@ -67,7 +73,7 @@ METRICS = (
            "count; before: timed with gc.callbacks since the exporter started)."),
     Metric("gc_candidates", "memprobe_gc_candidate_objects", "cpython.gc.candidate_objects", "counter",
            "{object}", GENERATION, "Objects the collector examined, by generation (3.15+)."),
-    Metric("gc_count", "memprobe_gc_generation_count", "cpython.gc.generation.count", "gauge",
+    Metric("gc_count", "memprobe_gc_generation_pending", "cpython.gc.generation.pending", "gauge",
            "{object}", GENERATION, "The generation's count (gc.get_count()): allocations less "
            "deallocations since the last collection for generation 0, collections of the younger "
            "generation for the others."),
@@ -81,7 +87,7 @@ METRICS = (
     Metric("gc_frozen", "memprobe_gc_frozen_objects", "cpython.gc.frozen.objects", "gauge", "{object}", None,
            "Objects gc.freeze() moved to the permanent generation."),
     # pymalloc, mimalloc and resident memory.
-    Metric("pymalloc_arenas", "memprobe_pymalloc_arenas", "cpython.memory.pymalloc.arenas", "gauge",
+    Metric("pymalloc_arenas", "memprobe_pymalloc_arenas", "cpython.memory.pymalloc.arenas.current", "gauge",
            "{arena}", None, "pymalloc's arenas now."),
     Metric("pymalloc_arenas_highwater", "memprobe_pymalloc_arenas_highwater",
            "cpython.memory.pymalloc.arenas.highwater", "gauge", "{arena}", None,
@@ -100,7 +106,7 @@ METRICS = (
            "The part of pymalloc's arenas not in allocated blocks (0: all used)."),
     Metric("mimalloc_committed", "memprobe_mimalloc_committed_bytes", "cpython.memory.mimalloc.committed",
            "gauge", "By", None, "Bytes mimalloc has committed for the interpreter's heaps."),
-    Metric("resident", "memprobe_resident_bytes", "cpython.memory.resident", "gauge", "By", PART,
+    Metric("resident", "memprobe_resident_bytes", "cpython.memory.resident.usage", "gauge", "By", PART,
            "Resident memory by what holds it: pymalloc (its arenas' resident pages), mimalloc "
            "(committed), malloc (glibc's heap and mmapped blocks), other (code, stacks, the rest)."),
     Metric("resident_total", "memprobe_resident_total_bytes", "cpython.memory.resident.total", "gauge",
@@ -120,6 +126,20 @@ DEFAULT_LENGTHS_BELOW = 100_000
 _HAS_DURATION = sys.version_info >= (3, 15)
 
 
+def _timing(reader: "weakref.ref[Reader]") -> Callable[[str, Dict[str, Any]], None]:
+    """A gc callback that times collections for the Reader while it lives."""
+    def on_collection(phase: str, info: Dict[str, Any]) -> None:
+        r = reader()
+        if r is not None:
+            r._on_collection(phase, info)
+    return on_collection
+
+
+def _stop_timing(callback: Callable[[str, Dict[str, Any]], None]) -> None:
+    while callback in gc.callbacks:
+        gc.callbacks.remove(callback)
+
+
 class Reader:
     """Reads METRICS; open from creation until close()."""
 
@@ -134,15 +154,17 @@ class Reader:
         self.lengths_below = lengths_below
         self._seconds = [0.0, 0.0, 0.0]
         self._started: Optional[float] = None
-        self._callback = None
+        self._callback: Optional[Callable[[str, Dict[str, Any]], None]] = None
+        self._finalizer: Optional[Callable[[], Any]] = None    # a weakref.finalize
         if not _HAS_DURATION:
-            self._callback = self._on_collection
+            self._callback = _timing(weakref.ref(self))
             gc.callbacks.append(self._callback)
+            self._finalizer = weakref.finalize(self, _stop_timing, self._callback)
 
     def close(self) -> None:
         """Stop timing collections (the durations then stay where they are)."""
-        if self._callback is not None and self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
+        if self._finalizer is not None:
+            self._finalizer()
         self._callback = None
 
     def _on_collection(self, phase: str, info: Dict[str, Any]) -> None:
@@ -178,7 +200,7 @@ class Reader:
                 add(Sample(BY_KEY["gc_candidates"], g, stats["candidates"]))
             if "duration" in stats:
                 add(Sample(BY_KEY["gc_duration"], g, stats["duration"]))
-            elif self._callback is not None and generation < 3:
+            elif not _HAS_DURATION and generation < 3:
                 add(Sample(BY_KEY["gc_duration"], g, self._seconds[generation]))
         try:
             state = gc_state(lengths=False)
@@ -192,16 +214,19 @@ class Reader:
             estimate = state.long_lived_total + state.long_lived_pending + state.generations[0].count
         if state.heap_size is not None:
             add(Sample(BY_KEY["gc_heap"], None, state.heap_size))
-        if not self.walks_lengths(estimate):
-            return
-        try:
-            walked = gc_state(frozen=True)
-        except MemprobeError:
-            return
-        for gen in walked.generations:
-            if gen.length is not None:
-                add(Sample(BY_KEY["gc_objects"], str(gen.generation), gen.length))
-        if walked.permanent_length is not None:
+        # The permanent list is not in the estimate (gc.freeze() before a
+        # fork can leave millions there): walked only with lengths=True.
+        frozen = self.lengths is True
+        walked = state
+        if self.walks_lengths(estimate):
+            try:
+                walked = gc_state(frozen=frozen)
+            except MemprobeError:
+                return
+            for gen in walked.generations:
+                if gen.length is not None:
+                    add(Sample(BY_KEY["gc_objects"], str(gen.generation), gen.length))
+        if walked.permanent_length is not None:    # walked, or known empty without a walk
             add(Sample(BY_KEY["gc_frozen"], None, walked.permanent_length))
 
     def _read_allocators(self, out: List[Sample]) -> None:

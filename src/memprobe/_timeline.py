@@ -66,7 +66,18 @@ _OPEN: List["timeline"] = []
 # callbacks run then too), raises it again from another thread a moment later.
 _in_callback = False
 _deferred = False
+_timer: Optional[threading.Timer] = None
 _saved_sigint: Any = None
+
+
+def _raise_deferred() -> None:
+    """A Ctrl-C deferred by the block's last collection is raised as the
+    block ends, not a moment later in whatever comes next."""
+    global _deferred
+    if _timer is not None:
+        _timer.cancel()
+    _deferred = False
+    raise KeyboardInterrupt
 
 
 def _signal_main_thread() -> None:
@@ -90,11 +101,12 @@ def _collecting() -> bool:
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
-    global _deferred
+    global _deferred, _timer
     if _in_callback or _collecting():
         if not _deferred:       # Ctrl-C pressed twice in one collection is one interrupt
             _deferred = True
-            threading.Timer(0.001, _signal_main_thread).start()
+            _timer = threading.Timer(0.001, _signal_main_thread)
+            _timer.start()
         return
     handler = _saved_sigint
     if callable(handler):
@@ -155,7 +167,11 @@ def _catch_sigint(catch: bool) -> None:
         return
     try:
         if catch:
-            _saved_sigint = signal.signal(signal.SIGINT, _on_sigint)
+            # Already ours when a recording in another thread outlived the
+            # main thread's and could not give it back: never save it as
+            # the handler to call (each Ctrl-C would call itself).
+            if signal.getsignal(signal.SIGINT) is not _on_sigint:
+                _saved_sigint = signal.signal(signal.SIGINT, _on_sigint)
         elif signal.getsignal(signal.SIGINT) is _on_sigint:
             signal.signal(signal.SIGINT, _saved_sigint if _saved_sigint is not None else signal.default_int_handler)
             _saved_sigint = None
@@ -196,18 +212,18 @@ class timeline:
         if not _OPEN:
             gc.callbacks.append(_on_start)
             gc.callbacks.insert(0, _on_stop)
-            _catch_sigint(True)
+        _catch_sigint(True)     # the main thread's recording catches it, opened first or not
         self._began = time.perf_counter_ns()
         _OPEN.append(self)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
+        global _in_callback
         self._elapsed = time.perf_counter_ns() - self._began
         if self in _OPEN:
             _OPEN.remove(self)
         if not _OPEN:
-            global _in_callback
             # The block may have taken them out itself (gc.callbacks.clear()),
             # and with them the stop callback that clears _in_callback.
             for hook in (_on_start, _on_stop):
@@ -216,6 +232,8 @@ class timeline:
             _in_callback = False
             _catch_sigint(False)
         self.result = self._build()
+        if not _OPEN and _deferred and threading.current_thread() is threading.main_thread():
+            _raise_deferred()
 
     def _build(self) -> Timeline:
         n = self._numbers

@@ -19,8 +19,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+try:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+except ImportError as exc:      # pragma: no cover - the extra is missing
+    raise ImportError("memprobe.opentelemetry needs opentelemetry-api: "
+                      "pip install 'cpython-memprobe[opentelemetry]'") from exc
 
 from ._metrics import DEFAULT_LENGTHS_BELOW, METRICS, Metric, Reader, Sample
 
@@ -75,7 +79,9 @@ def _typed(sample: Sample) -> Any:
 def register(meter_provider: Optional[MeterProvider] = None, lengths: Optional[bool] = None,
              lengths_below: int = DEFAULT_LENGTHS_BELOW) -> Registration:
     """memprobe's instruments on a meter named "memprobe" of
-    ``meter_provider`` (the global one unless told)."""
+    ``meter_provider`` (the global one unless told).  Call close() on the
+    result when done (before 3.15 it times collections until then; a
+    provider's shutdown() does not close it)."""
     from . import __version__
 
     provider = metrics.get_meter_provider() if meter_provider is None else meter_provider

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Optional
 
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+try:
+    from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector, CollectorRegistry
+except ImportError as exc:      # pragma: no cover - the extra is missing
+    raise ImportError("memprobe.prometheus needs prometheus_client: "
+                      "pip install 'cpython-memprobe[prometheus]'") from exc
 
-from ._metrics import DEFAULT_LENGTHS_BELOW, Reader
+from ._metrics import DEFAULT_LENGTHS_BELOW, METRICS, Metric as _Declared, Reader
 
 __all__ = ["MemprobeCollector", "register"]
 
@@ -34,19 +38,17 @@ class MemprobeCollector(Collector):
         self.reader = Reader(lengths, lengths_below)
 
     def describe(self) -> List[Metric]:
-        """Empty: nothing is read when the collector is registered."""
-        return []
+        """Every family a scrape may show, without reading anything: the
+        registry learns the names (a second registration is refused, and
+        name filters find them)."""
+        return [_family(m) for m in METRICS]
 
     def collect(self) -> Iterator[Metric]:
         families: Dict[str, Any] = {}
         for sample in self.reader.read():
-            m = sample.metric
-            family = families.get(m.key)
+            family = families.get(sample.metric.key)
             if family is None:
-                kind = CounterMetricFamily if m.kind == "counter" else GaugeMetricFamily
-                labels = [m.label] if m.label else None
-                family = families[m.key] = kind(m.prometheus, m.help, labels=labels,
-                                                unit=_UNITS.get(m.unit, ""))
+                family = families[sample.metric.key] = _family(sample.metric)
             family.add_metric([sample.label] if sample.label is not None else [], sample.value)
         yield from families.values()
 
@@ -55,11 +57,17 @@ class MemprobeCollector(Collector):
         self.reader.close()
 
 
+def _family(m: _Declared) -> Any:
+    kind = CounterMetricFamily if m.kind == "counter" else GaugeMetricFamily
+    return kind(m.prometheus, m.help, labels=[m.label] if m.label else None, unit=_UNITS.get(m.unit, ""))
+
+
 def register(registry: Optional[CollectorRegistry] = None, lengths: Optional[bool] = None,
              lengths_below: int = DEFAULT_LENGTHS_BELOW) -> MemprobeCollector:
     """A MemprobeCollector registered in ``registry`` (prometheus_client's
-    REGISTRY unless told); ``registry.unregister(c)`` and ``c.close()``
-    take it out again."""
+    REGISTRY unless told; registering twice in one registry is refused);
+    ``registry.unregister(c)`` and then ``c.close()`` take it out again
+    (close() stops the timing of collections before 3.15)."""
     collector = MemprobeCollector(lengths, lengths_below)
     (REGISTRY if registry is None else registry).register(collector)
     return collector
