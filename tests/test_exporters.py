@@ -251,7 +251,7 @@ def test_a_frozen_heap_is_walked_only_when_asked():
             reader.close()
 
     gc.collect()
-    assert frozen(lengths_below=10**9) == [0]
+    assert frozen(lengths_below=10**9) == ([0] if gc.get_freeze_count() == 0 else [])
     kept = [[] for _ in range(1000)]
     gc.freeze()
     try:
