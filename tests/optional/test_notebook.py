@@ -4,6 +4,7 @@ notebook stays small (a 7-cell notebook was 465 KB, mostly text reprs).
 
 Part of the optional suite (.ci/optional): needs the [notebook] extra.
 """
+import os
 import struct
 import subprocess
 import sys
@@ -42,6 +43,8 @@ def test_a_notebook_shows_every_result_as_a_small_html_table(tmp_path):
 
 
 @pytest.mark.skipif(not SCREENSHOT.exists(), reason="needs the source tree's docs/notebook.py")
+@pytest.mark.skipif(not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")),
+                    reason="no Chromium: .ci/optional installs Debian's chromium, and could not")
 def test_the_readme_notebook_screenshot_is_made_by_the_command_it_names(tmp_path):
     """`python docs/notebook.py DIR`: the notebook executed and photographed
     by headless Chromium (.ci/optional installs Debian's chromium)."""
