@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 from ._gc import gc_state
 from ._memprobe import MemprobeError
+from ._types import ResidentMemory
 
 
 class Metric(NamedTuple):
@@ -183,10 +184,12 @@ class Reader:
         return estimate is not None and estimate <= self.lengths_below
 
     def read(self) -> List[Sample]:
+        from ._rss import rss
+
         out: List[Sample] = []
         self._read_gc(out)
-        self._read_allocators(out)
-        self._read_resident(out)
+        self._read_pymalloc(out)
+        self._read_resident(out, rss())
         return out
 
     def _read_gc(self, out: List[Sample]) -> None:
@@ -229,42 +232,35 @@ class Reader:
         if walked.permanent_length is not None:    # walked, or known empty without a walk
             add(Sample(BY_KEY["gc_frozen"], None, walked.permanent_length))
 
-    def _read_allocators(self, out: List[Sample]) -> None:
-        from ._mimalloc import mimalloc
+    def _read_pymalloc(self, out: List[Sample]) -> None:
         from ._pymalloc import pymalloc
 
-        add = out.append
         try:
             p = pymalloc()
         except MemprobeError:
-            pass        # pymalloc serves nothing here, or cannot be read: nothing to say
-        else:
-            arena_bytes = p.arenas_current * p.arena_size
-            add(Sample(BY_KEY["pymalloc_arenas"], None, p.arenas_current))
-            add(Sample(BY_KEY["pymalloc_arenas_highwater"], None, p.arenas_highwater))
-            add(Sample(BY_KEY["pymalloc_arenas_allocated"], None, p.arenas_allocated_total))
-            add(Sample(BY_KEY["pymalloc_pools"], None, sum(c.pools for c in p.size_classes)))
-            add(Sample(BY_KEY["pymalloc_block_bytes"], None, p.bytes_in_allocated_blocks))
-            add(Sample(BY_KEY["pymalloc_free_bytes"], None,
-                       p.bytes_in_available_blocks + p.bytes_in_unused_pools))
-            if arena_bytes:
-                add(Sample(BY_KEY["pymalloc_fragmentation"], None,
-                           1 - p.bytes_in_allocated_blocks / arena_bytes))
-        try:
-            add(Sample(BY_KEY["mimalloc_committed"], None, mimalloc().bytes_committed))
-        except MemprobeError:
-            pass        # mimalloc does not serve this interpreter
-
-    def _read_resident(self, out: List[Sample]) -> None:
-        from ._rss import rss
-
-        r = rss()
+            return      # pymalloc serves nothing here, or cannot be read: nothing to say
         add = out.append
+        arena_bytes = p.arenas_current * p.arena_size
+        add(Sample(BY_KEY["pymalloc_arenas"], None, p.arenas_current))
+        add(Sample(BY_KEY["pymalloc_arenas_highwater"], None, p.arenas_highwater))
+        add(Sample(BY_KEY["pymalloc_arenas_allocated"], None, p.arenas_allocated_total))
+        add(Sample(BY_KEY["pymalloc_pools"], None, sum(c.pools for c in p.size_classes)))
+        add(Sample(BY_KEY["pymalloc_block_bytes"], None, p.bytes_in_allocated_blocks))
+        add(Sample(BY_KEY["pymalloc_free_bytes"], None, p.bytes_in_available_blocks + p.bytes_in_unused_pools))
+        if arena_bytes:
+            add(Sample(BY_KEY["pymalloc_fragmentation"], None, 1 - p.bytes_in_allocated_blocks / arena_bytes))
+
+    @staticmethod
+    def _read_resident(out: List[Sample], r: ResidentMemory) -> None:
+        """Resident memory by part, and mimalloc's committed bytes from the
+        same reading (rss() reads mimalloc; None where it serves nothing)."""
+        add = out.append
+        if r.mimalloc_committed is not None:
+            add(Sample(BY_KEY["mimalloc_committed"], None, r.mimalloc_committed))
         if r.total is not None:
             add(Sample(BY_KEY["resident_total"], None, r.total))
-        pymalloc_part = r.pymalloc_resident if r.pymalloc_resident is not None else None
         malloc_part = None if r.malloc_heap is None else r.malloc_heap + (r.malloc_mmapped or 0)
-        for part, value in (("pymalloc", pymalloc_part), ("mimalloc", r.mimalloc_committed),
+        for part, value in (("pymalloc", r.pymalloc_resident), ("mimalloc", r.mimalloc_committed),
                             ("malloc", malloc_part), ("other", r.other)):
             if value is not None:
                 add(Sample(BY_KEY["resident"], part, value))
