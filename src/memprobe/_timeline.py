@@ -28,7 +28,6 @@ from array import array
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
-from . import _memprobe
 from ._gc import gc_state
 from ._interpreter import describe, interpreter
 from ._memprobe import MemprobeError
@@ -95,7 +94,7 @@ def _collecting() -> bool:
     """Whether a collection runs now, its callbacks included (those after
     ours in gc.callbacks too: a KeyboardInterrupt raised in one is lost)."""
     try:
-        return bool(_memprobe._gc_state(0)[1])
+        return gc_state(lengths=False).collecting
     except MemprobeError:
         return False
 
