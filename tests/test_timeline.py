@@ -1,6 +1,7 @@
 """memprobe.timeline(): every collection a block of code ran, from
 gc.callbacks, as numbers and as a picture; python -m memprobe timeline
 does the same for a script."""
+import contextlib
 import gc
 import json
 import threading
@@ -178,6 +179,16 @@ def test_a_ctrl_c_during_a_collection_reaches_the_program_and_the_collection_is_
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+@contextlib.contextmanager
+def _also_in_gc_callbacks(callback):
+    """callback in gc.callbacks, after the timeline's, while the block runs."""
+    gc.callbacks.append(callback)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(callback)
+
+
 def test_a_ctrl_c_in_a_gc_callback_after_the_timelines_reaches_the_program():
     """A callback registered after the timeline's runs after its stop
     callback: a SIGINT handled there would be raised in that callback and
@@ -194,14 +205,10 @@ def test_a_ctrl_c_in_a_gc_callback_after_the_timelines_reaches_the_program():
 
     slept = []
     with pytest.raises(KeyboardInterrupt):
-        with memprobe.timeline():
-            gc.callbacks.append(late)
-            try:
-                gc.collect()
-                time.sleep(30)      # interrupted here
-                slept.append(True)
-            finally:
-                gc.callbacks.remove(late)
+        with memprobe.timeline(), _also_in_gc_callbacks(late):
+            gc.collect()
+            time.sleep(30)      # interrupted here
+            slept.append(True)
     assert pressed and not slept
 
 
@@ -230,15 +237,13 @@ def test_a_ctrl_c_reaches_the_main_threads_recording_opened_after_a_worker_threa
         ready.wait()
         caught = []
         with memprobe.timeline():
-            gc.callbacks.append(slow)
             try:
-                threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
-                gc.collect()
-                time.sleep(5)
+                with _also_in_gc_callbacks(slow):
+                    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+                    gc.collect()
+                    time.sleep(5)
             except KeyboardInterrupt:
                 caught.append(round)
-            finally:
-                gc.callbacks.remove(slow)
             if round == "worker first":
                 done.set()
                 th.join()
@@ -262,12 +267,8 @@ def test_a_ctrl_c_deferred_by_the_blocks_last_collection_is_raised_by_the_block(
 
     after = []
     with pytest.raises(KeyboardInterrupt):
-        with memprobe.timeline():
-            gc.callbacks.append(press)
-            try:
-                gc.collect()
-            finally:
-                gc.callbacks.remove(press)
+        with memprobe.timeline(), _also_in_gc_callbacks(press):
+            gc.collect()
     after.append(True)      # reached: the interrupt came from the block
     time.sleep(0.05)
     assert after == [True]

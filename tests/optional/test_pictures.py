@@ -8,29 +8,20 @@ Debian's rsvg-convert in the sid chroot.
 import gc
 import os
 import shlex
-import struct
 import subprocess
 import sys
-import zlib
 
 import pytest
 
 import memprobe
+from _png import decode
 
 RSVG = shlex.split(os.environ.get("MEMPROBE_RSVG", "rsvg-convert"))
 
 
 def _render(svg):
     png = subprocess.run(RSVG, input=svg.encode(), capture_output=True, check=True, timeout=120).stdout
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", png[16:24])
-    pixels, at = b"", 8
-    while at < len(png):
-        length, kind = struct.unpack(">I4s", png[at:at + 8])
-        if kind == b"IDAT":
-            pixels += png[at + 8:at + 8 + length]
-        at += 12 + length
-    return width, height, zlib.decompress(pixels)
+    return decode(png)
 
 
 def _pictures():
