@@ -10,20 +10,12 @@ import urllib.request
 import pytest
 
 import memprobe
-from _support import FREE_THREADED, run_code
+from _support import FREE_THREADED, PYMALLOC_SERVING, run_code
 
 prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from memprobe import _metrics, prometheus  # noqa: E402
-
-
-def _pymalloc_serves():
-    try:
-        memprobe.pymalloc()
-    except memprobe.MemprobeError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -127,7 +119,7 @@ def test_the_walk_of_the_generations_is_opt_in_above_a_heap_size(scrape):
 def test_a_scrape_shows_pymalloc_as_its_own_snapshot_says(scrape):
     scrape.register()
     got = scrape()
-    if not _pymalloc_serves():
+    if not PYMALLOC_SERVING:
         assert not any(name.startswith("memprobe_pymalloc_") for name, _ in got)
         return
     p = memprobe.pymalloc()
@@ -322,7 +314,7 @@ def test_opentelemetry_uses_the_semantic_conventions_gc_names(otel, collector_pa
         assert got["cpython.gc.uncollectable_objects", attrs] == s["uncollectable"]
     for g, threshold in enumerate(gc.get_threshold()):
         assert got["cpython.gc.generation.threshold", (("cpython.gc.generation", g),)] == threshold
-    if _pymalloc_serves():
+    if PYMALLOC_SERVING:
         assert got["cpython.memory.pymalloc.arenas.current", ()] >= 1
     else:
         assert not any(name.startswith("cpython.memory.pymalloc.") for name, _ in got)
