@@ -15,7 +15,7 @@
 #include "parts.h"
 
 static mp_census_slot *
-slot_for(mp_census *t, PyTypeObject *type)
+slot_for(const mp_census *t, PyTypeObject *type)
 {
     size_t i = mp_hash_pointer(type, t->mask);
     while (t->slots[i].type != NULL && t->slots[i].type != type) {
@@ -172,17 +172,31 @@ int_tuple(const Py_ssize_t *value, Py_ssize_t n)
     return t;
 }
 
-/* The types counted, memprobe's own left out, in table order, and their
- * counts as columns: one per list, then the sum over the lists counted but
- * the permanent one (census's by_type); a column is a tuple of ints in the
- * order of the types.  0, or -1 with an error set. */
+/* Marks, in mine[] (a byte a slot), the slots of memprobe's own result
+ * types: a lookup per own type, not a search of them per slot (a census
+ * of 200 types made 40,000 comparisons of its 40 own types). */
+static void
+mark_own(PyObject *own, const mp_census *t, char *mine)
+{
+    for (Py_ssize_t i = 0; own != NULL && i < PyTuple_GET_SIZE(own); i++) {
+        mp_census_slot *slot = slot_for(t, (PyTypeObject *)PyTuple_GET_ITEM(own, i));
+        if (slot->type != NULL) {
+            mine[slot - t->slots] = 1;
+        }
+    }
+}
+
+/* The types counted, memprobe's own (mine[]) left out, in table order,
+ * and their counts as columns: one per list, then the sum over the lists
+ * counted but the permanent one (census's by_type); a column is a tuple of
+ * ints in the order of the types.  0, or -1 with an error set. */
 static int
-columns_of(PyObject *own, const mp_census *t, PyObject **types,
+columns_of(const char *mine, const mp_census *t, PyObject **types,
            PyObject **columns)
 {
     Py_ssize_t n = 0;
     for (size_t i = 0; i <= t->mask; i++) {
-        n += t->slots[i].type != NULL && !mp_is_own_type(own, t->slots[i].type);
+        n += t->slots[i].type != NULL && !mine[i];
     }
     Py_ssize_t *values = PyMem_RawMalloc(((size_t)n + 1) * sizeof(Py_ssize_t));
     *types = values ? PyTuple_New(n) : PyErr_NoMemory();
@@ -191,7 +205,7 @@ columns_of(PyObject *own, const mp_census *t, PyObject **types,
         Py_ssize_t k = 0;
         for (size_t i = 0; i <= t->mask; i++) {
             const mp_census_slot *s = &t->slots[i];
-            if (s->type == NULL || mp_is_own_type(own, s->type)) {
+            if (s->type == NULL || mine[i]) {
                 continue;
             }
             if (column == 0) {
@@ -227,8 +241,11 @@ mp_census_build(mp_state *st, const mp_census *t)
 {
     Py_ssize_t code[MP_NUM_LISTS], own[MP_NUM_LISTS] = {0};
     Py_ssize_t known[MP_NUM_LISTS], total[MP_NUM_LISTS] = {0};
-    PyObject *own_types = st->own_types;
-    Py_XINCREF(own_types);
+    char *mine = PyMem_RawCalloc(t->mask + 1, 1);
+    if (mine == NULL) {
+        return PyErr_NoMemory();
+    }
+    mark_own(st->own_types, t, mine);
     for (int list = 0; list < MP_GC_LISTS; list++) {
         code[list] = mp_gc_list_code(st, list);
         known[list] = (t->known & MP_LIST(list)) != 0;
@@ -237,8 +254,7 @@ mp_census_build(mp_state *st, const mp_census *t)
         if (t->slots[i].type == NULL) {
             continue;
         }
-        Py_ssize_t *into = mp_is_own_type(own_types, t->slots[i].type) ? own
-                                                                    : total;
+        Py_ssize_t *into = mine[i] ? own : total;
         for (int list = 0; list < MP_GC_LISTS; list++) {
             into[list] += t->slots[i].count[list];
         }
@@ -249,10 +265,10 @@ mp_census_build(mp_state *st, const mp_census *t)
     PyObject *owns = totals ? int_tuple(own, MP_GC_LISTS) : NULL;
     PyObject *knowns = owns ? int_tuple(known, MP_GC_LISTS) : NULL;
     PyObject *result = NULL;
-    if (knowns != NULL && columns_of(own_types, t, &types, &columns) == 0) {
+    if (knowns != NULL && columns_of(mine, t, &types, &columns) == 0) {
         result = PyTuple_Pack(6, codes, types, columns, totals, owns, knowns);
     }
-    Py_XDECREF(own_types);
+    PyMem_RawFree(mine);
     Py_XDECREF(codes);
     Py_XDECREF(totals);
     Py_XDECREF(owns);

@@ -8,6 +8,7 @@ f(*args) around the call (its argument list is built first)."""
 from __future__ import annotations
 
 import gc
+from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _memprobe
@@ -134,15 +135,16 @@ def _check_census_arguments(generation: Optional[int], top: Optional[int]) -> No
 
 def _census_result(generation: Optional[int], top: Optional[int], raw: Tuple[bool, Tuple[Any, ...]]) -> Census:
     collecting, (codes, types, columns, totals, own, known) = raw
-    lists = tuple(i for i in range(len(codes)) if known[i]) if generation is None else (generation,)
+    lists = tuple(compress(range(len(codes)), known)) if generation is None else (generation,)
+    members = [_MEMBERS[codes[i]] for i in lists]
     # Rows, not the extension's tuples: memprobe's own, left out of censuses.
     types = Rows(types)
     ranked = TypeCounts.ranked
-    per_generation = Table((_MEMBERS[codes[i]], ranked(types, Rows(columns[i]), top)) for i in lists)
-    totals = Table((_MEMBERS[codes[i]], totals[i]) for i in lists)
+    per_generation = Table(zip(members, [ranked(types, Rows(columns[i]), top) for i in lists]))
     # by_type: the one list asked for, or every list but the permanent one
     # (the extension's last column).
     by_type = ranked(types, Rows(columns[-1 if generation is None else generation]), top)
     # Census(generation, by_type, by_generation, per_generation, memprobe_objects, collecting)
-    return _CENSUS(None if generation is None else _MEMBERS[codes[generation]], by_type, totals, per_generation,
-                   Table((_MEMBERS[codes[i]], own[i]) for i in lists), collecting)
+    return _CENSUS(None if generation is None else _MEMBERS[codes[generation]], by_type,
+                   Table(zip(members, [totals[i] for i in lists])), per_generation,
+                   Table(zip(members, [own[i] for i in lists])), collecting)
