@@ -56,6 +56,7 @@ static const init_step init_steps[] = {
     {"mimalloc", mp_init_mimalloc},
     {"snapshot", mp_init_snapshot},
     {"native", mp_init_native},
+    {"remote", mp_init_remote},
     {"testing", init_testing},
     {"layout", mp_init_layout},             /* last: checks every part */
 };

@@ -415,10 +415,31 @@ def case_measure():
     del kept
 
 
-@case("MemprobeError", "UnsupportedInterpreter", "PymallocUnavailable", "MimallocUnavailable", "SnapshotMismatch")
+@case("attach", "RemoteSnapshot")
+def case_attach():
+    """A child of this interpreter, read from outside (Linux, GIL builds)."""
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in range(100)]; "
+                              "print('ready', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        may_raise = () if sys.platform.startswith("linux") and not memprobe.interpreter().free_threaded \
+            else (memprobe.AttachError,)
+        remote = returns(memprobe.attach, child.pid, stop=True, may_raise=may_raise)
+        check(remote, memprobe.RemoteSnapshot)
+        returns(remote.to_dict)
+    finally:
+        child.stdin.close()
+        child.wait()
+
+
+@case("MemprobeError", "UnsupportedInterpreter", "PymallocUnavailable", "MimallocUnavailable", "SnapshotMismatch",
+      "AttachError")
 def case_errors():
     for error in (memprobe.MemprobeError, memprobe.UnsupportedInterpreter, memprobe.PymallocUnavailable,
-                  memprobe.MimallocUnavailable, memprobe.SnapshotMismatch):
+                  memprobe.MimallocUnavailable, memprobe.SnapshotMismatch, memprobe.AttachError):
         assert issubclass(error, memprobe.MemprobeError)
         assert str(returns(error, "why")) == "why"
 

@@ -110,9 +110,8 @@ mp_code_caches_frame(PyCodeObject *code)
 #if PY_VERSION_HEX >= 0x030C0000
 #  include "internal/pycore_obmalloc.h"
 #endif
-#if PY_VERSION_HEX >= 0x030D0000
-#  include "internal/pycore_runtime.h"  /* _PyRuntime.debug_offsets */
-#endif
+/* _PyRuntime: its interpreters (remote.c) and, 3.13+, its debug_offsets. */
+#include "internal/pycore_runtime.h"
 #if PY_VERSION_HEX >= 0x030B0000
 /* _PyMem_GetCurrentAllocatorName (3.13+), _Py_GetAllocatedBlocks and
  * _PyObject_DebugMallocStats (3.11) are declared here. */

@@ -84,7 +84,12 @@ optional_ssize(Py_ssize_t value)
 void
 mp_gc_read(mp_gc_reading *r)
 {
-    PyInterpreterState *interp = PyInterpreterState_Get();
+    mp_gc_read_of(PyInterpreterState_Get(), r);
+}
+
+void
+mp_gc_read_of(PyInterpreterState *interp, mp_gc_reading *r)
+{
     struct _gc_runtime_state *gc = mp_gc_state(interp);
     r->enabled = gc->enabled;
     r->collecting = gc->collecting;

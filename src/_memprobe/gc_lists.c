@@ -26,6 +26,12 @@ list_head(PyInterpreterState *interp, int list)
                                      : &mp_gc_generations(interp)[list].head;
 }
 
+PyGC_Head *
+mp_gc_list_head(PyInterpreterState *interp, int list)
+{
+    return list_head(interp, list);
+}
+
 /* _gc_next without its flag bits: NEXT_MASK_UNREACHABLE during a
  * collection, and the old-space bit of the incremental collector. */
 static PyGC_Head *

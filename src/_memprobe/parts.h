@@ -230,6 +230,11 @@ unsigned mp_gc_empty_lists(void);
 int mp_gc_list_lengths(mp_state *st, unsigned lists,
                        Py_ssize_t lengths[MP_NUM_LISTS]);
 
+#if !MP_FREE_THREADED
+/* The head of `list` in the interpreter state at `interp` (GIL builds). */
+PyGC_Head *mp_gc_list_head(PyInterpreterState *interp, int list);
+#endif
+
 /* Calls visit(op, list, arg) for every object of the lists in the set,
  * until visit returns nonzero.  Runs no Python code and creates no Python
  * object.  On free-threaded builds the world is stopped meanwhile: visit
@@ -252,6 +257,11 @@ typedef struct {
  * census).  Allocates nothing. */
 void mp_gc_read(mp_gc_reading *r);
 PyObject *mp_gc_build(const mp_gc_reading *r);
+
+/* The same, of the interpreter state at `interp`: the calling one, or a
+ * copy of another process's (remote.c).  On free-threaded builds the
+ * young count adds the calling thread's batch: only the calling one. */
+void mp_gc_read_of(PyInterpreterState *interp, mp_gc_reading *r);
 
 /* ---- census.c: tracked objects counted per type and list ------------------ */
 
@@ -419,6 +429,7 @@ int mp_init_blocks(PyObject *module, mp_state *st);       /* blocks.c */
 int mp_init_mimalloc(PyObject *module, mp_state *st);     /* mimalloc.c */
 int mp_init_snapshot(PyObject *module, mp_state *st);     /* snapshot.c */
 int mp_init_native(PyObject *module, mp_state *st);       /* native.c */
+int mp_init_remote(PyObject *module, mp_state *st);       /* remote.c */
 int mp_init_layout(PyObject *module, mp_state *st);       /* layout.c */
 
 int mp_traverse_state(mp_state *st, visitproc visit, void *arg);

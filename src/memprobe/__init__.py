@@ -7,6 +7,7 @@ True
 from __future__ import annotations
 
 from . import _memprobe, _types
+from ._attach import attach
 from ._explain import explain
 from ._gc import census, gc_state, gcinfo, generation, generations
 from ._interpreter import interpreter
@@ -27,6 +28,7 @@ from ._timeline import timeline
 from ._types import (
     ArenaHolders,
     ArenaInfo,
+    AttachError,
     ArenaMap,
     BlockCensus,
     ArenaSizeClass,
@@ -50,6 +52,7 @@ from ._types import (
     Report,
     PymallocSnapshot,
     RefInfo,
+    RemoteSnapshot,
     ResidentMemory,
     SizeClass,
     SizeClassDelta,
@@ -73,6 +76,7 @@ __all__ = [
     "ArenaHolders",
     "ArenaInfo",
     "ArenaMap",
+    "AttachError",
     "BlockCensus",
     "ArenaSizeClass",
     "BlockInfo",
@@ -97,6 +101,7 @@ __all__ = [
     "PymallocSnapshot",
     "PymallocUnavailable",
     "RefInfo",
+    "RemoteSnapshot",
     "Report",
     "ResidentMemory",
     "SizeClass",
@@ -109,6 +114,7 @@ __all__ = [
     "TypeCounts",
     "UnsupportedInterpreter",
     "arenas",
+    "attach",
     "block_census",
     "block_info",
     "census",

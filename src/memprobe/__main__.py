@@ -20,6 +20,7 @@ import json
 import os
 import runpy
 import sys
+import time
 import traceback
 from typing import ContextManager, List, Optional, TextIO, Tuple
 
@@ -296,6 +297,38 @@ def show_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def attach_process(args: argparse.Namespace) -> int:
+    """attach PID: the target's collector; --watch redraws it until the
+    target exits."""
+    from ._attach import attach, gone
+    from ._types import AttachError
+
+    readings = 0
+    while True:
+        try:
+            remote = attach(args.pid, lengths=not args.no_lengths, stop=args.stop)
+        except AttachError:
+            if readings and gone(args.pid):
+                print(f"memprobe attach: process {args.pid} exited", file=sys.stderr)
+                return 0
+            raise
+        readings += 1
+        if args.json:
+            print(json.dumps(remote.to_dict()), flush=True)
+        else:
+            say(str(remote))
+        if args.watch is None:
+            return 0
+        deadline = time.monotonic() + args.watch
+        while time.monotonic() < deadline:
+            if gone(args.pid):
+                print(f"memprobe attach: process {args.pid} exited", file=sys.stderr)
+                return 0
+            time.sleep(min(0.1, args.watch))
+        if not args.json:
+            print(flush=True)
+
+
 def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     from . import __version__
     from ._interpreter import describe
@@ -355,6 +388,17 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of every --json document")
     schema.add_argument("--json", action="store_true", help="(it is JSON already)")
     schema.set_defaults(func=print_schema)
+    attach = commands.add_parser("attach", help="read another running Python's collector from outside "
+                                 "(Linux, same CPython build): no code runs in it")
+    attach.add_argument("pid", type=int, help="the process to read")
+    attach.add_argument("--json", action="store_true", help="print the reading as JSON (one line per reading)")
+    attach.add_argument("--stop", action="store_true",
+                        help="pause the target (SIGSTOP) for an exact reading of one moment; always resumed")
+    attach.add_argument("--no-lengths", action="store_true",
+                        help="do not walk the lists (one read per object): counts and thresholds only")
+    attach.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="read again every SECONDS until the target exits")
+    attach.set_defaults(func=attach_process)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
     arena_map.add_argument("-o", "--output", default="arenas.svg", help="SVG file to write ('-' for stdout)")
     arena_map.add_argument("--json", action="store_true", help="the arenas and their pools as JSON, not a picture")
@@ -387,7 +431,7 @@ def _unwritable(path: Optional[str]) -> Optional[str]:
 
 
 # The commands that print JSON with --json.
-JSON_COMMANDS = frozenset({"report", "run", "where", "lessons", "explain", "timeline", "map", "schema",
+JSON_COMMANDS = frozenset({"attach", "report", "run", "where", "lessons", "explain", "timeline", "map", "schema",
                            "pyperf-compare"})
 
 # A shell's exit status for a program its reader stopped reading (SIGPIPE).

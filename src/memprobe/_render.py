@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from ._serialize import generation_key, type_name
 from ._types import (ArenaInfo, BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, Interpreter,
                      LessonResult, MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory,
-                     SizeClass, Snapshot, SnapshotDiff, Timeline, TypeCounts)
+                     RemoteSnapshot, SizeClass, Snapshot, SnapshotDiff, Timeline, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -197,6 +197,10 @@ def _summary_of_gc_state(g: GCState) -> str:
     return f"{g.regime}, {'enabled' if g.enabled else 'disabled'}, counts/thresholds {counts}"
 
 
+def _summary_of_remote(r: RemoteSnapshot) -> str:
+    return f"process {r.pid}, CPython {r.version}: {_summary_of_gc_state(r.gc)}"
+
+
 def _summary_of_census(c: Census) -> str:
     return f"{c.total:,} tracked objects of {len(c.by_type):,} types{_most(c.by_type)}"
 
@@ -271,7 +275,7 @@ def _summary_of_lesson(lesson: LessonResult) -> str:
 _SUMMARIES: Dict[type, Callable[[Any], str]] = {
     ArenaInfo: _summary_of_arena, Interpreter: _summary_of_interpreter, LessonResult: _summary_of_lesson,
     Timeline: _summary_of_timeline,
-    GCState: _summary_of_gc_state, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
+    GCState: _summary_of_gc_state, RemoteSnapshot: _summary_of_remote, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
     MimallocSnapshot: _summary_of_mimalloc, Fragmentation: _summary_of_fragmentation,
     BlockCensus: _summary_of_block_census, ResidentMemory: _summary_of_resident,
     Snapshot: _summary_of_snapshot, SnapshotDiff: _summary_of_diff, Report: _summary_of_report}
@@ -516,6 +520,16 @@ def gc_state_text(g: GCState) -> str:
     return "\n".join(["memprobe: the garbage collector", *_generation_rows(g)])
 
 
+def remote_snapshot_text(r: RemoteSnapshot) -> str:
+    """attach: the target's collector, as gc_state_text shows ours."""
+    head = f"memprobe: process {r.pid}, CPython {r.version} ({r.runtime_file})" \
+        + (", stopped for the reading" if r.stopped else "")
+    lines = [head, *_generation_rows(r.gc)]
+    if r.partial is not None:
+        lines.append(f"  lengths not known: {r.partial}")
+    return "\n".join(lines)
+
+
 def _list_name(generation: Generation) -> str:
     key = generation_key(generation)
     return f"gen {key}" if key.isdigit() else key
@@ -739,6 +753,7 @@ def _timeline_html(t: Timeline) -> str:
 _HTML: Dict[type, Callable[[Any], str]] = {
     Timeline: _timeline_html,
     PymallocSnapshot: _pymalloc_html, MimallocSnapshot: _mimalloc_html, GCState: _gc_html, Census: _census_html,
+    RemoteSnapshot: lambda r: _gc_html(r.gc),
     BlockCensus: _block_census_html, Fragmentation: _fragmentation_html, ResidentMemory: _resident_html,
     Snapshot: _snapshot_html, SnapshotDiff: _diff_html, Report: _report_html, Explanation: _explanation_html}
 

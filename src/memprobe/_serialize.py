@@ -19,13 +19,13 @@ import typing
 from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar
 
 from . import _types
-from ._types import (ArenaInfo, BlockCensus, Explanation, Fragmentation, Generation, LessonResult, PoolInfo, Report,
-                     ResidentMemory, Snapshot, SnapshotDiff, Timeline, TypeCounts)
+from ._types import (ArenaInfo, BlockCensus, Explanation, Fragmentation, Generation, LessonResult, PoolInfo,
+                     RemoteSnapshot, Report, ResidentMemory, Snapshot, SnapshotDiff, Timeline, TypeCounts)
 
 FORMAT_VERSION = 3
 KINDS: Dict[type, str] = {Snapshot: "snapshot", SnapshotDiff: "diff", Report: "report",
                           Fragmentation: "fragmentation", ResidentMemory: "rss", BlockCensus: "block-census",
-                          Explanation: "explanation", Timeline: "timeline"}
+                          Explanation: "explanation", Timeline: "timeline", RemoteSnapshot: "remote-snapshot"}
 T = TypeVar("T")
 
 

@@ -1265,6 +1265,40 @@ class Timeline(_Printed):
         return timeline_text(self)
 
 
+@_result(frozen=True)
+class RemoteSnapshot(_Document):
+    """Another process's collector, read from outside (``attach(pid)``).
+
+    ``version`` is the target's CPython version and ``runtime_file`` the
+    file its ``_PyRuntime`` lives in (the executable or libpython).
+    ``gc`` is its collector's state as ``gc_state()`` gives it inside; the
+    lengths are ``None`` when they were not walked (``lengths=False``) or
+    could not be (``partial`` says why: the target was collecting, or
+    changed a list while it was read).  ``stopped``: the target was paused
+    for the reading (``stop=True``, or it was stopped already), so every
+    number is of one moment; otherwise counts and lengths are each exact
+    when read but may be of slightly different moments.
+    """
+
+    pid: int
+    version: str
+    runtime_file: str
+    stopped: bool
+    gc: GCState
+    partial: Optional[str]
+
+    def __str__(self) -> str:
+        from ._render import remote_snapshot_text
+
+        return remote_snapshot_text(self)
+
+
+class AttachError(MemprobeError):
+    """attach() cannot read the process: it is gone, is not a CPython of
+    the same build, or the reader may not read it (the message says which
+    permission and how to grant it)."""
+
+
 # Every type whose instances are memprobe's results: census() leaves them out.
 # Not the Generation members: constants made once at import, not results
 # that come and go, so census() counts them as gc.get_objects() lists them.

@@ -1,0 +1,322 @@
+/* remote.c: another process's collector, read from outside (attach).
+ *
+ * Reads a process that runs the same CPython build as this one (memprobe/
+ * _attach.py finds its _PyRuntime and checks the build first), with
+ * process_vm_readv on Linux: it never writes to the target, never stops it
+ * and runs no code in it.  What it reads: _PyRuntimeState.interpreters.main;
+ * a copy of the PyInterpreterState that points to, whose gc state is then
+ * read through compat.h's accessors on the copy, as gc.c reads the calling
+ * interpreter's (thresholds, counts, enabled, collecting, long-lived
+ * counters, heap_size); and the collector's lists (generations[0..2] and
+ * permanent_generation) along PyGC_Head._gc_next, through a cache of the
+ * target's pages (one read per page, not per node).  3.9-3.15
+ * builds with a GIL; on 3.13+ also hands over _PyRuntime.debug_offsets
+ * (_Py_DebugOffsets) for the build check.
+ */
+#include "parts.h"
+
+#if defined(__linux__)
+#  include <errno.h>
+#  include <sys/uio.h>
+#  define MP_REMOTE 1
+#else
+#  define MP_REMOTE 0
+#endif
+
+/* The most one _remote_read() returns. */
+#define MP_REMOTE_READ_MAX ((Py_ssize_t)64 << 20)
+
+#if MP_REMOTE
+/* size bytes at address in process pid, into buf: 0, or an errno (a short
+ * read, part of the range not mapped, is EFAULT). */
+static int
+read_remote(pid_t pid, uintptr_t address, void *buf, size_t size)
+{
+    struct iovec local = {buf, size};
+    struct iovec remote = {(void *)address, size};
+    ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (got < 0) {
+        return errno;
+    }
+    return (size_t)got == size ? 0 : EFAULT;
+}
+
+/* OSError (PermissionError, ProcessLookupError...) for errno e. */
+static PyObject *
+raise_errno(int e)
+{
+    errno = e;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+#endif
+
+#if !MP_REMOTE
+static PyObject *
+not_here(mp_state *st)
+{
+    PyErr_SetString(st->error, "attach reads other processes only on Linux "
+                    "(process_vm_readv)");
+    return NULL;
+}
+#endif
+
+/* _remote_layout() -> (runtime_address, main_offset, interp_size,
+ * debug_offsets): where this process's _PyRuntime is, where in it the main
+ * interpreter's pointer sits, the size of a PyInterpreterState, and the
+ * bytes of _PyRuntime.debug_offsets (None before 3.13). */
+static PyObject *
+remote_layout(PyObject *module, PyObject *unused)
+{
+    (void)unused;
+    if (mp_module_state(module) == NULL) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *offsets = PyBytes_FromStringAndSize(
+        (const char *)&_PyRuntime.debug_offsets,
+        sizeof(_PyRuntime.debug_offsets));
+    if (offsets == NULL) {
+        return NULL;
+    }
+#else
+    PyObject *offsets = Py_NewRef(Py_None);
+#endif
+    /* The offset as compiled, checked against the running runtime (a
+     * patch release may move _PyRuntime's fields); a target is read only
+     * when its build is this one. */
+    size_t main_offset = offsetof(_PyRuntimeState, interpreters.main);
+    PyInterpreterState *main_here;
+    memcpy(&main_here, (char *)&_PyRuntime + main_offset, sizeof(main_here));
+    if (main_here != PyInterpreterState_Main()) {
+        Py_DECREF(offsets);
+        PyErr_SetString(mp_module_state(module)->error, "_PyRuntime.interpreters"
+                        ".main is not where this extension was compiled to "
+                        "find it: attach cannot read this build's layout");
+        return NULL;
+    }
+    return Py_BuildValue("(KnnN)",
+                         (unsigned long long)(uintptr_t)&_PyRuntime,
+                         (Py_ssize_t)main_offset,
+                         (Py_ssize_t)sizeof(PyInterpreterState), offsets);
+}
+
+/* 0 for a pid that can name another process, else -1 with ValueError. */
+static int
+check_pid(long pid)
+{
+    if (pid <= 0) {
+        PyErr_Format(PyExc_ValueError, "pid must be positive, not %ld", pid);
+        return -1;
+    }
+    return 0;
+}
+
+/* _remote_read(pid, address, size) -> bytes: size bytes of process pid.
+ * OSError from process_vm_readv (EFAULT: not all of it mapped). */
+static PyObject *
+remote_read(PyObject *module, PyObject *args)
+{
+    mp_state *st = mp_module_state(module);
+    long pid;
+    unsigned long long address;
+    Py_ssize_t size;
+    if (st == NULL || !PyArg_ParseTuple(args, "lKn", &pid, &address, &size)
+        || check_pid(pid) < 0) {
+        return NULL;
+    }
+    if (size < 0 || size > MP_REMOTE_READ_MAX) {
+        PyErr_Format(PyExc_ValueError, "size must be 0 to %zd, not %zd",
+                     MP_REMOTE_READ_MAX, size);
+        return NULL;
+    }
+#if MP_REMOTE
+    char *buf = PyMem_RawMalloc(size ? (size_t)size : 1);
+    if (buf == NULL) {
+        return PyErr_NoMemory();
+    }
+    int e = size ? read_remote((pid_t)pid, (uintptr_t)address, buf, (size_t)size) : 0;
+    PyObject *result = e ? raise_errno(e) : PyBytes_FromStringAndSize(buf, size);
+    PyMem_RawFree(buf);
+    return result;
+#else
+    return not_here(st);
+#endif
+}
+
+#if MP_REMOTE && !MP_FREE_THREADED
+/* The target's memory a page at a time: one read per page met, not per
+ * node (objects made together sit together, so a list's neighbours share
+ * pages).  A direct-mapped cache of MP_CACHED_PAGES pages, emptied for
+ * each reading.  A PyGC_Head is aligned to its size, so it never crosses
+ * a page. */
+#define MP_PAGE ((uintptr_t)4096)
+#define MP_CACHED_PAGES 64
+
+typedef struct {
+    pid_t pid;
+    uintptr_t page[MP_CACHED_PAGES];    /* 0: empty */
+    char data[MP_CACHED_PAGES][4096];
+} page_cache;
+
+/* The PyGC_Head at node, through the cache: 0, or an errno. */
+static int
+read_node(page_cache *c, uintptr_t node, PyGC_Head *into)
+{
+    uintptr_t page = node & ~(MP_PAGE - 1);
+    size_t slot = (size_t)(page / MP_PAGE) % MP_CACHED_PAGES;
+    if (node % sizeof(PyGC_Head) != 0) {
+        return read_remote(c->pid, node, into, sizeof(*into));
+    }
+    if (c->page[slot] != page) {
+        c->page[slot] = 0;
+        int e = read_remote(c->pid, page, c->data[slot], MP_PAGE);
+        if (e != 0) {
+            return e;
+        }
+        c->page[slot] = page;
+    }
+    memcpy(into, c->data[slot] + (node - page), sizeof(*into));
+    return 0;
+}
+
+/* Why the walk of a list stopped short, or NULL when it came back. */
+typedef const char *walk_problem;
+
+/* The length of one remote list: its head sits at remote_head, and
+ * first_node is the head's _gc_next as read.  At most max_steps nodes. */
+static walk_problem
+walk_remote(page_cache *c, uintptr_t remote_head, uintptr_t first_node,
+            Py_ssize_t max_steps, Py_ssize_t *length, int *error)
+{
+    Py_ssize_t n = 0;
+    for (uintptr_t node = first_node & ~(uintptr_t)3; node != remote_head;) {
+        if (node == 0) {
+            return "a list led to a null pointer (the target changed it "
+                   "while it was read)";
+        }
+        if (++n > max_steps) {
+            return "a list did not return to its head within the step cap "
+                   "(the target changed it while it was read, or it is "
+                   "longer than the cap)";
+        }
+        PyGC_Head g;
+        int e = read_node(c, node, &g);
+        if (e == EFAULT) {
+            return "a list led outside the target's memory (the target "
+                   "changed it while it was read)";
+        }
+        if (e != 0) {
+            *error = e;
+            return NULL;
+        }
+        node = g._gc_next & ~(uintptr_t)3;
+    }
+    *length = n;
+    return NULL;
+}
+#endif
+
+/* _remote_gc(pid, runtime_address, interp_address, max_steps) -> (gc,
+ * partial): gc is _gc_state()'s tuple for the interpreter state at
+ * interp_address in process pid, with the lengths of its lists walked
+ * when max_steps > 0 (None where not walked); partial is None, or why
+ * the lengths are missing (the target was collecting, or changed a list
+ * while it was read).  The copy must point back to runtime_address (else
+ * MemprobeError); OSError when the target cannot be read. */
+static PyObject *
+remote_gc(PyObject *module, PyObject *args)
+{
+    mp_state *st = mp_module_state(module);
+    long pid;
+    unsigned long long runtime, address;
+    Py_ssize_t max_steps;
+    if (st == NULL || !PyArg_ParseTuple(args, "lKKn", &pid, &runtime, &address,
+                                        &max_steps)
+        || check_pid(pid) < 0) {
+        return NULL;
+    }
+#if !MP_REMOTE
+    return not_here(st);
+#elif MP_FREE_THREADED
+    PyErr_SetString(st->error, "attach does not read free-threaded "
+                    "processes yet (their objects are in mimalloc pages, "
+                    "not lists)");
+    return NULL;
+#else
+    PyInterpreterState *copy = PyMem_RawMalloc(sizeof(PyInterpreterState));
+    page_cache *cache = copy ? PyMem_RawCalloc(1, sizeof(page_cache)) : NULL;
+    if (cache == NULL) {
+        PyMem_RawFree(copy);
+        return PyErr_NoMemory();
+    }
+    cache->pid = (pid_t)pid;
+    int e = read_remote((pid_t)pid, (uintptr_t)address, copy, sizeof(*copy));
+    if (e == 0 && (uintptr_t)copy->runtime != (uintptr_t)runtime) {
+        e = -1;
+    }
+    if (e != 0) {
+        PyMem_RawFree(cache);
+        PyMem_RawFree(copy);
+        if (e > 0) {
+            return raise_errno(e);
+        }
+        PyErr_Format(st->error, "the main interpreter's state in process %ld "
+                     "does not point back to its _PyRuntime: not the build "
+                     "memprobe was compiled for", pid);
+        return NULL;
+    }
+    mp_gc_reading r;
+    mp_gc_read_of(copy, &r);
+    walk_problem problem = NULL;
+    if (max_steps > 0 && r.collecting) {
+        problem = "the target was collecting: its lists were not walked";
+    }
+    for (int list = 0; max_steps > 0 && problem == NULL && list < MP_NUM_LISTS;
+         list++) {
+        PyGC_Head *head = mp_gc_list_head(copy, list);
+        uintptr_t remote_head = (uintptr_t)address
+                                + (uintptr_t)((char *)head - (char *)copy);
+        problem = walk_remote(cache, remote_head, head->_gc_next,
+                              max_steps, &r.length[list], &e);
+        if (e != 0) {
+            PyMem_RawFree(cache);
+            PyMem_RawFree(copy);
+            return raise_errno(e);
+        }
+    }
+    PyMem_RawFree(cache);
+    PyMem_RawFree(copy);
+    if (problem != NULL) {
+        for (int list = 0; list < MP_NUM_LISTS; list++) {
+            r.length[list] = -1;
+        }
+    }
+    /* Everything is read: only now are Python objects built. */
+    PyObject *gc = mp_gc_build(&r);
+    if (gc == NULL) {
+        return NULL;
+    }
+    return problem ? Py_BuildValue("(Ns)", gc, problem)
+                   : Py_BuildValue("(NO)", gc, Py_None);
+#endif
+}
+
+static PyMethodDef remote_methods[] = {
+    {"_remote_layout", remote_layout, METH_NOARGS,
+     "_remote_layout()\n--\n\n(runtime_address, main_offset, interp_size, "
+     "debug_offsets or None) of this process."},
+    {"_remote_read", remote_read, METH_VARARGS,
+     "_remote_read(pid, address, size, /)\n--\n\nsize bytes read from "
+     "process pid at address."},
+    {"_remote_gc", remote_gc, METH_VARARGS,
+     "_remote_gc(pid, runtime_address, interp_address, max_steps, /)\n--\n\n"
+     "(gc state tuple, why the lengths are missing or None)."},
+    {NULL, NULL, 0, NULL}
+};
+
+int
+mp_init_remote(PyObject *module, mp_state *st)
+{
+    (void)st;
+    return PyModule_AddFunctions(module, remote_methods);
+}

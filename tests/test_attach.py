@@ -1,0 +1,387 @@
+"""attach(pid): another process's collector, read from outside.
+
+Each target is a real process of this same interpreter with a known heap
+and collector state.  It stops itself (SIGSTOP); memprobe reads it; once
+resumed, the target's first statements read its own collector with gc's
+functions (before anything else is allocated, so they see the state as it
+was while stopped) and write that view to a file.  The reading must agree
+with the view exactly.
+"""
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import memprobe
+from memprobe import _attach
+from _support import FREE_THREADED
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="attach reads other processes on Linux only"),
+]
+
+# A target: builds a heap (cycles kept alive, young lists), sets the
+# collector's thresholds so that no collection runs from then on, stops
+# itself, then writes its own view.
+TARGET = textwrap.dedent("""
+    import gc, json, os, signal, sys
+
+    class Node:
+        def __init__(self):
+            self.me = self
+
+    def view(path, freeze, disable):
+        keep = [Node() for _ in range(3000)]
+        gc.collect()
+        if freeze:
+            gc.freeze()
+        more = [Node() for _ in range(500)]
+        gc.collect(0)
+        young = [[] for _ in range(123)]
+        gc.set_threshold(100000, 7, 9)
+        if disable:
+            gc.disable()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.kill(os.getpid(), signal.SIGSTOP)
+        # Resumed: read before anything is allocated.  The counts first:
+        # a list get_objects() makes may come from no free list and go to
+        # one, a count up and none down.  Each tuple or list a read makes
+        # is gone before the next read.
+        c0, c1, c2 = gc.get_count()
+        n0 = len(gc.get_objects(0))
+        n1 = len(gc.get_objects(1))
+        n2 = len(gc.get_objects(2))
+        t0, t1, t2 = gc.get_threshold()
+        frozen = gc.get_freeze_count()
+        enabled = gc.isenabled()
+        os.write(fd, json.dumps({"lengths": [n0, n1, n2], "counts": [c0, c1, c2], "thresholds": [t0, t1, t2],
+                                 "frozen": frozen, "enabled": enabled}).encode())
+        os.close(fd)
+        return keep, more, young
+
+    view(sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1")
+""")
+
+
+def _wait_stopped(process, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while _attach._process_state(process.pid) != "T":
+        assert process.poll() is None, "the target exited before it stopped"
+        assert time.monotonic() < deadline, "the target did not stop"
+        time.sleep(0.005)
+
+
+def _start(tmp_path, freeze=False, disable=False):
+    view = tmp_path / "view.json"
+    process = subprocess.Popen([sys.executable, "-c", TARGET, str(view), str(int(freeze)), str(int(disable))])
+    _wait_stopped(process)
+    return process, view
+
+
+def _finish(process, view):
+    os.kill(process.pid, signal.SIGCONT)
+    assert process.wait(timeout=60) == 0
+    return json.loads(view.read_text())
+
+
+needs_gil = pytest.mark.skipif(FREE_THREADED, reason="free-threaded targets are refused (tested below)")
+
+
+@needs_gil
+@pytest.mark.parametrize("freeze, disable", [(False, False), (True, False), (False, True)])
+def test_a_stopped_target_is_read_exactly_as_it_sees_itself(tmp_path, freeze, disable):
+    process, view = _start(tmp_path, freeze, disable)
+    try:
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    assert isinstance(remote, memprobe.RemoteSnapshot)
+    assert remote.pid == process.pid and remote.stopped
+    assert remote.version == platform.python_version()
+    assert remote.partial is None
+    gc_state = remote.gc
+    assert [g.length for g in gc_state.generations] == seen["lengths"]
+    assert [g.count for g in gc_state.generations] == seen["counts"]
+    assert [g.threshold for g in gc_state.generations] == seen["thresholds"] == [100000, 7, 9]
+    assert gc_state.permanent_length == seen["frozen"]
+    assert gc_state.enabled == seen["enabled"] == (not disable)
+    assert not gc_state.collecting
+    assert gc_state.regime == memprobe.gc_state().regime
+    if freeze:
+        assert gc_state.permanent_length >= 3000
+    assert sum(seen["lengths"]) + seen["frozen"] >= 3000 + 500 + 123
+
+
+@needs_gil
+def test_without_lengths_nothing_is_walked(tmp_path):
+    process, view = _start(tmp_path)
+    try:
+        remote = memprobe.attach(process.pid, lengths=False)
+    finally:
+        seen = _finish(process, view)
+    assert [g.length for g in remote.gc.generations] == [None, None, None]
+    assert remote.gc.permanent_length is None and remote.partial is None
+    assert [g.count for g in remote.gc.generations] == seen["counts"]
+
+
+@needs_gil
+def test_a_list_longer_than_the_step_cap_is_reported_partial_not_guessed(tmp_path):
+    process, view = _start(tmp_path)
+    try:
+        remote = memprobe.attach(process.pid, max_steps=100)
+    finally:
+        seen = _finish(process, view)
+    assert remote.partial is not None and "step cap" in remote.partial
+    assert [g.length for g in remote.gc.generations] == [None, None, None]
+    assert [g.count for g in remote.gc.generations] == seen["counts"]
+
+
+# A target that keeps allocating and freeing, to be read while it runs.
+CHURN = textwrap.dedent("""
+    import sys, time
+    keep = [[i] for i in range(20000)]
+    print("ready", flush=True)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        junk = [[] for _ in range(100)]
+        keep[len(junk) % 7] = junk
+""")
+
+
+@pytest.fixture
+def churning():
+    process = subprocess.Popen([sys.executable, "-c", CHURN], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "ready\n"
+    yield process
+    process.kill()
+    process.wait()
+
+
+@needs_gil
+def test_stop_pauses_a_running_target_and_resumes_it(churning):
+    remote = memprobe.attach(churning.pid, stop=True)
+    assert remote.stopped and remote.partial is None
+    total = sum(g.length for g in remote.gc.generations)
+    assert total >= 20000
+    assert _attach._process_state(churning.pid) not in ("T", None)    # running again
+
+
+@needs_gil
+def test_a_running_target_is_read_without_stopping_it(churning):
+    """Without --stop each number is read while the target runs: a list
+    it changes mid-walk makes the lengths partial (said, not guessed), else
+    they are within what the target allocates meanwhile."""
+    for _ in range(5):
+        remote = memprobe.attach(churning.pid)
+        assert not remote.stopped
+        assert _attach._process_state(churning.pid) != "T"
+        if remote.partial is None:
+            assert 20000 <= sum(g.length for g in remote.gc.generations) <= 20000 + 10000
+        else:
+            assert [g.length for g in remote.gc.generations] == [None, None, None]
+        assert remote.gc.generations[0].threshold == 700 or memprobe.gc_state().generations[0].threshold != 700
+
+
+@needs_gil
+def test_a_target_stopped_already_stays_stopped(tmp_path):
+    process, view = _start(tmp_path)
+    try:
+        memprobe.attach(process.pid, stop=True)
+        assert _attach._process_state(process.pid) == "T"
+    finally:
+        _finish(process, view)
+
+
+def test_a_process_that_is_not_python_is_refused():
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.05)
+        with pytest.raises(memprobe.AttachError, match="runs no CPython"):
+            memprobe.attach(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_process_that_is_gone_is_refused():
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with pytest.raises(memprobe.AttachError, match=f"no process {gone.pid}"):
+        memprobe.attach(gone.pid)
+
+
+@needs_gil
+def test_a_process_that_exits_mid_read_is_refused_cleanly(tmp_path, monkeypatch):
+    """The target is killed after it was found and checked, before its
+    collector is read: the kernel's answer (ESRCH) becomes an AttachError."""
+    process, view = _start(tmp_path)
+    check = _attach._check_build
+
+    def check_then_kill(pid, runtime, offsets):
+        version = check(pid, runtime, offsets)
+        process.kill()
+        process.wait()
+        return version
+
+    monkeypatch.setattr(_attach, "_check_build", check_then_kill)
+    with pytest.raises(memprobe.AttachError, match="exited while it was read|no process"):
+        memprobe.attach(process.pid)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(TypeError):
+        memprobe.attach("1")
+    with pytest.raises(TypeError):
+        memprobe.attach(True)
+    with pytest.raises(ValueError):
+        memprobe.attach(0)
+    with pytest.raises(ValueError, match="another process"):
+        memprobe.attach(os.getpid())
+    with pytest.raises(ValueError):
+        memprobe.attach(1, max_steps=0)
+
+
+@pytest.mark.skipif(not FREE_THREADED, reason="free-threaded builds only")
+def test_free_threaded_targets_are_refused_with_the_reason(tmp_path):
+    process, view = _start(tmp_path)
+    try:
+        with pytest.raises(memprobe.AttachError, match="free-threaded"):
+            memprobe.attach(process.pid)
+    finally:
+        _finish(process, view)
+
+
+def _other_cpython():
+    """A CPython of another minor version on this machine that starts, or
+    None (pyenv's shims name versions they cannot run)."""
+    import glob
+
+    candidates = sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3")) + sorted(glob.glob("/usr/bin/python3.*"))
+    candidates += [shutil.which("python3.%d" % minor) for minor in range(9, 16)]
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK) or candidate.endswith("-config"):
+            continue
+        try:
+            said = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] != %r)"
+                                   % (sys.version_info[:2],)], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if said.strip() == "True":
+            return candidate
+    return None
+
+
+OTHER_CPYTHON = _other_cpython()
+
+
+@pytest.mark.skipif(OTHER_CPYTHON is None, reason="no CPython of another version here")
+def test_a_target_of_another_version_is_refused_naming_the_interpreter_to_use():
+    other = subprocess.Popen([OTHER_CPYTHON, "-c", "import sys, time; print(sys.version, flush=True); "
+                              "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        version = other.stdout.readline().split()[0]
+        with pytest.raises(memprobe.AttachError) as refused:
+            memprobe.attach(other.pid)
+        message = str(refused.value)
+        assert "another build" in message and f"attach {other.pid}" in message
+        assert version in message or "unknown version" in message
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a root target and a reader that drops to nobody")
+def test_a_reader_without_permission_is_told_what_to_change(tmp_path):
+    """A reader that is not allowed to read the target (here: a forked
+    child that dropped to user nobody, against a root target) gets an
+    AttachError naming the rule that refused it and how to lift it."""
+    process, view = _start(tmp_path)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:      # pragma: no cover - runs in the child
+        try:
+            os.close(read)
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                memprobe.attach(process.pid)
+                outcome = "read"
+            except memprobe.AttachError as exc:
+                outcome = "AttachError: " + str(exc)
+            except BaseException as exc:
+                outcome = f"{type(exc).__name__}: {exc}"
+            os.write(write, outcome.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        outcome = pipe.read()
+    os.waitpid(child, 0)
+    _finish(process, view)
+    assert outcome.startswith("AttachError: not allowed to read process"), outcome
+    assert "CAP_SYS_PTRACE" in outcome and "ptrace_scope" in outcome
+
+
+@pytest.mark.parametrize("scope, says", [(0, "another user"), (1, "only a parent"), (2, "CAP_SYS_PTRACE"),
+                                         (3, "until reboot")])
+def test_permission_messages_name_each_ptrace_scope(monkeypatch, tmp_path, scope, says):
+    """What each Yama ptrace_scope value means, as the refusal says it."""
+    fake = tmp_path / "ptrace_scope"
+    fake.write_text(f"{scope}\n")
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        return real_open(fake if path == "/proc/sys/kernel/yama/ptrace_scope" else path, *args, **kwargs)
+
+    monkeypatch.setattr(_attach, "open", fake_open, raising=False)
+    message = _attach._permission_message(1234)
+    assert says in message and "process 1234" in message
+
+
+@needs_gil
+def test_the_command_line_prints_the_reading_and_json(tmp_path):
+    process, view = _start(tmp_path)
+    try:
+        text = subprocess.run([sys.executable, "-m", "memprobe", "attach", str(process.pid)],
+                              capture_output=True, text=True, timeout=120)
+        as_json = subprocess.run([sys.executable, "-m", "memprobe", "attach", str(process.pid), "--json"],
+                                 capture_output=True, text=True, timeout=120)
+    finally:
+        seen = _finish(process, view)
+    assert text.returncode == 0, text.stderr
+    assert f"process {process.pid}" in text.stdout and "stopped" in text.stdout
+    document = json.loads(as_json.stdout)
+    assert document["kind"] == "remote-snapshot"
+    assert [g["length"] for g in document["gc"]["generations"]] == seen["lengths"]
+    restored = memprobe.RemoteSnapshot.from_json(as_json.stdout)
+    assert [g.count for g in restored.gc.generations] == seen["counts"]
+
+
+def test_the_command_line_refusal_is_one_line_and_exit_1():
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    done = subprocess.run([sys.executable, "-m", "memprobe", "attach", str(gone.pid)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"memprobe attach: there is no process {gone.pid}"
+
+
+@needs_gil
+def test_watch_reads_again_until_the_target_exits():
+    target = subprocess.Popen([sys.executable, "-c", "import time; x = [[] for _ in range(1000)]; "
+                               "print('ready', flush=True); time.sleep(1.5)"], stdout=subprocess.PIPE, text=True)
+    assert target.stdout.readline() == "ready\n"
+    watch = subprocess.run([sys.executable, "-m", "memprobe", "attach", str(target.pid), "--json",
+                            "--watch", "0.2"], capture_output=True, text=True, timeout=120)
+    target.wait()
+    assert watch.returncode == 0, watch.stderr
+    readings = [json.loads(line) for line in watch.stdout.splitlines()]
+    assert len(readings) >= 2
+    assert all(r["pid"] == target.pid for r in readings)
