@@ -9,10 +9,19 @@ from _support import run_code
 # Each entry point of the extension (public and private, test hooks
 # included), called on representative arguments.
 C_ENTRY_POINTS = """
+import subprocess, sys
 from functools import partial
 from memprobe import _memprobe as m
 from memprobe import GCInfo, Generation, SizeClass
+from memprobe._attach import _find_runtime
 x = [1, 2]
+# Another process of this interpreter, for the remote readers.
+target = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in range(1000)]; "
+                           "print('ready', flush=True); sys.stdin.read()"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+assert target.stdout.readline() == "ready\\n"
+runtime = _find_runtime(target.pid).address
+main = int.from_bytes(m._remote_read(target.pid, runtime + m._remote_layout()[1], 8), "little")
 new_gcinfo, _ = m._maker(GCInfo, ("tracked", "generation", "finalized", "frozen", "gc_bits"))
 _, size_class_rows = m._maker(SizeClass, SizeClass._fields)
 # functools.partial, not lambda: no Python frame between the injected
@@ -51,6 +60,10 @@ CALLS = {
     "_maker": partial(m._maker, SizeClass, SizeClass._fields),
     "_maker.new": partial(new_gcinfo, True, Generation.GEN0, False, False, None),
     "_maker.rows": partial(size_class_rows, (1, 16, 2, 3, 4) * 3),
+    "_remote_layout": m._remote_layout,
+    "_remote_read": partial(m._remote_read, target.pid, runtime, 64),
+    "_remote_gc": partial(m._remote_gc, target.pid, runtime, main, 1000000),
+    "_remote_gc(0)": partial(m._remote_gc, target.pid, runtime, main, 0),
 }
 """
 
@@ -80,6 +93,8 @@ for name, call in CALLS.items():
         if got is not MemoryError and got is not expected:
             wrong.append((k, got.__name__))
     print("RESULT", name, expected.__name__, wrong, flush=True)
+target.stdin.close()
+target.wait()
 """
 
 
@@ -92,7 +107,7 @@ def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
     assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
     results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     wrong = {name: answers for name, _, answers in results if answers != "[]"}
-    assert len(results) == 33 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+    assert len(results) == 37 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
 
 
 # ---- a module object the collector has cleared -----------------------------------------------
@@ -130,7 +145,8 @@ for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)),
                    ("_set_layout_problem", ("gc", None)),
                    ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),)),
                    ("_block_census", (True,)), ("_block_baseline", (bytearray(64), (int,))),
-                   ("_allocated_blocks", ())]:
+                   ("_allocated_blocks", ()), ("_remote_layout", ()), ("_remote_read", (1, 0, 8)),
+                   ("_remote_gc", (1, 0, 0, 0))]:
     try:
         getattr(mod, name)(*args)
         print(name, "| answered")
@@ -145,7 +161,7 @@ def test_functions_of_a_cleared_module_raise_memprobe_error_instead_of_crashing(
     proc = run_code(CLEARED, stderr_to_stdout=True)
     assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-2000:]}"
     lines = dict(line.split(" | ", 1) for line in proc.stdout.splitlines() if " | " in line)
-    assert len(lines) == 20, proc.stdout
+    assert len(lines) == 23, proc.stdout
     for name, what in lines.items():
         assert what.startswith("memprobe.MemprobeError: this memprobe module object was cleared"), (name, what)
 
