@@ -35,39 +35,48 @@ class _Elf(NamedTuple):
 
 
 def _read_elf(path: str) -> Optional[_Elf]:
-    """The facts attach needs from an ELF file, or None when it is not one."""
+    """The facts attach needs from an ELF file, or None when it is not one.
+    Reads the headers and the symbol tables only (not a mapping: a file
+    truncated meanwhile would be SIGBUS, not an error)."""
     with open(path, "rb") as f:
-        data = f.read()
-    if data[:4] != b"\x7fELF" or data[5] != 1:     # little-endian only
-        return None
-    wide = data[4] == 2
-    header = "<HHIQQQIHHHHHH" if wide else "<HHIIIIIHHHHHH"
-    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = struct.unpack_from(header, data, 16)
-    loads: List[int] = []
-    build_id = None
-    for i in range(phnum):
-        if wide:
-            p_type, _, p_offset, p_vaddr, _, p_filesz, _, p_align = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
-        else:
-            p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = struct.unpack_from("<IIIIIIII", data, phoff + i * phentsize)
-        if p_type == 1:                                          # PT_LOAD
-            loads.append(p_vaddr & ~(max(p_align, 4096) - 1))
-        elif p_type == 4 and build_id is None:                   # PT_NOTE
-            build_id = _build_id(data[p_offset:p_offset + p_filesz])
-    symbols: Dict[bytes, int] = {}
-    section = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
-    sections = [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
-    for sh in sections:
-        if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
-            _symbols(data, sh, sections[sh[6]], wide, symbols)
+        def chunk(offset: int, size: int) -> bytes:
+            f.seek(offset)
+            data = f.read(size)
+            if len(data) != size:
+                raise struct.error(f"{path} ends before byte {offset + size}")
+            return data
+
+        ident = chunk(0, 64)
+        if ident[:4] != b"\x7fELF" or ident[5] != 1:     # little-endian only
+            return None
+        wide = ident[4] == 2
+        header = "<HHIQQQIHHHHHH" if wide else "<HHIIIIIHHHHHH"
+        (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = struct.unpack_from(header, ident, 16)
+        loads: List[int] = []
+        build_id = None
+        programs = chunk(phoff, phnum * phentsize)
+        for i in range(phnum):
+            if wide:
+                p_type, _, p_offset, p_vaddr, _, p_filesz, _, p_align = struct.unpack_from("<IIQQQQQQ", programs, i * phentsize)
+            else:
+                p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = struct.unpack_from("<IIIIIIII", programs, i * phentsize)
+            if p_type == 1:                                          # PT_LOAD
+                loads.append(p_vaddr & ~(max(p_align, 4096) - 1))
+            elif p_type == 4 and build_id is None:                   # PT_NOTE
+                build_id = _build_id(chunk(p_offset, p_filesz))
+        symbols: Dict[bytes, int] = {}
+        table = chunk(shoff, shnum * shentsize)
+        layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
+        sections = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
+        for sh in sections:
+            if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
+                strings = sections[sh[6]]
+                _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols)
     return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0))
 
 
-def _symbols(data: bytes, table: Tuple[int, ...], strings: Tuple[int, ...], wide: bool,
-             into: Dict[bytes, int]) -> None:
+def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, int]) -> None:
     """The values of _PyRuntime and Py_Version in one symbol table."""
-    offset, size, entsize = table[4], table[5], table[9]
-    names = data[strings[4]:strings[4] + strings[5]]
     wanted = {}
     for name in (b"_PyRuntime", b"Py_Version"):
         at = names.find(b"\0" + name + b"\0")
@@ -75,11 +84,11 @@ def _symbols(data: bytes, table: Tuple[int, ...], strings: Tuple[int, ...], wide
             wanted[at + 1] = name
     if not wanted or entsize == 0:
         return
-    for i in range(offset, offset + size - entsize + 1, entsize):
+    for i in range(0, len(table) - entsize + 1, entsize):
         if wide:
-            st_name, _, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", data, i)
+            st_name, _, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", table, i)
         else:
-            st_name, value, _, _, _, shndx = struct.unpack_from("<IIIBBH", data, i)
+            st_name, value, _, _, _, shndx = struct.unpack_from("<IIIBBH", table, i)
         if st_name in wanted and shndx != 0:
             into[wanted[st_name]] = value
 
