@@ -385,3 +385,10 @@ def test_watch_reads_again_until_the_target_exits():
     readings = [json.loads(line) for line in watch.stdout.splitlines()]
     assert len(readings) >= 2
     assert all(r["pid"] == target.pid for r in readings)
+
+
+@pytest.mark.parametrize("interval", ["0", "-1", "nan", "soon"])
+def test_watch_refuses_an_interval_that_is_not_a_positive_number(interval):
+    done = subprocess.run([sys.executable, "-m", "memprobe", "attach", "1", "--watch", interval],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--watch" in done.stderr

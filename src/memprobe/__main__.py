@@ -297,6 +297,17 @@ def show_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def seconds(text: str) -> float:
+    """--watch's interval: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"the interval must be a positive number of seconds, not {text}")
+    return value
+
+
 def attach_process(args: argparse.Namespace) -> int:
     """attach PID: the target's collector; --watch redraws it until the
     target exits."""
@@ -316,6 +327,8 @@ def attach_process(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(remote.to_dict()), flush=True)
         else:
+            if args.watch is not None and sys.stdout.isatty():
+                print("\033[H\033[2J", end="")      # redrawn in place, as top does
             say(str(remote))
         if args.watch is None:
             return 0
@@ -325,7 +338,7 @@ def attach_process(args: argparse.Namespace) -> int:
                 print(f"memprobe attach: process {args.pid} exited", file=sys.stderr)
                 return 0
             time.sleep(min(0.1, args.watch))
-        if not args.json:
+        if not args.json and not sys.stdout.isatty():
             print(flush=True)
 
 
@@ -396,7 +409,7 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
                         help="pause the target (SIGSTOP) for an exact reading of one moment; always resumed")
     attach.add_argument("--no-lengths", action="store_true",
                         help="do not walk the lists (one read per object): counts and thresholds only")
-    attach.add_argument("--watch", type=float, metavar="SECONDS",
+    attach.add_argument("--watch", type=seconds, metavar="SECONDS",
                         help="read again every SECONDS until the target exits")
     attach.set_defaults(func=attach_process)
     arena_map = commands.add_parser("map", help="draw pymalloc's arenas as SVG (3.12+)")
