@@ -182,37 +182,73 @@ read_node(page_cache *c, uintptr_t node, PyGC_Head *into)
 /* Why the walk of a list stopped short, or NULL when it came back. */
 typedef const char *walk_problem;
 
-/* The length of one remote list: its head sits at remote_head, and
- * first_node is the head's _gc_next as read.  At most max_steps nodes. */
+/* Nodes walked between two looks at this process's signals (with the GIL
+ * taken back): a Ctrl-C ends a long walk within a few milliseconds. */
+#define MP_STEPS_PER_SLICE ((Py_ssize_t)1 << 16)
+
+/* The length of one remote list: its head sits at remote_head, and head
+ * is the head as read.  Every node's _gc_prev must name the node before
+ * it (no collection runs: it is a pointer then), and the head's the last
+ * one: a list the target changed while it was read fails that check at
+ * once, and a walk that passes it can only end at the head (a node met
+ * twice would have two nodes before it).  At most max_steps nodes.  The
+ * GIL is released while walking, taken back every MP_STEPS_PER_SLICE
+ * nodes to run signal handlers: -1 with their error in *error_set. */
 static walk_problem
-walk_remote(page_cache *c, uintptr_t remote_head, uintptr_t first_node,
-            Py_ssize_t max_steps, Py_ssize_t *length, int *error)
+walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
+            Py_ssize_t max_steps, Py_ssize_t *length, int *error,
+            int *error_set)
 {
     Py_ssize_t n = 0;
-    for (uintptr_t node = first_node & ~(uintptr_t)3; node != remote_head;) {
+    uintptr_t before = remote_head;
+    uintptr_t node = head->_gc_next & ~(uintptr_t)3;
+    walk_problem problem = NULL;
+    PyThreadState *saved = PyEval_SaveThread();
+    while (node != remote_head) {
         if (node == 0) {
-            return "a list led to a null pointer (the target changed it "
-                   "while it was read)";
+            problem = "a list led to a null pointer (the target changed it "
+                      "while it was read)";
+            break;
         }
         if (++n > max_steps) {
-            return "a list did not return to its head within the step cap "
-                   "(the target changed it while it was read, or it is "
-                   "longer than the cap)";
+            problem = "a list is longer than the step cap (max_steps)";
+            break;
+        }
+        if (n % MP_STEPS_PER_SLICE == 0) {
+            PyEval_RestoreThread(saved);
+            if (PyErr_CheckSignals() < 0) {
+                *error_set = 1;
+                return NULL;
+            }
+            saved = PyEval_SaveThread();
         }
         PyGC_Head g;
         int e = read_node(c, node, &g);
         if (e == EFAULT) {
-            return "a list led outside the target's memory (the target "
-                   "changed it while it was read)";
+            problem = "a list led outside the target's memory (the target "
+                      "changed it while it was read)";
+            break;
         }
         if (e != 0) {
             *error = e;
-            return NULL;
+            break;
         }
+        if ((g._gc_prev & _PyGC_PREV_MASK) != before) {
+            problem = "a list's links disagreed (the target changed it "
+                      "while it was read)";
+            break;
+        }
+        before = node;
         node = g._gc_next & ~(uintptr_t)3;
     }
+    PyEval_RestoreThread(saved);
+    if (problem == NULL && *error == 0
+        && (head->_gc_prev & _PyGC_PREV_MASK) != before) {
+        problem = "a list's head does not lead back to its last object "
+                  "(the target changed it while it was read)";
+    }
     *length = n;
-    return NULL;
+    return problem;
 }
 #endif
 
@@ -230,9 +266,16 @@ remote_gc(PyObject *module, PyObject *args)
     long pid;
     unsigned long long runtime, address;
     Py_ssize_t max_steps;
-    if (st == NULL || !PyArg_ParseTuple(args, "lKKn", &pid, &runtime, &address,
-                                        &max_steps)
+    if (st == NULL) {
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "lKKn", &pid, &runtime, &address, &max_steps)
         || check_pid(pid) < 0) {
+        return NULL;
+    }
+    /* The offsets are this build's, checked at import against ours. */
+    st = mp_probe_state(module, MP_PART_GC);
+    if (st == NULL) {
         return NULL;
     }
 #if !MP_REMOTE
@@ -276,12 +319,13 @@ remote_gc(PyObject *module, PyObject *args)
         PyGC_Head *head = mp_gc_list_head(copy, list);
         uintptr_t remote_head = (uintptr_t)address
                                 + (uintptr_t)((char *)head - (char *)copy);
-        problem = walk_remote(cache, remote_head, head->_gc_next,
-                              max_steps, &r.length[list], &e);
-        if (e != 0) {
+        int error_set = 0;
+        problem = walk_remote(cache, remote_head, head, max_steps,
+                              &r.length[list], &e, &error_set);
+        if (e != 0 || error_set) {
             PyMem_RawFree(cache);
             PyMem_RawFree(copy);
-            return raise_errno(e);
+            return error_set ? NULL : raise_errno(e);
         }
     }
     PyMem_RawFree(cache);

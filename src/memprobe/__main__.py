@@ -308,9 +308,30 @@ def seconds(text: str) -> float:
     return value
 
 
+def process_id(text: str) -> int:
+    """attach's PID: a positive int."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a process id is positive, not {value}")
+    return value
+
+
 def attach_process(args: argparse.Namespace) -> int:
     """attach PID: the target's collector; --watch redraws it until the
     target exits."""
+    try:
+        return _attach_readings(args)
+    except KeyboardInterrupt:       # how --watch is ended
+        return 130
+    except ValueError as exc:       # the reader's own pid
+        print(f"memprobe attach: {exc}", file=sys.stderr)
+        return 2
+
+
+def _attach_readings(args: argparse.Namespace) -> int:
     from ._attach import attach, gone
     from ._types import AttachError
 
@@ -403,7 +424,7 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     schema.set_defaults(func=print_schema)
     attach = commands.add_parser("attach", help="read another running Python's collector from outside "
                                  "(Linux, same CPython build): no code runs in it")
-    attach.add_argument("pid", type=int, help="the process to read")
+    attach.add_argument("pid", type=process_id, help="the process to read")
     attach.add_argument("--json", action="store_true", help="print the reading as JSON (one line per reading)")
     attach.add_argument("--stop", action="store_true",
                         help="pause the target (SIGSTOP) for an exact reading of one moment; always resumed")

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import struct
+import threading
 import time
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from . import _memprobe
 from ._gc import gc_state_from
 from ._interpreter import FREE_THREADED
-from ._memprobe import MemprobeError
+from ._memprobe import MemprobeError, UnsupportedInterpreter
 from ._types import AttachError, RemoteSnapshot
 
 # More nodes than this in one walk of a target's list means it changed it
@@ -39,7 +40,11 @@ def _read_elf(path: str) -> Optional[_Elf]:
     Reads the headers and the symbol tables only (not a mapping: a file
     truncated meanwhile would be SIGBUS, not an error)."""
     with open(path, "rb") as f:
+        length = os.fstat(f.fileno()).st_size
+
         def chunk(offset: int, size: int) -> bytes:
+            if offset + size > length:      # a corrupt header: never read (allocate) past the file
+                raise struct.error(f"{path} ends before byte {offset + size}")
             f.seek(offset)
             data = f.read(size)
             if len(data) != size:
@@ -112,6 +117,10 @@ class _Runtime(NamedTuple):
     bias: int                   # where the file is loaded, less its linked address
 
 
+def _who(pid: int) -> str:
+    return "this process" if pid == 0 else f"process {pid}"
+
+
 def _find_runtime(pid: int) -> _Runtime:
     """Where _PyRuntime is in process pid (pid 0: this one)."""
     where = "self" if pid == 0 else str(pid)
@@ -122,58 +131,80 @@ def _find_runtime(pid: int) -> _Runtime:
         raise AttachError(f"there is no process {pid}") from None
     except PermissionError:
         raise AttachError(_permission_message(pid)) from None
-    starts: Dict[str, int] = {}
+    if pid and gone(pid):
+        raise AttachError(f"process {pid} has exited")
+    # Each file the loader mapped (privately) from its start: where it
+    # begins, and the range /proc/PID/map_files names it by.
+    starts: Dict[str, Tuple[int, str]] = {}
     for line in maps:
         fields = line.split(None, 5)
-        if len(fields) == 6 and fields[5].startswith("/") and int(fields[2], 16) == 0:
-            starts.setdefault(fields[5], int(fields[0].split("-")[0], 16))
-    # The executable first, then every python-named library it maps.
-    candidates = sorted(starts, key=lambda p: ("python" not in os.path.basename(p), p))
-    for path in candidates:
-        if "python" not in os.path.basename(path):
-            continue
-        elf = _read_file(pid, path)
-        if elf is not None and elf.runtime is not None:
-            bias = starts[path] - elf.first_load
-            return _Runtime(bias + elf.runtime, path, elf, bias)
+        if len(fields) == 6 and fields[1].endswith("p") and int(fields[2], 16) == 0 \
+                and fields[5].startswith("/"):
+            path = fields[5][:-len(" (deleted)")] if fields[5].endswith(" (deleted)") else fields[5]
+            starts.setdefault(path, (int(fields[0].split("-")[0], 16), fields[0]))
+    # The executable (a static CPython may have any name), then every
+    # library with "python" in its name.
     executable = _executable(pid)
-    raise AttachError(f"process {pid} runs no CPython that memprobe can find (no _PyRuntime symbol in "
+    candidates = [p for p in starts if p == executable] + \
+        sorted(p for p in starts if p != executable and "python" in os.path.basename(p))
+    for path in candidates:
+        start, span = starts[path]
+        elf = _read_file(pid, path, span)
+        if elf is not None and elf.runtime is not None:
+            bias = start - elf.first_load
+            return _Runtime(bias + elf.runtime, path, elf, bias)
+    raise AttachError(f"{_who(pid)} runs no CPython that memprobe can find (no _PyRuntime symbol in "
                       f"{executable or 'its executable'} or a libpython it maps)")
 
 
-def _read_file(pid: int, path: str) -> Optional[_Elf]:
-    """The ELF facts of a file the process maps: through its root
-    directory first (a container's files), else the path as it is here."""
-    for name in (f"/proc/{pid}/root{path}" if pid else path, path):
+def _read_file(pid: int, path: str, span: str) -> Optional[_Elf]:
+    """The ELF facts of a file the process maps: as mapped (even when it
+    was deleted or replaced since), through its root directory (a
+    container's files), else the path as it is here."""
+    where = "self" if pid == 0 else str(pid)
+    for name in (f"/proc/{where}/map_files/{span}", f"/proc/{where}/root{path}", path):
         try:
             return _read_elf(name)
-        except (OSError, struct.error, IndexError):
+        except (OSError, struct.error, IndexError, MemoryError):
             continue
     return None
 
 
 def _executable(pid: int) -> Optional[str]:
     try:
-        return os.readlink(f"/proc/{pid}/exe")
+        path = os.readlink(f"/proc/{'self' if pid == 0 else pid}/exe")
     except OSError:
+        return None
+    return path[:-len(" (deleted)")] if path.endswith(" (deleted)") else path
+
+
+def _ptrace_scope() -> Optional[int]:
+    """Yama's kernel.yama.ptrace_scope, or None without Yama."""
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            return int(f.read())
+    except (OSError, ValueError):
         return None
 
 
 def _permission_message(pid: int) -> str:
-    scope = -1      # not known
-    try:
-        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
-            scope = int(f.read())
-    except (OSError, ValueError):
-        pass
-    why = {0: "it belongs to another user, or this process lacks CAP_SYS_PTRACE",
-           1: "kernel.yama.ptrace_scope is 1: only a parent may read its children without CAP_SYS_PTRACE",
-           2: "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE may read others",
-           3: "kernel.yama.ptrace_scope is 3: no process may read another, until reboot"}.get(
-               scope, "the kernel refused (ptrace access mode check)")
-    return (f"not allowed to read process {pid}: {why}. Run memprobe as the target's user with "
-            "`sudo sysctl kernel.yama.ptrace_scope=0`, or as root, or with CAP_SYS_PTRACE (a container: "
-            "`--cap-add=SYS_PTRACE`)")
+    scope = _ptrace_scope()
+    if scope is None:
+        why = ("the kernel's ptrace access check refused: the target belongs to another user, changed its "
+               "user, or is not dumpable (prctl PR_SET_DUMPABLE 0), or lives in another user namespace")
+        fix = "Run memprobe as the target's user, or with CAP_SYS_PTRACE in the target's namespace"
+    elif scope == 3:
+        why = "kernel.yama.ptrace_scope is 3: no process may read another, until reboot"
+        fix = "Nothing but a reboot with a lower ptrace_scope lifts it"
+    else:
+        why = {0: "kernel.yama.ptrace_scope is 0, so the kernel's own check refused: the target belongs to "
+                  "another user, changed its user, is not dumpable, or lives in another user namespace",
+               1: "kernel.yama.ptrace_scope is 1: only a parent may read its children without CAP_SYS_PTRACE",
+               2: "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE may read others"}[scope]
+        fix = ("Run memprobe as the target's user" + (" with `sudo sysctl kernel.yama.ptrace_scope=0`"
+                                                      if scope in (1, 2) else "")
+               + ", or with CAP_SYS_PTRACE (a container: `--cap-add=SYS_PTRACE`)")
+    return f"not allowed to read {_who(pid)}: {why}. {fix}"
 
 
 def _read(pid: int, address: int, size: int) -> bytes:
@@ -223,20 +254,30 @@ def _check_build(pid: int, runtime: _Runtime, debug_offsets: Optional[bytes]) ->
         if theirs[:8] == b"xdebugpy":
             target_version = int.from_bytes(theirs[8:16], "little")
         same = theirs == debug_offsets
+        undecided = None
     else:
         mine = _find_runtime(0).elf.build_id
         same = mine is not None and mine == runtime.elf.build_id
+        undecided = None if runtime.elf.build_id and mine else \
+            "without a build id in both files memprobe cannot tell whether they are the same build"
     if not same:
+        executable = _executable(pid)
+        command = f"{executable} -m memprobe attach {pid}" if executable and "python" in os.path.basename(executable) \
+            else f"memprobe attach {pid} run by a Python of the build in {runtime.file}"
+        version = _version_text(target_version) if target_version is not None else \
+            "a version it does not publish (before 3.11)"
         raise AttachError(
-            f"process {pid} runs CPython {_version_text(target_version)} ({runtime.file}), another build than "
-            f"this memprobe's ({_version_text(sys.hexversion)}, {sys.executable}): memprobe reads the layouts "
-            f"it was compiled for. Read it with that interpreter: {_executable(pid) or runtime.file} -m memprobe "
-            f"attach {pid} (memprobe must be installed for it)")
+            f"process {pid} runs CPython {version} ({runtime.file}), "
+            + (undecided or f"another build than this memprobe's ({_version_text(sys.hexversion)}, "
+                            f"{sys.executable})")
+            + f": memprobe reads the layouts it was compiled for. Read it with that interpreter: {command} "
+            "(memprobe must be installed for it)")
     return sys.hexversion
 
 
 def _process_state(pid: int) -> Optional[str]:
-    """The state letter of /proc/PID/stat (T: stopped), None when gone."""
+    """The state letter of /proc/PID/stat (T: stopped, t: stopped by a
+    tracer, Z: a zombie), None when gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0]
@@ -249,22 +290,54 @@ def gone(pid: int) -> bool:
     return _process_state(pid) in (None, "Z", "X")
 
 
+def _stopped(pid: int) -> bool:
+    return _process_state(pid) in ("T", "t")
+
+
+def _thread_group(pid: int) -> Optional[int]:
+    """The process a thread id belongs to (its Tgid), None when gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+# The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit builds).
+PID_MAX = 1 << 22
+# How many times stop=True reads again when it stopped the target in the
+# middle of changing a list.
+STOP_ATTEMPTS = 3
+
+
 def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = DEFAULT_MAX_STEPS) -> RemoteSnapshot:
-    """The collector of process ``pid`` (same CPython build as this one),
-    read from outside without running code in it: thresholds, counts,
-    enabled/collecting, long-lived counters, heap size (3.14+) and, with
-    ``lengths`` (a walk of each list, one read per object), how many
-    objects each generation and the permanent generation hold.  ``stop``
-    pauses the target with SIGSTOP meanwhile (resumed always, also on
-    error or Ctrl-C; a target stopped already stays stopped).  Raises
-    AttachError saying what to change when it cannot read the process."""
+    """The collector of process ``pid`` (same CPython build as this one,
+    its main interpreter), read from outside without running code in it:
+    thresholds, counts, enabled/collecting, long-lived counters and heap
+    size (3.14+); and, with ``lengths`` while the target is stopped (by
+    ``stop``, a tracer, or SIGSTOP already), how many objects each
+    generation and the permanent generation hold, walked and checked link
+    by link.  A running target's lists are not walked: they change under
+    the walk, which could then end anywhere and count anything.  ``stop``
+    pauses the target with SIGSTOP meanwhile and resumes it, also on
+    error, Ctrl-C, SIGTERM or SIGHUP (not SIGKILL); a target stopped
+    already stays stopped.  Raises AttachError saying what to change when
+    it cannot read the process."""
     if isinstance(pid, bool) or not isinstance(pid, int):
         raise TypeError(f"pid must be an int, not {type(pid).__name__}")
-    if pid <= 0:
-        raise ValueError(f"pid must be positive, not {pid}")
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError("max_steps must be a positive int")
-    if pid == os.getpid():
+    if not 0 < pid <= PID_MAX:
+        raise ValueError(f"pid must be 1 to {PID_MAX}, not {pid}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int):
+        raise TypeError(f"max_steps must be an int, not {type(max_steps).__name__}")
+    if not 0 < max_steps < 1 << 62:
+        raise ValueError(f"max_steps must be 1 to 2**62, not {max_steps}")
+    for flag, value in (("lengths", lengths), ("stop", stop)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, not {type(value).__name__}")
+    if pid == os.getpid() or _thread_group(pid) == os.getpid():
         raise ValueError("attach reads another process; use gc_state() for this one")
     runtime_address, main_offset, _, debug_offsets = _memprobe._remote_layout()
     runtime = _find_runtime(pid)
@@ -273,25 +346,65 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
         raise AttachError(f"process {pid} is free-threaded, and attach does not read free-threaded processes yet: "
                           "their collector keeps no lists to walk (its objects are found through mimalloc's "
                           "pages); use a build with the GIL")
-    was_stopped = _process_state(pid) == "T"
+    was_stopped = _stopped(pid)
     paused = stop and not was_stopped
-    try:
-        if paused:
-            _pause(pid)
-        main = int.from_bytes(_read(pid, runtime.address + main_offset, struct.calcsize("P")), "little")
-        if main == 0:
-            raise AttachError(f"process {pid} has no main interpreter (starting, or finalized)")
-        try:
-            raw, partial = _memprobe._remote_gc(pid, runtime.address, main, max_steps if lengths else 0)
-        except OSError as exc:
-            raise _os_error(pid, exc) from None
-        except MemprobeError as exc:    # the state read does not point back to the runtime
-            raise AttachError(str(exc)) from None
-    finally:
-        if paused:
-            _resume(pid)
+    with _resumed_on_exit(pid, paused):
+        for attempt in range(STOP_ATTEMPTS if paused else 1):
+            if paused:
+                if attempt:
+                    _resume(pid)
+                    time.sleep(0.002 * attempt)     # let it finish changing the list
+                _pause(pid)
+            walk = lengths and (paused or was_stopped)
+            raw, partial = _read_gc(pid, runtime, main_offset, max_steps if walk else 0)
+            if partial is None or "step cap" in partial:
+                break
+    if lengths and not (paused or was_stopped):
+        partial = ("the lists were not walked: the target was running, and its lists change under a walk "
+                   "(stop=True, or --stop, pauses it for them)")
     return RemoteSnapshot(pid, _version_text(version), runtime.file, was_stopped or paused, gc_state_from(raw),
                           partial)
+
+
+def _read_gc(pid: int, runtime: _Runtime, main_offset: int, max_steps: int) -> Tuple[Any, Optional[str]]:
+    main = int.from_bytes(_read(pid, runtime.address + main_offset, struct.calcsize("P")), "little")
+    if main == 0:
+        raise AttachError(f"process {pid} has no main interpreter (starting, or finalized)")
+    try:
+        return _memprobe._remote_gc(pid, runtime.address, main, max_steps)
+    except OSError as exc:
+        raise _os_error(pid, exc) from None
+    except MemprobeError as exc:
+        if isinstance(exc, UnsupportedInterpreter):
+            raise
+        raise AttachError(str(exc)) from None    # the state read does not point back to the runtime
+
+
+class _resumed_on_exit:
+    """Resumes a target this reading paused, however the reading ends:
+    also on SIGTERM and SIGHUP, whose handlers (on the main thread, while
+    the target is paused) raise SystemExit after resuming it."""
+
+    def __init__(self, pid: int, paused: bool) -> None:
+        self.pid, self.paused = pid, paused
+        self.previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        if self.paused and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                self.previous[signum] = signal.signal(signum, self._ended)
+
+    def _ended(self, signum: int, frame: Any) -> None:
+        _resume(self.pid)
+        raise SystemExit(128 + signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.paused:
+                _resume(self.pid)
+        finally:
+            for signum, handler in self.previous.items():
+                signal.signal(signum, handler)
 
 
 def _pause(pid: int) -> None:
@@ -299,13 +412,15 @@ def _pause(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGSTOP)
     except ProcessLookupError:
-        raise AttachError(f"there is no process {pid}") from None
+        raise AttachError(f"process {pid} has exited") from None
     except PermissionError:
-        raise AttachError(_permission_message(pid)) from None
+        raise AttachError(f"may not stop process {pid}: sending it SIGSTOP needs its user or CAP_KILL "
+                          "(reading it needs CAP_SYS_PTRACE or its user); read it without --stop") from None
     deadline = time.monotonic() + 5
-    while _process_state(pid) not in ("T", None):
+    while not _stopped(pid):
+        if gone(pid):
+            raise AttachError(f"process {pid} exited while it was being stopped")
         if time.monotonic() > deadline:
-            _resume(pid)
             raise AttachError(f"process {pid} did not stop within 5 s of SIGSTOP")
         time.sleep(0.001)
 

@@ -1271,13 +1271,12 @@ class RemoteSnapshot(_Document):
 
     ``version`` is the target's CPython version and ``runtime_file`` the
     file its ``_PyRuntime`` lives in (the executable or libpython).
-    ``gc`` is its collector's state as ``gc_state()`` gives it inside; the
-    lengths are ``None`` when they were not walked (``lengths=False``) or
-    could not be (``partial`` says why: the target was collecting, or
-    changed a list while it was read).  ``stopped``: the target was paused
-    for the reading (``stop=True``, or it was stopped already), so every
-    number is of one moment; otherwise counts and lengths are each exact
-    when read but may be of slightly different moments.
+    ``gc`` is its main interpreter's collector as ``gc_state()`` gives it
+    inside.  The lengths are walked only while the target is stopped
+    (``stopped``: by ``stop=True``, SIGSTOP or a tracer), and are ``None``
+    otherwise or when the walk found a list changed (``partial`` says
+    why).  Counts and thresholds are each exact when read; unless
+    ``stopped``, of slightly different moments.
     """
 
     pid: int
