@@ -21,7 +21,7 @@ target = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in r
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 assert target.stdout.readline() == "ready\\n"
 runtime = _find_runtime(target.pid).address
-main = int.from_bytes(m._remote_read(target.pid, runtime + m._remote_layout()[1], 8), "little")
+main = int.from_bytes(m._remote_read(target.pid, runtime + m._remote_layout()[0], 8), "little")
 new_gcinfo, _ = m._maker(GCInfo, ("tracked", "generation", "finalized", "frozen", "gc_bits"))
 _, size_class_rows = m._maker(SizeClass, SizeClass._fields)
 # functools.partial, not lambda: no Python frame between the injected

@@ -18,18 +18,12 @@
 
 #if !MP_FREE_THREADED
 
-static PyGC_Head *
-list_head(PyInterpreterState *interp, int list)
+PyGC_Head *
+mp_gc_list_head(PyInterpreterState *interp, int list)
 {
     struct _gc_runtime_state *gc = mp_gc_state(interp);
     return list == MP_PERMANENT_LIST ? &gc->permanent_generation.head
                                      : &mp_gc_generations(interp)[list].head;
-}
-
-PyGC_Head *
-mp_gc_list_head(PyInterpreterState *interp, int list)
-{
-    return list_head(interp, list);
 }
 
 /* _gc_next without its flag bits: NEXT_MASK_UNREACHABLE during a
@@ -51,7 +45,7 @@ prev_of(PyGC_Head *g)
 static int
 list_is_empty(PyInterpreterState *interp, int list)
 {
-    PyGC_Head *head = list_head(interp, list);
+    PyGC_Head *head = mp_gc_list_head(interp, list);
     return next_of(head) == head;
 }
 
@@ -153,7 +147,7 @@ mp_gc_list_lengths(mp_state *st, unsigned lists,
             lengths[list] = (empty & MP_LIST(list)) ? 0 : -1;
             continue;
         }
-        if (walk(st, list_head(interp, list), NULL, NULL, &steps) < 0) {
+        if (walk(st, mp_gc_list_head(interp, list), NULL, NULL, &steps) < 0) {
             return -1;
         }
         lengths[list] = (Py_ssize_t)steps;
@@ -185,7 +179,7 @@ mp_gc_visit(mp_state *st, unsigned lists, mp_gc_visitor visit, void *arg)
             continue;
         }
         visit_walk v = {visit, arg, list};
-        int rc = walk(st, list_head(interp, list), visit_step, &v, NULL);
+        int rc = walk(st, mp_gc_list_head(interp, list), visit_step, &v, NULL);
         if (rc != 0) {
             return rc < 0 ? -1 : 0;
         }
@@ -271,7 +265,7 @@ query_lists(mp_state *st, query_table *t)
     int walked = frozen ? MP_MORTAL_LISTS : MP_MORTAL_LISTS - 1;
     for (int list = 0; list < walked && t->pending > 0; list++) {
         t->code = mp_gc_list_code(st, list);
-        if (walk(st, list_head(interp, list), query_step, t, NULL) < 0) {
+        if (walk(st, mp_gc_list_head(interp, list), query_step, t, NULL) < 0) {
             return -1;
         }
     }
@@ -323,7 +317,7 @@ locate_one(mp_state *st, PyObject *op, size_t budget, size_t *rounds)
     PyGC_Head *heads[MP_NUM_LISTS], *ahead[MP_NUM_LISTS], *behind[MP_NUM_LISTS];
     int open[MP_NUM_LISTS], scanned[MP_NUM_LISTS], open_lists = 0;
     for (int list = 0; list < MP_NUM_LISTS; list++) {
-        heads[list] = ahead[list] = behind[list] = list_head(interp, list);
+        heads[list] = ahead[list] = behind[list] = mp_gc_list_head(interp, list);
         open[list] = !list_is_empty(interp, list);
         scanned[list] = open[list] && (frozen || list != MP_MORTAL_LISTS - 1);
         open_lists += open[list];
@@ -401,7 +395,7 @@ locate_while_collecting(mp_state *st, PyObject *op)
     PyInterpreterState *interp = PyInterpreterState_Get();
     head_search h = {.list = -1};
     for (int list = 0; list < MP_NUM_LISTS; list++) {
-        h.heads[list] = list_head(interp, list);
+        h.heads[list] = mp_gc_list_head(interp, list);
     }
     int rc = walk(st, _Py_AS_GC(op), head_step, &h, NULL);
     if (rc < 0) {
@@ -432,7 +426,7 @@ query_lists_while_collecting(mp_state *st, query_table *t)
     PyInterpreterState *interp = PyInterpreterState_Get();
     for (int list = 0; list < MP_NUM_LISTS && t->pending > 0; list++) {
         t->code = mp_gc_list_code(st, list);
-        if (walk(st, list_head(interp, list), query_step, t, NULL) < 0) {
+        if (walk(st, mp_gc_list_head(interp, list), query_step, t, NULL) < 0) {
             return -1;
         }
     }

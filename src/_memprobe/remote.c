@@ -1,9 +1,9 @@
 /* remote.c: another process's collector, read from outside (attach).
  *
  * Reads a process that runs the same CPython build as this one (memprobe/
- * _attach.py finds its _PyRuntime and checks the build first), with
- * process_vm_readv on Linux: it never writes to the target, never stops it
- * and runs no code in it.  What it reads: _PyRuntimeState.interpreters.main;
+ * _attach.py finds its _PyRuntime, checks the build first and, when asked,
+ * pauses the target), with process_vm_readv on Linux: it never writes to
+ * the target and runs no code in it.  What it reads: _PyRuntimeState.interpreters.main;
  * a copy of the PyInterpreterState that points to, whose gc state is then
  * read through compat.h's accessors on the copy, as gc.c reads the calling
  * interpreter's (thresholds, counts, enabled, collecting, long-lived
@@ -60,15 +60,15 @@ not_here(mp_state *st)
 }
 #endif
 
-/* _remote_layout() -> (runtime_address, main_offset, interp_size,
- * debug_offsets): where this process's _PyRuntime is, where in it the main
- * interpreter's pointer sits, the size of a PyInterpreterState, and the
- * bytes of _PyRuntime.debug_offsets (None before 3.13). */
+/* _remote_layout() -> (main_offset, debug_offsets): where in _PyRuntime
+ * the main interpreter's pointer sits, and the bytes of
+ * _PyRuntime.debug_offsets (None before 3.13). */
 static PyObject *
 remote_layout(PyObject *module, PyObject *unused)
 {
     (void)unused;
-    if (mp_module_state(module) == NULL) {
+    mp_state *st = mp_module_state(module);
+    if (st == NULL) {
         return NULL;
     }
 #if PY_VERSION_HEX >= 0x030D0000
@@ -89,15 +89,12 @@ remote_layout(PyObject *module, PyObject *unused)
     memcpy(&main_here, (char *)&_PyRuntime + main_offset, sizeof(main_here));
     if (main_here != PyInterpreterState_Main()) {
         Py_DECREF(offsets);
-        PyErr_SetString(mp_module_state(module)->error, "_PyRuntime.interpreters"
+        PyErr_SetString(st->error, "_PyRuntime.interpreters"
                         ".main is not where this extension was compiled to "
                         "find it: attach cannot read this build's layout");
         return NULL;
     }
-    return Py_BuildValue("(KnnN)",
-                         (unsigned long long)(uintptr_t)&_PyRuntime,
-                         (Py_ssize_t)main_offset,
-                         (Py_ssize_t)sizeof(PyInterpreterState), offsets);
+    return Py_BuildValue("(nN)", (Py_ssize_t)main_offset, offsets);
 }
 
 /* 0 for a pid that can name another process, else -1 with ValueError. */
@@ -186,69 +183,72 @@ typedef const char *walk_problem;
  * taken back): a Ctrl-C ends a long walk within a few milliseconds. */
 #define MP_STEPS_PER_SLICE ((Py_ssize_t)1 << 16)
 
-/* The length of one remote list: its head sits at remote_head, and head
- * is the head as read.  Every node's _gc_prev must name the node before
- * it (no collection runs: it is a pointer then), and the head's the last
- * one: a list the target changed while it was read fails that check at
- * once, and a walk that passes it can only end at the head (a node met
- * twice would have two nodes before it).  At most max_steps nodes.  The
- * GIL is released while walking, taken back every MP_STEPS_PER_SLICE
- * nodes to run signal handlers: -1 with their error in *error_set. */
-static walk_problem
+/* The length of one remote list into *length, or why it is not known
+ * into *problem: its head sits at remote_head, and head is the head as
+ * read.  Every node's _gc_prev must name the node before it (no
+ * collection runs: it is a pointer then), and the head's the last one: a
+ * list the target changed while it was read fails that check at once,
+ * and a walk that passes it can only end at the head (a node met twice
+ * would have two nodes before it).  At most max_steps nodes.  The GIL is
+ * released while walking, taken back every MP_STEPS_PER_SLICE nodes to
+ * run signal handlers.  0, or -1 with an error set (theirs, or OSError
+ * when the target cannot be read). */
+static int
 walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
-            Py_ssize_t max_steps, Py_ssize_t *length, int *error,
-            int *error_set)
+            Py_ssize_t max_steps, Py_ssize_t *length, walk_problem *problem)
 {
     Py_ssize_t n = 0;
     uintptr_t before = remote_head;
     uintptr_t node = head->_gc_next & ~(uintptr_t)3;
-    walk_problem problem = NULL;
+    int e = 0;
+    *problem = NULL;
     PyThreadState *saved = PyEval_SaveThread();
     while (node != remote_head) {
         if (node == 0) {
-            problem = "a list led to a null pointer (the target changed it "
-                      "while it was read)";
+            *problem = "a list led to a null pointer (the target changed it "
+                       "while it was read)";
             break;
         }
         if (++n > max_steps) {
-            problem = "a list is longer than the step cap (max_steps)";
+            *problem = "a list is longer than the step cap (max_steps)";
             break;
         }
         if (n % MP_STEPS_PER_SLICE == 0) {
             PyEval_RestoreThread(saved);
             if (PyErr_CheckSignals() < 0) {
-                *error_set = 1;
-                return NULL;
+                return -1;
             }
             saved = PyEval_SaveThread();
         }
         PyGC_Head g;
-        int e = read_node(c, node, &g);
+        e = read_node(c, node, &g);
         if (e == EFAULT) {
-            problem = "a list led outside the target's memory (the target "
-                      "changed it while it was read)";
+            *problem = "a list led outside the target's memory (the target "
+                       "changed it while it was read)";
             break;
         }
         if (e != 0) {
-            *error = e;
             break;
         }
         if ((g._gc_prev & _PyGC_PREV_MASK) != before) {
-            problem = "a list's links disagreed (the target changed it "
-                      "while it was read)";
+            *problem = "a list's links disagreed (the target changed it "
+                       "while it was read)";
             break;
         }
         before = node;
         node = g._gc_next & ~(uintptr_t)3;
     }
     PyEval_RestoreThread(saved);
-    if (problem == NULL && *error == 0
-        && (head->_gc_prev & _PyGC_PREV_MASK) != before) {
-        problem = "a list's head does not lead back to its last object "
-                  "(the target changed it while it was read)";
+    if (e != 0 && e != EFAULT) {
+        raise_errno(e);
+        return -1;
+    }
+    if (*problem == NULL && (head->_gc_prev & _PyGC_PREV_MASK) != before) {
+        *problem = "a list's head does not lead back to its last object "
+                   "(the target changed it while it was read)";
     }
     *length = n;
-    return problem;
+    return 0;
 }
 #endif
 
@@ -262,19 +262,15 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
 static PyObject *
 remote_gc(PyObject *module, PyObject *args)
 {
-    mp_state *st = mp_module_state(module);
     long pid;
     unsigned long long runtime, address;
     Py_ssize_t max_steps;
-    if (st == NULL) {
-        return NULL;
-    }
     if (!PyArg_ParseTuple(args, "lKKn", &pid, &runtime, &address, &max_steps)
         || check_pid(pid) < 0) {
         return NULL;
     }
     /* The offsets are this build's, checked at import against ours. */
-    st = mp_probe_state(module, MP_PART_GC);
+    mp_state *st = mp_probe_state(module, MP_PART_GC);
     if (st == NULL) {
         return NULL;
     }
@@ -319,13 +315,11 @@ remote_gc(PyObject *module, PyObject *args)
         PyGC_Head *head = mp_gc_list_head(copy, list);
         uintptr_t remote_head = (uintptr_t)address
                                 + (uintptr_t)((char *)head - (char *)copy);
-        int error_set = 0;
-        problem = walk_remote(cache, remote_head, head, max_steps,
-                              &r.length[list], &e, &error_set);
-        if (e != 0 || error_set) {
+        if (walk_remote(cache, remote_head, head, max_steps, &r.length[list],
+                        &problem) < 0) {
             PyMem_RawFree(cache);
             PyMem_RawFree(copy);
-            return error_set ? NULL : raise_errno(e);
+            return NULL;
         }
     }
     PyMem_RawFree(cache);
@@ -347,8 +341,8 @@ remote_gc(PyObject *module, PyObject *args)
 
 static PyMethodDef remote_methods[] = {
     {"_remote_layout", remote_layout, METH_NOARGS,
-     "_remote_layout()\n--\n\n(runtime_address, main_offset, interp_size, "
-     "debug_offsets or None) of this process."},
+     "_remote_layout()\n--\n\n(main_offset, debug_offsets or None) of "
+     "this process's _PyRuntime."},
     {"_remote_read", remote_read, METH_VARARGS,
      "_remote_read(pid, address, size, /)\n--\n\nsize bytes read from "
      "process pid at address."},

@@ -339,7 +339,7 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
             raise TypeError(f"{flag} must be True or False, not {type(value).__name__}")
     if pid == os.getpid() or _thread_group(pid) == os.getpid():
         raise ValueError("attach reads another process; use gc_state() for this one")
-    runtime_address, main_offset, _, debug_offsets = _memprobe._remote_layout()
+    main_offset, debug_offsets = _memprobe._remote_layout()
     runtime = _find_runtime(pid)
     version = _check_build(pid, runtime, debug_offsets)
     if FREE_THREADED:
