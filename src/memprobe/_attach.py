@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import struct
+import sys
 import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -23,8 +24,8 @@ from ._interpreter import FREE_THREADED
 from ._memprobe import MemprobeError, UnsupportedInterpreter
 from ._types import AttachError, RemoteSnapshot
 
-# More nodes than this in one walk of a target's list means it changed it
-# while it was read (or it is huge): the lengths are then reported missing.
+# More nodes than this in one list and its length is reported missing (a
+# changed list is caught by its links, not by this).
 DEFAULT_MAX_STEPS = 50_000_000
 
 
@@ -121,11 +122,20 @@ def _who(pid: int) -> str:
     return "this process" if pid == 0 else f"process {pid}"
 
 
+def _proc(pid: int) -> str:
+    """/proc's directory of process pid (0: this one)."""
+    return "/proc/self" if pid == 0 else f"/proc/{pid}"
+
+
+def _undeleted(path: str) -> str:
+    """A path as /proc shows a file deleted since, without the mark."""
+    return path[:-len(" (deleted)")] if path.endswith(" (deleted)") else path
+
+
 def _find_runtime(pid: int) -> _Runtime:
     """Where _PyRuntime is in process pid (pid 0: this one)."""
-    where = "self" if pid == 0 else str(pid)
     try:
-        with open(f"/proc/{where}/maps") as f:
+        with open(f"{_proc(pid)}/maps") as f:
             maps = f.read().splitlines()
     except FileNotFoundError:
         raise AttachError(f"there is no process {pid}") from None
@@ -140,8 +150,7 @@ def _find_runtime(pid: int) -> _Runtime:
         fields = line.split(None, 5)
         if len(fields) == 6 and fields[1].endswith("p") and int(fields[2], 16) == 0 \
                 and fields[5].startswith("/"):
-            path = fields[5][:-len(" (deleted)")] if fields[5].endswith(" (deleted)") else fields[5]
-            starts.setdefault(path, (int(fields[0].split("-")[0], 16), fields[0]))
+            starts.setdefault(_undeleted(fields[5]), (int(fields[0].split("-")[0], 16), fields[0]))
     # The executable (a static CPython may have any name), then every
     # library with "python" in its name.
     executable = _executable(pid)
@@ -161,8 +170,7 @@ def _read_file(pid: int, path: str, span: str) -> Optional[_Elf]:
     """The ELF facts of a file the process maps: as mapped (even when it
     was deleted or replaced since), through its root directory (a
     container's files), else the path as it is here."""
-    where = "self" if pid == 0 else str(pid)
-    for name in (f"/proc/{where}/map_files/{span}", f"/proc/{where}/root{path}", path):
+    for name in (f"{_proc(pid)}/map_files/{span}", f"{_proc(pid)}/root{path}", path):
         try:
             return _read_elf(name)
         except (OSError, struct.error, IndexError, MemoryError):
@@ -172,10 +180,9 @@ def _read_file(pid: int, path: str, span: str) -> Optional[_Elf]:
 
 def _executable(pid: int) -> Optional[str]:
     try:
-        path = os.readlink(f"/proc/{'self' if pid == 0 else pid}/exe")
+        return _undeleted(os.readlink(f"{_proc(pid)}/exe"))
     except OSError:
         return None
-    return path[:-len(" (deleted)")] if path.endswith(" (deleted)") else path
 
 
 def _ptrace_scope() -> Optional[int]:
@@ -223,8 +230,9 @@ def _os_error(pid: int, exc: OSError) -> AttachError:
 
 
 def _version_of(pid: int, runtime: _Runtime) -> Optional[int]:
-    """The target's PY_VERSION_HEX: from its debug offsets (3.13+) or its
-    Py_Version (3.11+); None when neither can be read."""
+    """The target's PY_VERSION_HEX from its Py_Version (3.11+), None when it
+    has none or it cannot be read (3.13+: _check_build reads it from the
+    debug offsets too)."""
     if runtime.elf.version_symbol is not None:
         try:
             return int.from_bytes(_read(pid, runtime.bias + runtime.elf.version_symbol, 4), "little")
@@ -233,9 +241,7 @@ def _version_of(pid: int, runtime: _Runtime) -> Optional[int]:
     return None
 
 
-def _version_text(hexversion: Optional[int]) -> str:
-    if hexversion is None:
-        return "an unknown version"
+def _version_text(hexversion: int) -> str:
     level = {0xA: "a", 0xB: "b", 0xC: "rc"}.get((hexversion >> 4) & 0xF, "")
     serial = str(hexversion & 0xF) if level else ""
     return f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}{level}{serial}"
@@ -244,8 +250,6 @@ def _version_text(hexversion: Optional[int]) -> str:
 def _check_build(pid: int, runtime: _Runtime, debug_offsets: Optional[bytes]) -> int:
     """The target's hexversion, once its build is known to be this one's;
     AttachError naming the interpreter to use otherwise."""
-    import sys
-
     target_version = _version_of(pid, runtime)
     if debug_offsets is not None:
         # 3.13+: the runtime publishes its layout; the same layout is the
