@@ -468,17 +468,43 @@ def test_the_command_line_refusal_is_one_line_and_exit_1():
     assert done.stderr.strip() == f"memprobe attach: there is no process {gone.pid}"
 
 
+def test_a_process_that_is_exiting_counts_as_gone(monkeypatch):
+    """While a process exits its memory map is emptied before it is a
+    zombie: --watch must see it gone then (the kernel's PF_EXITING flag),
+    not report a process that runs no CPython."""
+    assert not _attach.gone(os.getpid())
+    running = ["S", "1", "1", "1", "0", "-1", str(0x400000)]
+    monkeypatch.setattr(_attach, "_stat", lambda pid: running)
+    assert not _attach.gone(1234)
+    monkeypatch.setattr(_attach, "_stat", lambda pid: ["R", *running[1:6], str(0x400000 | _attach.PF_EXITING)])
+    assert _attach.gone(1234)
+    monkeypatch.setattr(_attach, "_stat", lambda pid: ["Z", *running[1:]])
+    assert _attach.gone(1234)
+    monkeypatch.setattr(_attach, "_stat", lambda pid: None)
+    assert _attach.gone(1234)
+
+
 @needs_gil
 def test_watch_reads_again_until_the_target_exits():
-    target = subprocess.Popen([sys.executable, "-c", "import time; x = [[] for _ in range(1000)]; "
-                               "print('ready', flush=True); time.sleep(1.5)"], stdout=subprocess.PIPE, text=True)
+    """The target exits only once two readings were printed, so a slow
+    start of the reader cannot make it miss the target altogether."""
+    target = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in range(1000)]; "
+                               "print('ready', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert target.stdout.readline() == "ready\n"
-    watch = subprocess.run([sys.executable, "-m", "memprobe", "attach", str(target.pid), "--json",
-                            "--watch", "0.2"], capture_output=True, text=True, timeout=120)
-    target.wait()
-    assert watch.returncode == 0, watch.stderr
-    readings = [json.loads(line) for line in watch.stdout.splitlines()]
-    assert len(readings) >= 2
+    watch = subprocess.Popen([sys.executable, "-m", "memprobe", "attach", str(target.pid), "--json",
+                              "--watch", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        readings = [json.loads(watch.stdout.readline()) for _ in range(2)]
+        target.stdin.close()
+        target.wait(timeout=60)
+        rest, errors = watch.communicate(timeout=120)
+    finally:
+        target.kill()
+        watch.kill()
+    assert watch.returncode == 0, errors
+    assert f"process {target.pid} exited" in errors
+    readings += [json.loads(line) for line in rest.splitlines()]
     assert all(r["pid"] == target.pid for r in readings)
 
 

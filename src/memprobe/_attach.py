@@ -279,19 +279,33 @@ def _check_build(pid: int, runtime: _Runtime, debug_offsets: Optional[bytes]) ->
     return sys.hexversion
 
 
-def _process_state(pid: int) -> Optional[str]:
-    """The state letter of /proc/PID/stat (T: stopped, t: stopped by a
-    tracer, Z: a zombie), None when gone."""
+def _stat(pid: int) -> Optional[List[str]]:
+    """The fields of /proc/PID/stat after the command name (state first),
+    None when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
 
+def _process_state(pid: int) -> Optional[str]:
+    """The state letter of /proc/PID/stat (T: stopped, t: stopped by a
+    tracer, Z: a zombie), None when gone."""
+    fields = _stat(pid)
+    return fields[0] if fields else None
+
+
+# The kernel's flag for a task that is exiting (include/linux/sched.h): its
+# memory may already be gone while it is not a zombie yet.
+PF_EXITING = 0x4
+
+
 def gone(pid: int) -> bool:
-    """The process has exited (or is a zombie waiting to be reaped)."""
-    return _process_state(pid) in (None, "Z", "X")
+    """The process has exited, is exiting, or is a zombie waiting to be
+    reaped."""
+    fields = _stat(pid)
+    return fields is None or fields[0] in ("Z", "X") or (len(fields) > 6 and int(fields[6]) & PF_EXITING != 0)
 
 
 def _stopped(pid: int) -> bool:
