@@ -159,11 +159,10 @@ CHURN = textwrap.dedent("""
 
 @pytest.fixture
 def churning():
-    process = subprocess.Popen([sys.executable, "-c", CHURN], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline() == "ready\n"
-    yield process
-    process.kill()
-    process.wait()
+    with subprocess.Popen([sys.executable, "-c", CHURN], stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout.readline() == "ready\n"
+        yield process
+        process.kill()
 
 
 @needs_gil
@@ -204,19 +203,18 @@ FIFO = textwrap.dedent("""
 
 @needs_gil
 def test_stop_reads_a_target_that_churns_its_young_list_exactly_or_says_why_not():
-    target = subprocess.Popen([sys.executable, "-c", FIFO], stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
-        for _ in range(5):
-            remote = memprobe.attach(target.pid, stop=True)
-            if remote.partial is None:
-                assert sum(g.length for g in remote.gc.generations) >= 200000
-            else:
-                assert "changed" in remote.partial or "collecting" in remote.partial
-                assert [g.length for g in remote.gc.generations] == [None, None, None]
-    finally:
-        target.kill()
-        target.wait()
+    with subprocess.Popen([sys.executable, "-c", FIFO], stdout=subprocess.PIPE, text=True) as target:
+        try:
+            assert target.stdout.readline() == "ready\n"
+            for _ in range(5):
+                remote = memprobe.attach(target.pid, stop=True)
+                if remote.partial is None:
+                    assert sum(g.length for g in remote.gc.generations) >= 200000
+                else:
+                    assert "changed" in remote.partial or "collecting" in remote.partial
+                    assert [g.length for g in remote.gc.generations] == [None, None, None]
+        finally:
+            target.kill()
 
 
 @needs_gil
@@ -366,18 +364,17 @@ OTHER_CPYTHON = _other_cpython()
 
 @pytest.mark.skipif(OTHER_CPYTHON is None, reason="no CPython of another version here")
 def test_a_target_of_another_version_is_refused_naming_the_interpreter_to_use():
-    other = subprocess.Popen([OTHER_CPYTHON, "-c", "import sys, time; print(sys.version, flush=True); "
-                              "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
-    try:
-        version = other.stdout.readline().split()[0]
-        with pytest.raises(memprobe.AttachError) as refused:
-            memprobe.attach(other.pid)
-        message = str(refused.value)
-        assert "another build" in message and f"attach {other.pid}" in message
-        assert version in message or "unknown version" in message
-    finally:
-        other.kill()
-        other.wait()
+    with subprocess.Popen([OTHER_CPYTHON, "-c", "import sys, time; print(sys.version, flush=True); "
+                           "time.sleep(30)"], stdout=subprocess.PIPE, text=True) as other:
+        try:
+            version = other.stdout.readline().split()[0]
+            with pytest.raises(memprobe.AttachError) as refused:
+                memprobe.attach(other.pid)
+            message = str(refused.value)
+            assert "another build" in message and f"attach {other.pid}" in message
+            assert version in message or "unknown version" in message
+        finally:
+            other.kill()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a root target and a reader that drops to nobody")
@@ -491,17 +488,18 @@ def test_watch_reads_again_until_the_target_exits():
     target = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in range(1000)]; "
                                "print('ready', flush=True); sys.stdin.read()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert target.stdout.readline() == "ready\n"
     watch = subprocess.Popen([sys.executable, "-m", "memprobe", "attach", str(target.pid), "--json",
                               "--watch", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        readings = [json.loads(watch.stdout.readline()) for _ in range(2)]
-        target.stdin.close()
-        target.wait(timeout=60)
-        rest, errors = watch.communicate(timeout=120)
-    finally:
-        target.kill()
-        watch.kill()
+    with target, watch:
+        try:
+            assert target.stdout.readline() == "ready\n"
+            readings = [json.loads(watch.stdout.readline()) for _ in range(2)]
+            target.stdin.close()
+            target.wait(timeout=60)
+            rest, errors = watch.communicate(timeout=120)
+        finally:
+            target.kill()
+            watch.kill()
     assert watch.returncode == 0, errors
     assert f"process {target.pid} exited" in errors
     readings += [json.loads(line) for line in rest.splitlines()]

@@ -420,19 +420,15 @@ def case_attach():
     """A child of this interpreter, read from outside (Linux, GIL builds)."""
     import subprocess
 
-    child = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in range(100)]; "
-                              "print('ready', flush=True); sys.stdin.read()"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
+    with subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in range(100)]; "
+                           "print('ready', flush=True); sys.stdin.read()"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout.readline() == "ready\n"
         may_raise = () if sys.platform.startswith("linux") and not memprobe.interpreter().free_threaded \
             else (memprobe.AttachError,)
         remote = returns(memprobe.attach, child.pid, stop=True, may_raise=may_raise)
         check(remote, memprobe.RemoteSnapshot)
         returns(remote.to_dict)
-    finally:
-        child.stdin.close()
-        child.wait()
 
 
 @case("MemprobeError", "UnsupportedInterpreter", "PymallocUnavailable", "MimallocUnavailable", "SnapshotMismatch",

@@ -56,6 +56,7 @@ def scrape():
     fetch.register = register
     yield fetch
     server.shutdown()
+    server.server_close()
     thread.join(10)
     for c in collectors:
         registry.unregister(c)
