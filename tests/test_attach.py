@@ -7,6 +7,7 @@ functions (before anything else is allocated, so they see the state as it
 was while stopped) and write that view to a file.  The reading must agree
 with the view exactly.
 """
+import dataclasses
 import gc
 import json
 import os
@@ -23,7 +24,7 @@ import pytest
 
 import memprobe
 from memprobe import _attach
-from _support import FREE_THREADED
+from _support import DIRECT, FREE_THREADED, PYMALLOC_SERVING
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="attach reads other processes on Linux only"),
@@ -33,7 +34,9 @@ pytestmark = [
 # collector's thresholds so that no collection runs from then on, stops
 # itself, then writes its own view.
 TARGET = textwrap.dedent("""
-    import gc, json, os, signal, sys
+    import dataclasses, gc, json, os, signal, sys
+    from memprobe import _memprobe
+    from memprobe._snapshot import _Allocators
 
     class Node:
         def __init__(self):
@@ -51,7 +54,11 @@ TARGET = textwrap.dedent("""
         if disable:
             gc.disable()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.kill(os.getpid(), signal.SIGSTOP)
+        # The allocators read into memory made before (allocating nothing),
+        # the last thing before the stop.
+        readings, pid, stop = bytearray(1 << 17), os.getpid(), signal.SIGSTOP
+        _memprobe._baseline(readings)
+        os.kill(pid, stop)
         # Resumed: read before anything is allocated.  The counts first:
         # a list get_objects() makes may come from no free list and go to
         # one, a count up and none down.  Each tuple or list a read makes
@@ -63,8 +70,10 @@ TARGET = textwrap.dedent("""
         t0, t1, t2 = gc.get_threshold()
         frozen = gc.get_freeze_count()
         enabled = gc.isenabled()
+        pymalloc = _Allocators(readings).pymalloc
         os.write(fd, json.dumps({"lengths": [n0, n1, n2], "counts": [c0, c1, c2], "thresholds": [t0, t1, t2],
-                                 "frozen": frozen, "enabled": enabled}).encode())
+                                 "frozen": frozen, "enabled": enabled,
+                                 "pymalloc": pymalloc and dataclasses.asdict(pymalloc)}).encode())
         os.close(fd)
         return keep, more, young
 
@@ -80,9 +89,10 @@ def _wait_stopped(process, timeout=30.0):
         time.sleep(0.005)
 
 
-def _start(tmp_path, freeze=False, disable=False):
+def _start(tmp_path, freeze=False, disable=False, env=None):
     view = tmp_path / "view.json"
-    process = subprocess.Popen([sys.executable, "-c", TARGET, str(view), str(int(freeze)), str(int(disable))])
+    process = subprocess.Popen([sys.executable, "-c", TARGET, str(view), str(int(freeze)), str(int(disable))],
+                               env=env)
     _wait_stopped(process)
     return process, view
 
@@ -119,6 +129,92 @@ def test_a_stopped_target_is_read_exactly_as_it_sees_itself(tmp_path, freeze, di
     if freeze:
         assert gc_state.permanent_length >= 3000
     assert sum(seen["lengths"]) + seen["frozen"] >= 3000 + 500 + 123
+
+
+def _as_json(result):
+    return json.loads(json.dumps(dataclasses.asdict(result)))
+
+
+@needs_gil
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_stopped_targets_pymalloc_is_read_exactly_as_it_sees_itself(tmp_path, freeze):
+    """Every field of pymalloc() as the target read it just before it
+    stopped: arenas, pools, blocks and bytes per size class, allocator."""
+    process, view = _start(tmp_path, freeze)
+    try:
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    if not (DIRECT and PYMALLOC_SERVING):
+        assert remote.pymalloc is None and remote.fragmentation is None
+        assert ("3.12+" if not DIRECT else "another allocator") in remote.pymalloc_missing
+        return
+    assert remote.pymalloc_missing is None
+    assert _as_json(remote.pymalloc) == seen["pymalloc"]
+    assert remote.pymalloc.allocator == memprobe.interpreter().allocator
+    assert remote.pymalloc.blocks_in_use > 3500
+    # The fragmentation of the same arenas, as fragmentation() reads them.
+    f = remote.fragmentation
+    assert f.arenas == remote.pymalloc.arenas_current
+    assert f.live_bytes == remote.pymalloc.bytes_in_allocated_blocks
+    assert f.empty_pool_bytes == remote.pymalloc.bytes_in_unused_pools
+
+
+@needs_gil
+@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
+def test_a_target_under_tracemalloc_is_read_as_hooked(tmp_path):
+    """tracemalloc's hooks wrap pymalloc in the target: still read, and
+    said to be hooked, as pymalloc() says inside."""
+    process, view = _start(tmp_path, env=dict(os.environ, PYTHONTRACEMALLOC="1"))
+    try:
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    assert remote.pymalloc.hooks_installed and remote.pymalloc.allocator == "hooked"
+    assert _as_json(remote.pymalloc) == seen["pymalloc"]
+
+
+@needs_gil
+@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
+def test_a_target_running_another_allocator_says_so(tmp_path):
+    process, view = _start(tmp_path, env=dict(os.environ, PYTHONMALLOC="malloc"))
+    try:
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    assert seen["pymalloc"] is None
+    assert remote.pymalloc is None and remote.fragmentation is None
+    assert "another allocator" in remote.pymalloc_missing
+    assert [g.length for g in remote.gc.generations] == seen["lengths"]
+
+
+# A target that breaks one of its own pool headers (the arena index of the
+# pool a 400-byte bytes object sits in, the fifth pointer-sized word of
+# obmalloc.c's pool_header), then stops: a reading must refuse the arenas,
+# not count them.  It is killed, never resumed.
+BROKEN_POOL = textwrap.dedent("""
+    import ctypes, os, signal, struct, memprobe
+    keep = bytes(400)
+    pool = memprobe.block_info(keep).pool
+    index = ctypes.c_uint.from_address(pool + 4 * struct.calcsize("P"))
+    pid, stop = os.getpid(), signal.SIGSTOP
+    index.value = 0xFFFFFF
+    os.kill(pid, stop)
+""")
+
+
+@needs_gil
+@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
+def test_a_pool_that_does_not_belong_to_its_arena_is_refused_not_counted():
+    with subprocess.Popen([sys.executable, "-c", BROKEN_POOL]) as target:
+        try:
+            _wait_stopped(target)
+            remote = memprobe.attach(target.pid)
+        finally:
+            target.kill()
+    assert remote.pymalloc is None and remote.fragmentation is None
+    assert "a pool's header does not match its arena" in remote.pymalloc_missing
+    assert remote.partial is None and sum(g.length for g in remote.gc.generations) > 0
 
 
 @needs_gil
@@ -187,6 +283,12 @@ def test_a_running_target_is_read_without_walking_its_lists(churning):
     assert remote.gc.permanent_length is None
     assert "running" in remote.partial and "stop=True" in remote.partial
     assert [g.threshold for g in remote.gc.generations] == list(gc.get_threshold())
+    # Its arenas are read as they are when read, each pool checked against
+    # its arena, or said to have changed.
+    if remote.pymalloc is not None:
+        assert remote.pymalloc.arenas_current == remote.fragmentation.arenas > 0
+    elif DIRECT and PYMALLOC_SERVING:
+        assert "changed" in remote.pymalloc_missing
 
 
 # A target whose oldest young object is freed and whose newest made, over

@@ -64,6 +64,7 @@ CALLS = {
     "_remote_read": partial(m._remote_read, target.pid, runtime, 64),
     "_remote_gc": partial(m._remote_gc, target.pid, runtime, main, 1000000),
     "_remote_gc(0)": partial(m._remote_gc, target.pid, runtime, main, 0),
+    "_remote_pymalloc": partial(m._remote_pymalloc, target.pid, runtime, main),
 }
 """
 
@@ -107,7 +108,7 @@ def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
     assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
     results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     wrong = {name: answers for name, _, answers in results if answers != "[]"}
-    assert len(results) == 37 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+    assert len(results) == 38 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
 
 
 # ---- a module object the collector has cleared -----------------------------------------------
@@ -146,7 +147,7 @@ for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)),
                    ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),)),
                    ("_block_census", (True,)), ("_block_baseline", (bytearray(64), (int,))),
                    ("_allocated_blocks", ()), ("_remote_layout", ()), ("_remote_read", (1, 0, 8)),
-                   ("_remote_gc", (1, 0, 0, 0))]:
+                   ("_remote_gc", (1, 0, 0, 0)), ("_remote_pymalloc", (1, 0, 0))]:
     try:
         getattr(mod, name)(*args)
         print(name, "| answered")
@@ -161,7 +162,7 @@ def test_functions_of_a_cleared_module_raise_memprobe_error_instead_of_crashing(
     proc = run_code(CLEARED, stderr_to_stdout=True)
     assert proc.returncode == 0, f"exit status {proc.returncode}:\n{proc.stdout[-2000:]}"
     lines = dict(line.split(" | ", 1) for line in proc.stdout.splitlines() if " | " in line)
-    assert len(lines) == 23, proc.stdout
+    assert len(lines) == 24, proc.stdout
     for name, what in lines.items():
         assert what.startswith("memprobe.MemprobeError: this memprobe module object was cleared"), (name, what)
 

@@ -578,6 +578,21 @@ mp_obmalloc_shared(PyInterpreterState *interp)
 #  endif
 }
 #  define MP_POOL_OVERHEAD POOL_OVERHEAD
+/* Where, in the process an interpreter state was copied from, its
+ * allocator state's mgmt sits: copy is the state as copied from address
+ * (3.13+ points to the allocator state, 3.12 embeds it). */
+static inline uintptr_t
+mp_obmalloc_mgmt_at(const PyInterpreterState *copy, uintptr_t address)
+{
+#  if PY_VERSION_HEX >= 0x030D0000
+    (void)address;
+    return (uintptr_t)copy->obmalloc + offsetof(mp_obmalloc_state, mgmt);
+#  else
+    (void)copy;
+    return address + offsetof(PyInterpreterState, obmalloc)
+           + offsetof(mp_obmalloc_state, mgmt);
+#  endif
+}
 
 /* An arena's first pool: its start rounded up to a pool boundary (an
  * arena that is not aligned loses a pool's worth, as obmalloc.c and

@@ -344,6 +344,21 @@ PyObject *mp_pymalloc_build(const mp_pymalloc_reading *p);
 size_t mp_pymalloc_pack(const mp_pymalloc_reading *p, int64_t *words,
                         size_t room);
 void mp_pymalloc_release(mp_pymalloc_reading *p);
+#if MP_HAVE_OBMALLOC_STATE
+/* Where a walk reads pool headers when not in place (another process's):
+ * n headers, POOL_SIZE apart from first, into into[]; 0 or an errno. */
+typedef struct {
+    int (*read)(void *ctx, uintptr_t first, unsigned int n, mp_pool *into);
+    void *ctx;
+} mp_pool_source;
+/* A reading, with arenas, of a state copied from elsewhere: its mgmt and
+ * arena table, its pools' headers through src.  0 with *out set, or with
+ * *out NULL and *problem saying why the copy does not hold together (its
+ * process changed it meanwhile); -1 with an error set; or src's errno. */
+int mp_pymalloc_read_from(const struct _obmalloc_mgmt *mgmt,
+                          const mp_arena *arenas, const mp_pool_source *src,
+                          mp_pymalloc_reading **out, const char **problem);
+#endif
 
 /* ---- mimalloc.c: mimalloc's heaps, read with other threads paused --------- */
 

@@ -103,14 +103,21 @@ typedef struct {
 } pymalloc_walk;
 
 /* One pass over every live arena and every carved pool: the walk
- * _PyObject_DebugMallocStats does, into C memory. */
+ * _PyObject_DebugMallocStats does, into C memory.  mgmt and arenas are the
+ * state's and its arena table; src says where the pools' headers are read
+ * (NULL: this process's, in place).  0; -1 with an error set; or src's
+ * errno.  A pool header that does not belong where it was read (a
+ * target changing its arenas under the reading) sets *problem and ends
+ * the walk with 0. */
 static int
-walk_pymalloc(pymalloc_walk *w, int with_arenas)
+walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
+              const mp_arena *arenas, const mp_pool_source *src,
+              int with_arenas, const char **problem)
 {
-    mp_obmalloc_state *state = mp_obmalloc(PyInterpreterState_Get());
-    mp_arena *arenas = state->mgmt.arenas;
-    unsigned int maxarenas = state->mgmt.maxarenas;
+    unsigned int maxarenas = mgmt->maxarenas;
+    mp_pool headers[MP_MAX_POOLS_PER_ARENA];
     memset(w, 0, sizeof(*w));
+    *problem = NULL;
     if (with_arenas) {
         w->arenas = PyMem_RawCalloc(maxarenas ? maxarenas : 1,
                                     sizeof(arena_record));
@@ -119,13 +126,27 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
             return -1;
         }
     }
-    w->ntimes_arena_allocated = state->mgmt.ntimes_arena_allocated;
-    w->narenas_highwater = state->mgmt.narenas_highwater;
-    w->raw_allocated_blocks = (size_t)state->mgmt.raw_allocated_blocks;
+    w->ntimes_arena_allocated = mgmt->ntimes_arena_allocated;
+    w->narenas_highwater = mgmt->narenas_highwater;
+    w->raw_allocated_blocks = (size_t)mgmt->raw_allocated_blocks;
     for (unsigned int i = 0; i < maxarenas; i++) {
         uintptr_t base = arenas[i].address;
         if (base == 0) {
             continue;
+        }
+        uintptr_t first = mp_first_pool(base);
+        uintptr_t end = (uintptr_t)arenas[i].pool_address;
+        if (src != NULL) {
+            if (end < first || end - first > ARENA_SIZE - (first - base)
+                || (end - first) % POOL_SIZE != 0) {
+                *problem = "an arena's carved pools ran past its end";
+                return 0;
+            }
+            unsigned int n = (unsigned int)((end - first) / POOL_SIZE);
+            int e = n ? src->read(src->ctx, first, n, headers) : 0;
+            if (e != 0) {
+                return e;
+            }
         }
         arena_record *rec = with_arenas ? &w->arenas[w->narena_records++]
                                         : NULL;
@@ -135,15 +156,20 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
             rec->address = base;
             rec->total_pools = arenas[i].ntotalpools;
             rec->free_pools = arenas[i].nfreepools;
-            rec->resident = mp_resident_pages(base, ARENA_SIZE);
+            rec->resident = src ? -1 : mp_resident_pages(base, ARENA_SIZE);
         }
-        w->misaligned_arenas += mp_first_pool(base) != base;
-        for (base = mp_first_pool(base);
-             base < (uintptr_t)arenas[i].pool_address; base += POOL_SIZE) {
-            mp_pool *pool = (mp_pool *)base;
+        w->misaligned_arenas += first != base;
+        for (unsigned int k = 0; first + (uintptr_t)k * POOL_SIZE < end; k++) {
+            const mp_pool *pool = src ? &headers[k]
+                                      : (const mp_pool *)(first + (uintptr_t)k * POOL_SIZE);
             unsigned int count = pool->ref.count;
             unsigned int sz = pool->szidx;
             int in_use = mp_pool_in_use(pool);
+            if (src != NULL && (pool->arenaindex != i
+                                || (in_use && count > NUMBLOCKS(sz)))) {
+                *problem = "a pool's header does not match its arena";
+                return 0;
+            }
             if (rec && rec->npools < MP_MAX_POOLS_PER_ARENA) {
                 rec->pool_class[rec->npools] = in_use ? (int)sz : -1;
                 rec->pool_blocks[rec->npools] = in_use ? count : 0;
@@ -156,6 +182,16 @@ walk_pymalloc(pymalloc_walk *w, int with_arenas)
         }
     }
     return 0;
+}
+
+/* This process's own state, walked in place. */
+static int
+walk_own(pymalloc_walk *w, int with_arenas)
+{
+    mp_obmalloc_state *state = mp_obmalloc(PyInterpreterState_Get());
+    const char *problem;
+    return walk_pymalloc(w, &state->mgmt, state->mgmt.arenas, NULL,
+                         with_arenas, &problem);
 }
 
 /* What _PyObject_DebugMallocStats (Objects/obmalloc.c) derives from the
@@ -425,7 +461,7 @@ mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
         return -1;
     }
 #if MP_HAVE_OBMALLOC_STATE
-    if (walk_pymalloc(&p->walk, with_arenas) < 0) {
+    if (walk_own(&p->walk, with_arenas) < 0) {
         PyMem_RawFree(p);
         return -1;
     }
@@ -440,6 +476,28 @@ mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
     *out = p;
     return 0;
 }
+
+#if MP_HAVE_OBMALLOC_STATE
+int
+mp_pymalloc_read_from(const struct _obmalloc_mgmt *mgmt,
+                      const mp_arena *arenas, const mp_pool_source *src,
+                      mp_pymalloc_reading **out, const char **problem)
+{
+    *out = NULL;
+    mp_pymalloc_reading *p = PyMem_RawCalloc(1, sizeof(*p));
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int e = walk_pymalloc(&p->walk, mgmt, arenas, src, 1, problem);
+    if (e != 0 || *problem != NULL) {
+        mp_pymalloc_release(p);
+        return e;
+    }
+    *out = p;
+    return 0;
+}
+#endif
 
 Py_ssize_t
 mp_pymalloc_allocated_blocks(const mp_pymalloc_reading *p)
@@ -551,7 +609,7 @@ mp_pymalloc_with_report(PyObject *module, PyObject *unused)
     }
 #if MP_HAVE_OBMALLOC_STATE
     pymalloc_walk w;
-    if (walk_pymalloc(&w, 1) < 0) {
+    if (walk_own(&w, 1) < 0) {
         return NULL;
     }
     PyObject *report = read_report(st);

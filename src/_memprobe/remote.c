@@ -12,6 +12,13 @@
  * target's pages (one read per page, not per node).  3.9-3.15
  * builds with a GIL; on 3.13+ also hands over _PyRuntime.debug_offsets
  * (_Py_DebugOffsets) for the build check.
+ *
+ * pymalloc (3.12+, GIL builds): the interpreter's struct _obmalloc_mgmt
+ * (in PyInterpreterState.obmalloc: embedded in 3.12, a pointer from 3.13),
+ * its arena table (mgmt.arenas[0..maxarenas)), and each arena's carved
+ * pool headers in one read; pymalloc.c walks the copies as it walks this
+ * process's.  Beside it, _PyRuntime.allocators.standard.obj and
+ * .debug.obj (their ctx pointers) and PyInterpreterState.imports.modules.
  */
 #include "parts.h"
 
@@ -139,6 +146,35 @@ remote_read(PyObject *module, PyObject *args)
     return not_here(st);
 #endif
 }
+
+#if MP_REMOTE
+/* A copy, in PyMem_Raw memory, of the PyInterpreterState at address in
+ * process pid, which must point back to runtime (the target's
+ * _PyRuntime); NULL with OSError or MemprobeError set. */
+static PyInterpreterState *
+read_interp(mp_state *st, long pid, uintptr_t runtime, uintptr_t address)
+{
+    PyInterpreterState *copy = PyMem_RawMalloc(sizeof(PyInterpreterState));
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    int e = read_remote((pid_t)pid, address, copy, sizeof(*copy));
+    if (e == 0 && (uintptr_t)copy->runtime == runtime) {
+        return copy;
+    }
+    PyMem_RawFree(copy);
+    if (e != 0) {
+        raise_errno(e);
+    }
+    else {
+        PyErr_Format(st->error, "the main interpreter's state in process %ld "
+                     "does not point back to its _PyRuntime: not the build "
+                     "memprobe was compiled for", pid);
+    }
+    return NULL;
+}
+#endif
 
 #if MP_REMOTE && !MP_FREE_THREADED
 /* The target's memory a page at a time: one read per page met, not per
@@ -282,28 +318,17 @@ remote_gc(PyObject *module, PyObject *args)
                     "not lists)");
     return NULL;
 #else
-    PyInterpreterState *copy = PyMem_RawMalloc(sizeof(PyInterpreterState));
-    page_cache *cache = copy ? PyMem_RawCalloc(1, sizeof(page_cache)) : NULL;
+    PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,
+                                           (uintptr_t)address);
+    if (copy == NULL) {
+        return NULL;
+    }
+    page_cache *cache = PyMem_RawCalloc(1, sizeof(page_cache));
     if (cache == NULL) {
         PyMem_RawFree(copy);
         return PyErr_NoMemory();
     }
     cache->pid = (pid_t)pid;
-    int e = read_remote((pid_t)pid, (uintptr_t)address, copy, sizeof(*copy));
-    if (e == 0 && (uintptr_t)copy->runtime != (uintptr_t)runtime) {
-        e = -1;
-    }
-    if (e != 0) {
-        PyMem_RawFree(cache);
-        PyMem_RawFree(copy);
-        if (e > 0) {
-            return raise_errno(e);
-        }
-        PyErr_Format(st->error, "the main interpreter's state in process %ld "
-                     "does not point back to its _PyRuntime: not the build "
-                     "memprobe was compiled for", pid);
-        return NULL;
-    }
     mp_gc_reading r;
     mp_gc_read_of(copy, &r);
     walk_problem problem = NULL;
@@ -339,6 +364,140 @@ remote_gc(PyObject *module, PyObject *args)
 #endif
 }
 
+#if MP_REMOTE && MP_HAVE_OBMALLOC_STATE
+/* The most arena slots a target's table may have: its copy stays within
+ * one read. */
+#define MP_REMOTE_MAX_ARENAS ((unsigned int)(MP_REMOTE_READ_MAX / sizeof(mp_arena)))
+#define MP_REMOTE_POOLS (ARENA_SIZE / POOL_SIZE)
+
+/* mp_pool_source's read for process *(pid_t *)ctx: the n headers in one
+ * process_vm_readv. */
+static int
+read_pools(void *ctx, uintptr_t first, unsigned int n, mp_pool *into)
+{
+    struct iovec local[MP_REMOTE_POOLS], remote[MP_REMOTE_POOLS];
+    if (n > MP_REMOTE_POOLS) {
+        return EFAULT;
+    }
+    for (unsigned int k = 0; k < n; k++) {
+        local[k].iov_base = &into[k];
+        local[k].iov_len = sizeof(mp_pool);
+        remote[k].iov_base = (void *)(first + (uintptr_t)k * POOL_SIZE);
+        remote[k].iov_len = sizeof(mp_pool);
+    }
+    ssize_t got = process_vm_readv(*(pid_t *)ctx, local, n, remote, n, 0);
+    if (got < 0) {
+        return errno;
+    }
+    return (size_t)got == n * sizeof(mp_pool) ? 0 : EFAULT;
+}
+
+/* The target's pymalloc read into *out (or why not into *problem): its
+ * mgmt, its arena table, its pools' headers.  0, or an errno. */
+static int
+read_pymalloc(pid_t pid, uintptr_t mgmt_at, mp_pymalloc_reading **out,
+              const char **problem)
+{
+    struct _obmalloc_mgmt mgmt;
+    *out = NULL;
+    *problem = NULL;
+    int e = read_remote(pid, mgmt_at, &mgmt, sizeof(mgmt));
+    if (e != 0) {
+        return e;
+    }
+    if (mgmt.maxarenas > MP_REMOTE_MAX_ARENAS
+        || (mgmt.maxarenas > 0 && mgmt.arenas == NULL)) {
+        *problem = "the arena table's size is not believable";
+        return 0;
+    }
+    size_t size = (size_t)mgmt.maxarenas * sizeof(mp_arena);
+    mp_arena *arenas = PyMem_RawMalloc(size ? size : 1);
+    if (arenas == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    e = size ? read_remote(pid, (uintptr_t)mgmt.arenas, arenas, size) : 0;
+    mp_pool_source src = {read_pools, &pid};
+    if (e == 0) {
+        e = mp_pymalloc_read_from(&mgmt, arenas, &src, out, problem);
+    }
+    PyMem_RawFree(arenas);
+    return e;
+}
+#endif
+
+/* _remote_pymalloc(pid, runtime_address, interp_address) -> (state,
+ * problem, modules, obj_ctx, debug_obj): state is
+ * _pymalloc_state(True)'s tuple for the allocator state of the
+ * interpreter at interp_address in process pid (3.12+), or None with
+ * problem saying why the copy does not hold together (a running target
+ * changed its arenas while they were read).  modules is the address of
+ * that interpreter's sys.modules dict (to tell whether pymalloc serves its
+ * objects, and whether the debug layer pads them); obj_ctx the context
+ * pointer of its object allocator (_PyRuntime.allocators.standard.obj:
+ * NULL for pymalloc itself) and debug_obj where the debug layer's object
+ * allocator sits in its _PyRuntime (the context of that layer): any other
+ * context is a hook's, such as tracemalloc's. */
+static PyObject *
+remote_pymalloc(PyObject *module, PyObject *args)
+{
+    long pid;
+    unsigned long long runtime, address;
+    if (!PyArg_ParseTuple(args, "lKK", &pid, &runtime, &address)
+        || check_pid(pid) < 0) {
+        return NULL;
+    }
+    mp_state *st = mp_probe_state(module, MP_PART_PYMALLOC);
+    if (st == NULL) {
+        return NULL;
+    }
+#if !MP_REMOTE
+    return not_here(st);
+#elif !MP_HAVE_OBMALLOC_STATE
+    PyErr_Format(st->unsupported, "reading another process's pymalloc needs "
+                 "a CPython 3.12+ build with pymalloc and the GIL: before "
+                 "3.12 its arena table is file-static in obmalloc.c "
+                 "(running CPython %s)", mp_version_text(st));
+    return NULL;
+#else
+    PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,
+                                           (uintptr_t)address);
+    if (copy == NULL) {
+        return NULL;
+    }
+    uintptr_t mgmt_at = mp_obmalloc_mgmt_at(copy, (uintptr_t)address);
+    uintptr_t modules = (uintptr_t)copy->imports.modules;
+    PyMem_RawFree(copy);
+    uintptr_t obj_at = (uintptr_t)runtime
+                       + offsetof(_PyRuntimeState, allocators.standard.obj);
+    uintptr_t debug_at = (uintptr_t)runtime
+                         + offsetof(_PyRuntimeState, allocators.debug.obj);
+    PyMemAllocatorEx obj;
+    int e = read_remote((pid_t)pid, obj_at, &obj, sizeof(obj));
+    mp_pymalloc_reading *reading = NULL;
+    const char *problem = NULL;
+    if (e == 0) {
+        e = read_pymalloc((pid_t)pid, mgmt_at, &reading, &problem);
+    }
+    if (e == EFAULT) {
+        problem = "pymalloc's state led outside the target's memory";
+    }
+    else if (e != 0) {
+        return e > 0 ? raise_errno(e) : NULL;
+    }
+    /* Everything is read: only now are Python objects built. */
+    PyObject *state = reading ? mp_pymalloc_build(reading) : Py_NewRef(Py_None);
+    mp_pymalloc_release(reading);
+    if (state == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(NzKKK)", state, problem,
+                         (unsigned long long)modules,
+                         (unsigned long long)(uintptr_t)obj.ctx,
+                         (unsigned long long)debug_at);
+#endif
+}
+
 static PyMethodDef remote_methods[] = {
     {"_remote_layout", remote_layout, METH_NOARGS,
      "_remote_layout()\n--\n\n(main_offset, debug_offsets or None) of "
@@ -349,6 +508,10 @@ static PyMethodDef remote_methods[] = {
     {"_remote_gc", remote_gc, METH_VARARGS,
      "_remote_gc(pid, runtime_address, interp_address, max_steps, /)\n--\n\n"
      "(gc state tuple, why the lengths are missing or None)."},
+    {"_remote_pymalloc", remote_pymalloc, METH_VARARGS,
+     "_remote_pymalloc(pid, runtime_address, interp_address, /)\n--\n\n"
+     "(pymalloc state tuple or None, why None, modules address, object "
+     "allocator's ctx, debug layer's address)."},
     {NULL, NULL, 0, NULL}
 };
 

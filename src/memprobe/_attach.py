@@ -20,9 +20,10 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from . import _memprobe
 from ._gc import gc_state_from
-from ._interpreter import FREE_THREADED
+from ._interpreter import FREE_THREADED, block_size, required_constants
 from ._memprobe import MemprobeError, UnsupportedInterpreter
-from ._types import AttachError, RemoteSnapshot
+from ._pymalloc import arena_map_from_state, fragmentation_of, snapshot_from_state
+from ._types import ArenaMap, AttachError, Fragmentation, PymallocSnapshot, RemoteSnapshot
 
 # More nodes than this in one list and its length is reported missing (a
 # changed list is caught by its links, not by this).
@@ -374,20 +375,26 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
                     time.sleep(0.002 * attempt)     # let it finish changing the list
                 _pause(pid)
             walk = lengths and (paused or was_stopped)
-            raw, partial = _read_gc(pid, runtime, main_offset, max_steps if walk else 0)
-            if partial is None or "step cap" in partial:
+            main = _main_interpreter(pid, runtime, main_offset)
+            raw, partial = _read_gc(pid, runtime, main, max_steps if walk else 0)
+            allocator = _read_pymalloc(pid, runtime, main)
+            if (partial is None or "step cap" in partial) and "changed" not in (allocator[2] or ""):
                 break
     if lengths and not (paused or was_stopped):
         partial = ("the lists were not walked: the target was running, and its lists change under a walk "
                    "(stop=True, or --stop, pauses it for them)")
     return RemoteSnapshot(pid, _version_text(version), runtime.file, was_stopped or paused, gc_state_from(raw),
-                          partial)
+                          partial, *allocator)
 
 
-def _read_gc(pid: int, runtime: _Runtime, main_offset: int, max_steps: int) -> Tuple[Any, Optional[str]]:
+def _main_interpreter(pid: int, runtime: _Runtime, main_offset: int) -> int:
     main = int.from_bytes(_read(pid, runtime.address + main_offset, struct.calcsize("P")), "little")
     if main == 0:
         raise AttachError(f"process {pid} has no main interpreter (starting, or finalized)")
+    return main
+
+
+def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int) -> Tuple[Any, Optional[str]]:
     try:
         return _memprobe._remote_gc(pid, runtime.address, main, max_steps)
     except OSError as exc:
@@ -396,6 +403,60 @@ def _read_gc(pid: int, runtime: _Runtime, main_offset: int, max_steps: int) -> T
         if isinstance(exc, UnsupportedInterpreter):
             raise
         raise AttachError(str(exc)) from None    # the state read does not point back to the runtime
+
+
+_Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str]]
+
+
+def _read_pymalloc(pid: int, runtime: _Runtime, main: int) -> _Allocator:
+    """The target's pymalloc and the fragmentation of its arenas, or why
+    not (see RemoteSnapshot.pymalloc_missing)."""
+    try:
+        state, problem, modules, obj_ctx, debug_obj = _memprobe._remote_pymalloc(pid, runtime.address, main)
+    except OSError as exc:
+        raise _os_error(pid, exc) from None
+    except MemprobeError as exc:     # before 3.12, or this build's pymalloc part failed its check
+        return None, None, str(exc)
+    if state is None:
+        return None, None, (f"pymalloc's arenas changed while they were read ({problem}); "
+                            "stop=True, or --stop, reads them at one moment")
+    arenas = arena_map_from_state(state)
+    debug = _debug_padded(pid, arenas, modules)
+    if debug is None:
+        return None, None, ("the target's objects are not in pymalloc's arenas: it runs another allocator "
+                            "(PYTHONMALLOC=malloc or mimalloc)")
+    # pymalloc's own context is NULL; the debug layer's is its slot in
+    # _PyRuntime.allocators; any other is a hook's (tracemalloc's).
+    hooked = obj_ctx not in (0, debug_obj)
+    serving = ("hooked" if hooked else "pymalloc_debug" if debug else "pymalloc", hooked, debug)
+    return snapshot_from_state(state, serving), fragmentation_of(arenas), None
+
+
+def _debug_padded(pid: int, arenas: ArenaMap, modules: int) -> Optional[bool]:
+    """Whether the target's sys.modules dict, allocated by PyObject_Malloc
+    like every object, sits in a block of a pool in use (None if not:
+    pymalloc does not serve objects), and then whether the debug layer's
+    front words (its size, then the API id 'o' and PYMEM_FORBIDDENBYTE
+    padding) come before it, as obmalloc.c's block check reads them in
+    this process."""
+    c = required_constants()
+    word = struct.calcsize("N")
+    start = modules - 2 * struct.calcsize("P")      # the dict's PyGC_Head
+    for arena in arenas:
+        if not arena.address <= start < arena.address + c.arena_size:
+            continue
+        first = -(-arena.address // c.pool_size) * c.pool_size
+        k = (start - first) // c.pool_size
+        if start < first or k >= len(arena.pool_classes) or arena.pool_classes[k] == 255:
+            return None
+        offset = start - (first + k * c.pool_size) - c.pool_overhead
+        size = block_size(arena.pool_classes[k])
+        if offset >= 2 * word and (offset - 2 * word) % size == 0:
+            front = _read(pid, start - 2 * word, 2 * word)
+            if front[word] in b"om" and all(b == 0xFD for b in front[word + 1:]):
+                return True
+        return False if offset >= 0 and offset % size == 0 else None
+    return None
 
 
 class _resumed_on_exit:

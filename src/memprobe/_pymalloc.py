@@ -96,16 +96,19 @@ def state_from_report(report: Tuple[bytes, int]) -> _State:
             p["bytes_lost_to_arena_alignment"], None)
 
 
-def snapshot_from_state(state: _State) -> PymallocSnapshot:
+def snapshot_from_state(state: _State, serving: Optional[Tuple[str, bool, bool]] = None) -> PymallocSnapshot:
     """The typed snapshot: every number as read and derived in C (the way
     ``_PyObject_DebugMallocStats`` derives it), or as that report printed
-    it before 3.12."""
+    it before 3.12.  ``serving`` is the allocator's (name, hooked, debug)
+    when the state is another process's; this process's allocator by
+    default."""
     total, highwater, current, raw_blocks, unused_pools, classes, *lost = state[:12]
     c = required_constants()
-    now = allocator()
+    if serving is None:
+        now = allocator()
+        serving = (now.name, now.hooked, now.debug)
     # PymallocSnapshot's fields in order (see its declaration).
-    return _PYMALLOC("obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats",
-                     now.name, now.hooked, now.debug,
+    return _PYMALLOC("obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats", *serving,
                      c.arena_size, c.pool_size, c.alignment, c.small_request_threshold,
                      total, total - current, highwater, current, raw_blocks,
                      Rows(_SIZE_CLASSES(classes)), unused_pools, *lost, sum(lost))

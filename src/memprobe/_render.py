@@ -527,7 +527,14 @@ def remote_snapshot_text(r: RemoteSnapshot) -> str:
     lines = [head, *_generation_rows(r.gc)]
     if r.partial is not None:
         lines.append(f"  lengths not known: {r.partial}")
-    return "\n".join(lines)
+    p, f = r.pymalloc, r.fragmentation
+    if p is None or f is None:
+        lines.append(f"  pymalloc not read: {r.pymalloc_missing}")
+    else:
+        lines += [f"  {_summary_of_pymalloc(p)}, {p.unused_pools:,} empty pools",
+                  f"  {_summary_of_fragmentation(f)}; returnable {mib(f.returnable_bytes)}",
+                  f"  {f.verdict}"]
+    return _joined(lines)
 
 
 def _list_name(generation: Generation) -> str:
@@ -721,6 +728,17 @@ def _diff_html(d: SnapshotDiff) -> str:
     return "".join(parts) or "<p>no change</p>"
 
 
+def _remote_html(r: RemoteSnapshot) -> str:
+    parts = [_gc_html(r.gc)]
+    if r.partial is not None:
+        parts.append(f"<p>lengths not known: {_escape(r.partial)}</p>")
+    parts.append(_pymalloc_html(r.pymalloc) if r.pymalloc is not None
+                 else f"<p>pymalloc not read: {_escape(str(r.pymalloc_missing))}</p>")
+    if r.fragmentation is not None:
+        parts.append(f"<p>{_escape(r.fragmentation.verdict)}</p>")
+    return "".join(parts)
+
+
 def _report_html(r: Report) -> str:
     parts = [_resident_html(r.resident)]
     parts.append(_pymalloc_html(r.pymalloc) if r.pymalloc is not None
@@ -753,7 +771,7 @@ def _timeline_html(t: Timeline) -> str:
 _HTML: Dict[type, Callable[[Any], str]] = {
     Timeline: _timeline_html,
     PymallocSnapshot: _pymalloc_html, MimallocSnapshot: _mimalloc_html, GCState: _gc_html, Census: _census_html,
-    RemoteSnapshot: lambda r: _gc_html(r.gc),
+    RemoteSnapshot: _remote_html,
     BlockCensus: _block_census_html, Fragmentation: _fragmentation_html, ResidentMemory: _resident_html,
     Snapshot: _snapshot_html, SnapshotDiff: _diff_html, Report: _report_html, Explanation: _explanation_html}
 

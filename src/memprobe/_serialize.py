@@ -141,6 +141,10 @@ def _build(hint: Any, data: Any) -> Any:
         if not isinstance(data, hint) or (hint is int and isinstance(data, bool)):
             raise TypeError(f"expected {hint.__name__}, got {data!r}")
         return data
+    if hint is float:   # JSON writes 1.0 as 1.0, but a writer may say 1
+        if not isinstance(data, (int, float)) or isinstance(data, bool):
+            raise TypeError(f"expected a number, got {data!r}")
+        return float(data)
     raise TypeError(f"cannot rebuild {hint!r}")
 
 

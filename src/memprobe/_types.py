@@ -1277,6 +1277,14 @@ class RemoteSnapshot(_Document):
     otherwise or when the walk found a list changed (``partial`` says
     why).  Counts and thresholds are each exact when read; unless
     ``stopped``, of slightly different moments.
+
+    ``pymalloc`` is its main interpreter's pymalloc as ``pymalloc()`` gives
+    it inside, and ``fragmentation`` its arenas as ``fragmentation()``
+    gives them, both read from its arenas and pool headers (3.12+).  They are ``None`` when they
+    cannot be read, and ``pymalloc_missing`` says why: before 3.12, another
+    allocator, or (not ``stopped``) arenas that changed while they were
+    read.  Unless ``stopped``, each arena is exact when read and the totals
+    of slightly different moments.
     """
 
     pid: int
@@ -1285,6 +1293,9 @@ class RemoteSnapshot(_Document):
     stopped: bool
     gc: GCState
     partial: Optional[str]
+    pymalloc: Optional[PymallocSnapshot]
+    fragmentation: Optional[Fragmentation]
+    pymalloc_missing: Optional[str]
 
     def __str__(self) -> str:
         from ._render import remote_snapshot_text
