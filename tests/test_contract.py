@@ -415,7 +415,7 @@ def case_measure():
     del kept
 
 
-@case("attach", "RemoteSnapshot")
+@case("attach", "RemoteSnapshot", "RemoteTypeCount")
 def case_attach():
     """A child of this interpreter, read from outside (Linux, GIL builds)."""
     import subprocess
@@ -426,9 +426,11 @@ def case_attach():
         assert child.stdout.readline() == "ready\n"
         may_raise = () if sys.platform.startswith("linux") and not memprobe.interpreter().free_threaded \
             else (memprobe.AttachError,)
-        remote = returns(memprobe.attach, child.pid, stop=True, may_raise=may_raise)
+        remote = returns(memprobe.attach, child.pid, stop=True, census=True, may_raise=may_raise)
         check(remote, memprobe.RemoteSnapshot)
         returns(remote.to_dict)
+        for row in remote.census:
+            check(row, memprobe.RemoteTypeCount)
 
 
 @case("MemprobeError", "UnsupportedInterpreter", "PymallocUnavailable", "MimallocUnavailable", "SnapshotMismatch",

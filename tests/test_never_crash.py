@@ -62,8 +62,9 @@ CALLS = {
     "_maker.rows": partial(size_class_rows, (1, 16, 2, 3, 4) * 3),
     "_remote_layout": m._remote_layout,
     "_remote_read": partial(m._remote_read, target.pid, runtime, 64),
-    "_remote_gc": partial(m._remote_gc, target.pid, runtime, main, 1000000),
-    "_remote_gc(0)": partial(m._remote_gc, target.pid, runtime, main, 0),
+    "_remote_gc": partial(m._remote_gc, target.pid, runtime, main, 1000000, False),
+    "_remote_gc(0)": partial(m._remote_gc, target.pid, runtime, main, 0, False),
+    "_remote_gc(census)": partial(m._remote_gc, target.pid, runtime, main, 1000000, True),
     "_remote_pymalloc": partial(m._remote_pymalloc, target.pid, runtime, main),
 }
 """
@@ -108,7 +109,7 @@ def test_every_extension_function_fails_cleanly_when_any_one_allocation_fails():
     assert proc.returncode == 0, f"crashed (exit status {proc.returncode}) at: {last[0]}"
     results = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     wrong = {name: answers for name, _, answers in results if answers != "[]"}
-    assert len(results) == 38 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
+    assert len(results) == 39 and not wrong, f"neither MemoryError nor the usual answer: {wrong}"
 
 
 # ---- a module object the collector has cleared -----------------------------------------------
@@ -147,7 +148,7 @@ for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)),
                    ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),)),
                    ("_block_census", (True,)), ("_block_baseline", (bytearray(64), (int,))),
                    ("_allocated_blocks", ()), ("_remote_layout", ()), ("_remote_read", (1, 0, 8)),
-                   ("_remote_gc", (1, 0, 0, 0)), ("_remote_pymalloc", (1, 0, 0))]:
+                   ("_remote_gc", (1, 0, 0, 0, False)), ("_remote_pymalloc", (1, 0, 0))]:
     try:
         getattr(mod, name)(*args)
         print(name, "| answered")

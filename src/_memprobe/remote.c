@@ -147,7 +147,7 @@ remote_read(PyObject *module, PyObject *args)
 #endif
 }
 
-#if MP_REMOTE
+#if MP_REMOTE && !MP_FREE_THREADED
 /* A copy, in PyMem_Raw memory, of the PyInterpreterState at address in
  * process pid, which must point back to runtime (the target's
  * _PyRuntime); NULL with OSError or MemprobeError set. */
@@ -191,24 +191,84 @@ typedef struct {
     char data[MP_CACHED_PAGES][4096];
 } page_cache;
 
-/* The PyGC_Head at node, through the cache: 0, or an errno. */
+/* size bytes at address through the cache, page by page: 0, or an
+ * errno. */
 static int
-read_node(page_cache *c, uintptr_t node, PyGC_Head *into)
+read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
 {
-    uintptr_t page = node & ~(MP_PAGE - 1);
-    size_t slot = (size_t)(page / MP_PAGE) % MP_CACHED_PAGES;
-    if (node % sizeof(PyGC_Head) != 0) {
-        return read_remote(c->pid, node, into, sizeof(*into));
-    }
-    if (c->page[slot] != page) {
-        c->page[slot] = 0;
-        int e = read_remote(c->pid, page, c->data[slot], MP_PAGE);
-        if (e != 0) {
-            return e;
+    char *out = into;
+    while (size > 0) {
+        uintptr_t page = address & ~(MP_PAGE - 1);
+        size_t slot = (size_t)(page / MP_PAGE) % MP_CACHED_PAGES;
+        if (c->page[slot] != page) {
+            c->page[slot] = 0;
+            int e = read_remote(c->pid, page, c->data[slot], MP_PAGE);
+            if (e != 0) {
+                return e;
+            }
+            c->page[slot] = page;
         }
-        c->page[slot] = page;
+        size_t n = (size_t)(MP_PAGE - (address - page));
+        n = n < size ? n : size;
+        memcpy(out, c->data[slot] + (address - page), n);
+        out += n;
+        address += n;
+        size -= n;
     }
-    memcpy(into, c->data[slot] + (node - page), sizeof(*into));
+    return 0;
+}
+
+/* Tracked objects counted by the address of their type (census): open
+ * addressing in PyMem_Raw memory, so that it can grow with the GIL
+ * released. */
+typedef struct {
+    uintptr_t type;             /* 0: empty */
+    Py_ssize_t count;
+} type_slot;
+
+typedef struct {
+    type_slot *slots;
+    size_t capacity, used;      /* capacity: a power of two */
+} type_table;
+
+static size_t
+type_hash(uintptr_t type, size_t capacity)
+{
+    return ((size_t)(type >> 4) * (size_t)2654435761u) & (capacity - 1);
+}
+
+/* One more object of type: 0, or ENOMEM. */
+static int
+count_type(type_table *t, uintptr_t type)
+{
+    if (2 * (t->used + 1) > t->capacity) {
+        size_t capacity = t->capacity ? 2 * t->capacity : 256;
+        type_slot *slots = PyMem_RawCalloc(capacity, sizeof(type_slot));
+        if (slots == NULL) {
+            return ENOMEM;
+        }
+        for (size_t i = 0; i < t->capacity; i++) {
+            if (t->slots[i].type != 0) {
+                size_t j = type_hash(t->slots[i].type, capacity);
+                while (slots[j].type != 0) {
+                    j = (j + 1) & (capacity - 1);
+                }
+                slots[j] = t->slots[i];
+            }
+        }
+        PyMem_RawFree(t->slots);
+        t->slots = slots;
+        t->capacity = capacity;
+    }
+    size_t j = type_hash(type, t->capacity);
+    while (t->slots[j].type != 0 && t->slots[j].type != type) {
+        j = (j + 1) & (t->capacity - 1);
+    }
+    if (t->slots[j].type == 0) {
+        t->slots[j].type = type;
+        t->used++;
+    }
+    t->slots[j].count++;
     return 0;
 }
 
@@ -231,7 +291,8 @@ typedef const char *walk_problem;
  * when the target cannot be read). */
 static int
 walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
-            Py_ssize_t max_steps, Py_ssize_t *length, walk_problem *problem)
+            Py_ssize_t max_steps, type_table *types, Py_ssize_t *length,
+            walk_problem *problem)
 {
     Py_ssize_t n = 0;
     uintptr_t before = remote_head;
@@ -257,7 +318,7 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
             saved = PyEval_SaveThread();
         }
         PyGC_Head g;
-        e = read_node(c, node, &g);
+        e = read_cached(c, node, &g, sizeof(g));
         if (e == EFAULT) {
             *problem = "a list led outside the target's memory (the target "
                        "changed it while it was read)";
@@ -271,10 +332,29 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
                        "while it was read)";
             break;
         }
+        if (types != NULL) {
+            PyObject ob;
+            e = read_cached(c, node + sizeof(PyGC_Head), &ob, sizeof(ob));
+            if (e == 0 && ob.ob_type == NULL) {
+                e = EFAULT;
+            }
+            if (e == EFAULT) {
+                *problem = "an object's header led outside the target's "
+                           "memory (the target changed it while it was read)";
+                break;
+            }
+            if (e != 0 || (e = count_type(types, (uintptr_t)ob.ob_type)) != 0) {
+                break;
+            }
+        }
         before = node;
         node = g._gc_next & ~(uintptr_t)3;
     }
     PyEval_RestoreThread(saved);
+    if (e == ENOMEM) {
+        PyErr_NoMemory();
+        return -1;
+    }
     if (e != 0 && e != EFAULT) {
         raise_errno(e);
         return -1;
@@ -286,14 +366,73 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
     *length = n;
     return 0;
 }
+
+/* Longest type name read (longer ones are cut here). */
+#define MP_TYPE_NAME 256
+
+/* The census as plain data: a tuple of (type address, tp_name as bytes or
+ * None when it cannot be read, objects), names read through the cache
+ * before any object is built; NULL with an error set. */
+static PyObject *
+census_rows(page_cache *c, const type_table *t)
+{
+    char *names = PyMem_RawMalloc(t->used ? t->used * MP_TYPE_NAME : 1);
+    if (names == NULL) {
+        return PyErr_NoMemory();
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->capacity; i++) {
+        uintptr_t type = t->slots[i].type;
+        if (type == 0) {
+            continue;
+        }
+        /* A byte saying whether the name is known, then the name. */
+        char *entry = names + n++ * MP_TYPE_NAME;
+        uintptr_t at = 0;
+        entry[0] = read_cached(c, type + offsetof(PyTypeObject, tp_name), &at,
+                               sizeof(at)) == 0 && at != 0;
+        entry[1] = '\0';
+        for (size_t k = 1; entry[0] && k < MP_TYPE_NAME - 1; k++) {
+            entry[k + 1] = '\0';
+            if (read_cached(c, at + k - 1, &entry[k], 1) != 0) {
+                entry[0] = 0;
+            }
+            else if (entry[k] == '\0') {
+                break;
+            }
+        }
+    }
+    PyObject *rows = PyTuple_New((Py_ssize_t)t->used);
+    n = 0;
+    for (size_t i = 0; rows != NULL && i < t->capacity; i++) {
+        if (t->slots[i].type == 0) {
+            continue;
+        }
+        const char *entry = names + n * MP_TYPE_NAME;
+        PyObject *row = entry[0]
+            ? Py_BuildValue("(Ky#n)", (unsigned long long)t->slots[i].type,
+                            entry + 1, (Py_ssize_t)strlen(entry + 1),
+                            t->slots[i].count)
+            : Py_BuildValue("(KOn)", (unsigned long long)t->slots[i].type,
+                            Py_None, t->slots[i].count);
+        if (row == NULL) {
+            Py_CLEAR(rows);
+            break;
+        }
+        PyTuple_SET_ITEM(rows, (Py_ssize_t)n++, row);
+    }
+    PyMem_RawFree(names);
+    return rows;
+}
 #endif
 
-/* _remote_gc(pid, runtime_address, interp_address, max_steps) -> (gc,
- * partial): gc is _gc_state()'s tuple for the interpreter state at
- * interp_address in process pid, with the lengths of its lists walked
- * when max_steps > 0 (None where not walked); partial is None, or why
- * the lengths are missing (the target was collecting, or changed a list
- * while it was read).  The copy must point back to runtime_address (else
+/* _remote_gc(pid, runtime_address, interp_address, max_steps, census) ->
+ * (gc, partial, census): gc is _gc_state()'s tuple for the interpreter
+ * state at interp_address in process pid, with the lengths of its lists
+ * walked when max_steps > 0 (None where not walked); partial is None, or
+ * why the lengths are missing (the target was collecting, or changed a
+ * list while it was read).  census: with census true and the lists
+ * walked, census_rows() over every list; else None.  The copy must point back to runtime_address (else
  * MemprobeError); OSError when the target cannot be read. */
 static PyObject *
 remote_gc(PyObject *module, PyObject *args)
@@ -301,7 +440,9 @@ remote_gc(PyObject *module, PyObject *args)
     long pid;
     unsigned long long runtime, address;
     Py_ssize_t max_steps;
-    if (!PyArg_ParseTuple(args, "lKKn", &pid, &runtime, &address, &max_steps)
+    int census;
+    if (!PyArg_ParseTuple(args, "lKKnp", &pid, &runtime, &address, &max_steps,
+                          &census)
         || check_pid(pid) < 0) {
         return NULL;
     }
@@ -331,7 +472,10 @@ remote_gc(PyObject *module, PyObject *args)
     cache->pid = (pid_t)pid;
     mp_gc_reading r;
     mp_gc_read_of(copy, &r);
+    type_table types = {NULL, 0, 0};
+    type_table *counting = census && max_steps > 0 ? &types : NULL;
     walk_problem problem = NULL;
+    int failed = 0;
     if (max_steps > 0 && r.collecting) {
         problem = "the target was collecting: its lists were not walked";
     }
@@ -340,15 +484,23 @@ remote_gc(PyObject *module, PyObject *args)
         PyGC_Head *head = mp_gc_list_head(copy, list);
         uintptr_t remote_head = (uintptr_t)address
                                 + (uintptr_t)((char *)head - (char *)copy);
-        if (walk_remote(cache, remote_head, head, max_steps, &r.length[list],
-                        &problem) < 0) {
-            PyMem_RawFree(cache);
-            PyMem_RawFree(copy);
-            return NULL;
+        if (walk_remote(cache, remote_head, head, max_steps, counting,
+                        &r.length[list], &problem) < 0) {
+            failed = 1;
+            break;
         }
     }
-    PyMem_RawFree(cache);
     PyMem_RawFree(copy);
+    PyObject *rows = NULL;
+    if (!failed && counting != NULL && problem == NULL) {
+        rows = census_rows(cache, counting);
+        failed = rows == NULL;
+    }
+    PyMem_RawFree(types.slots);
+    PyMem_RawFree(cache);
+    if (failed) {
+        return NULL;
+    }
     if (problem != NULL) {
         for (int list = 0; list < MP_NUM_LISTS; list++) {
             r.length[list] = -1;
@@ -357,10 +509,10 @@ remote_gc(PyObject *module, PyObject *args)
     /* Everything is read: only now are Python objects built. */
     PyObject *gc = mp_gc_build(&r);
     if (gc == NULL) {
+        Py_XDECREF(rows);
         return NULL;
     }
-    return problem ? Py_BuildValue("(Ns)", gc, problem)
-                   : Py_BuildValue("(NO)", gc, Py_None);
+    return Py_BuildValue("(NzN)", gc, problem, rows ? rows : Py_NewRef(Py_None));
 #endif
 }
 
@@ -506,8 +658,9 @@ static PyMethodDef remote_methods[] = {
      "_remote_read(pid, address, size, /)\n--\n\nsize bytes read from "
      "process pid at address."},
     {"_remote_gc", remote_gc, METH_VARARGS,
-     "_remote_gc(pid, runtime_address, interp_address, max_steps, /)\n--\n\n"
-     "(gc state tuple, why the lengths are missing or None)."},
+     "_remote_gc(pid, runtime_address, interp_address, max_steps, census, /)"
+     "\n--\n\n(gc state tuple, why the lengths are missing or None, "
+     "census rows or None)."},
     {"_remote_pymalloc", remote_pymalloc, METH_VARARGS,
      "_remote_pymalloc(pid, runtime_address, interp_address, /)\n--\n\n"
      "(pymalloc state tuple or None, why None, modules address, object "

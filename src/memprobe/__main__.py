@@ -322,6 +322,9 @@ def process_id(text: str) -> int:
 def attach_process(args: argparse.Namespace) -> int:
     """attach PID: the target's collector; --watch redraws it until the
     target exits."""
+    if args.census and args.no_lengths:
+        print("memprobe attach: --census walks the lists, which --no-lengths does not", file=sys.stderr)
+        return 2
     try:
         return _attach_readings(args)
     except KeyboardInterrupt:       # how --watch is ended
@@ -338,7 +341,7 @@ def _attach_readings(args: argparse.Namespace) -> int:
     readings = 0
     while True:
         try:
-            remote = attach(args.pid, lengths=not args.no_lengths, stop=args.stop)
+            remote = attach(args.pid, lengths=not args.no_lengths, stop=args.stop, census=args.census)
         except AttachError:
             if readings and gone(args.pid):
                 print(f"memprobe attach: process {args.pid} exited", file=sys.stderr)
@@ -422,7 +425,7 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of every --json document")
     schema.add_argument("--json", action="store_true", help="(it is JSON already)")
     schema.set_defaults(func=print_schema)
-    attach = commands.add_parser("attach", help="read another running Python's collector from outside "
+    attach = commands.add_parser("attach", help="read another running Python's collector and pymalloc from outside "
                                  "(Linux, same CPython build): no code runs in it")
     attach.add_argument("pid", type=process_id, help="the process to read")
     attach.add_argument("--json", action="store_true", help="print the reading as JSON (one line per reading)")
@@ -430,6 +433,8 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
                         help="pause the target (SIGSTOP) for an exact reading of one moment; always resumed")
     attach.add_argument("--no-lengths", action="store_true",
                         help="do not walk the lists (one read per object): counts and thresholds only")
+    attach.add_argument("--census", action="store_true",
+                        help="count the walked objects by type name (with --stop, or a stopped target)")
     attach.add_argument("--watch", type=seconds, metavar="SECONDS",
                         help="read again every SECONDS until the target exits")
     attach.set_defaults(func=attach_process)

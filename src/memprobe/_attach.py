@@ -23,7 +23,7 @@ from ._gc import gc_state_from
 from ._interpreter import FREE_THREADED, block_size, required_constants
 from ._memprobe import MemprobeError, UnsupportedInterpreter
 from ._pymalloc import arena_map_from_state, fragmentation_of, snapshot_from_state
-from ._types import ArenaMap, AttachError, Fragmentation, PymallocSnapshot, RemoteSnapshot
+from ._types import ArenaMap, AttachError, Fragmentation, PymallocSnapshot, RemoteSnapshot, RemoteTypeCount
 
 # More nodes than this in one list and its length is reported missing (a
 # changed list is caught by its links, not by this).
@@ -332,7 +332,8 @@ PID_MAX = 1 << 22
 STOP_ATTEMPTS = 3
 
 
-def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = DEFAULT_MAX_STEPS) -> RemoteSnapshot:
+def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = DEFAULT_MAX_STEPS,
+           census: bool = False) -> RemoteSnapshot:
     """The collector of process ``pid`` (same CPython build as this one,
     its main interpreter), read from outside without running code in it:
     thresholds, counts, enabled/collecting, long-lived counters and heap
@@ -344,7 +345,9 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
     pauses the target with SIGSTOP meanwhile and resumes it, also on
     error, Ctrl-C, SIGTERM or SIGHUP (not SIGKILL); a target stopped
     already stays stopped.  Raises AttachError saying what to change when
-    it cannot read the process."""
+    it cannot read the process.  ``census`` counts the walked objects by
+    type name in the same walk (it needs ``lengths``).  pymalloc is read
+    too (3.12+), stopped or not, every pool header checked."""
     if isinstance(pid, bool) or not isinstance(pid, int):
         raise TypeError(f"pid must be an int, not {type(pid).__name__}")
     if not 0 < pid <= PID_MAX:
@@ -353,9 +356,11 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
         raise TypeError(f"max_steps must be an int, not {type(max_steps).__name__}")
     if not 0 < max_steps < 1 << 62:
         raise ValueError(f"max_steps must be 1 to 2**62, not {max_steps}")
-    for flag, value in (("lengths", lengths), ("stop", stop)):
+    for flag, value in (("lengths", lengths), ("stop", stop), ("census", census)):
         if not isinstance(value, bool):
             raise TypeError(f"{flag} must be True or False, not {type(value).__name__}")
+    if census and not lengths:
+        raise ValueError("census=True walks the lists: it needs lengths=True")
     if pid == os.getpid() or _thread_group(pid) == os.getpid():
         raise ValueError("attach reads another process; use gc_state() for this one")
     main_offset, debug_offsets = _memprobe._remote_layout()
@@ -376,7 +381,7 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
                 _pause(pid)
             walk = lengths and (paused or was_stopped)
             main = _main_interpreter(pid, runtime, main_offset)
-            raw, partial = _read_gc(pid, runtime, main, max_steps if walk else 0)
+            raw, partial, rows = _read_gc(pid, runtime, main, max_steps if walk else 0, census)
             allocator = _read_pymalloc(pid, runtime, main)
             if (partial is None or "step cap" in partial) and "changed" not in (allocator[2] or ""):
                 break
@@ -384,7 +389,7 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
         partial = ("the lists were not walked: the target was running, and its lists change under a walk "
                    "(stop=True, or --stop, pauses it for them)")
     return RemoteSnapshot(pid, _version_text(version), runtime.file, was_stopped or paused, gc_state_from(raw),
-                          partial, *allocator)
+                          partial, _census_of(rows), *allocator)
 
 
 def _main_interpreter(pid: int, runtime: _Runtime, main_offset: int) -> int:
@@ -394,15 +399,24 @@ def _main_interpreter(pid: int, runtime: _Runtime, main_offset: int) -> int:
     return main
 
 
-def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int) -> Tuple[Any, Optional[str]]:
+def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int, census: bool) -> Tuple[Any, Optional[str], Any]:
     try:
-        return _memprobe._remote_gc(pid, runtime.address, main, max_steps)
+        return _memprobe._remote_gc(pid, runtime.address, main, max_steps, census)
     except OSError as exc:
         raise _os_error(pid, exc) from None
     except MemprobeError as exc:
         if isinstance(exc, UnsupportedInterpreter):
             raise
         raise AttachError(str(exc)) from None    # the state read does not point back to the runtime
+
+
+def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], int], ...]]) -> Optional[Tuple[RemoteTypeCount, ...]]:
+    """The census rows as typed, most objects first (then by name)."""
+    if rows is None:
+        return None
+    typed = [RemoteTypeCount(None if name is None else name.decode("utf-8", "replace"), address, n)
+             for address, name, n in rows]
+    return tuple(sorted(typed, key=lambda r: (-r.objects, r.name or "", r.type_address)))
 
 
 _Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str]]

@@ -520,6 +520,10 @@ def gc_state_text(g: GCState) -> str:
     return "\n".join(["memprobe: the garbage collector", *_generation_rows(g)])
 
 
+# Types a remote census shows in text (all are in its JSON).
+CENSUS_ROWS = 12
+
+
 def remote_snapshot_text(r: RemoteSnapshot) -> str:
     """attach: the target's collector, as gc_state_text shows ours."""
     head = f"memprobe: process {r.pid}, CPython {r.version} ({r.runtime_file})" \
@@ -527,6 +531,12 @@ def remote_snapshot_text(r: RemoteSnapshot) -> str:
     lines = [head, *_generation_rows(r.gc)]
     if r.partial is not None:
         lines.append(f"  lengths not known: {r.partial}")
+    if r.census is not None:
+        lines.append(f"  tracked objects by type ({len(r.census):,} types):")
+        lines += [f"    {c.objects:>10,}  {c.name if c.name is not None else f'? (type at 0x{c.type_address:x})'}"
+                  for c in r.census[:CENSUS_ROWS]]
+        if len(r.census) > CENSUS_ROWS:
+            lines.append(f"    ({len(r.census) - CENSUS_ROWS:,} more types)")
     p, f = r.pymalloc, r.fragmentation
     if p is None or f is None:
         lines.append(f"  pymalloc not read: {r.pymalloc_missing}")

@@ -1265,6 +1265,17 @@ class Timeline(_Printed):
         return timeline_text(self)
 
 
+class RemoteTypeCount(NamedTuple):
+    """One type of another process's census: its ``tp_name`` as the
+    target's type object holds it (``None`` when it could not be read;
+    types of the same name in different modules are separate rows, told
+    apart by ``type_address``) and how many tracked objects it has."""
+
+    name: Optional[str]
+    type_address: int
+    objects: int
+
+
 @_result(frozen=True)
 class RemoteSnapshot(_Document):
     """Another process's collector, read from outside (``attach(pid)``).
@@ -1277,6 +1288,9 @@ class RemoteSnapshot(_Document):
     otherwise or when the walk found a list changed (``partial`` says
     why).  Counts and thresholds are each exact when read; unless
     ``stopped``, of slightly different moments.
+
+    ``census`` (``census=True``) counts the objects of every list by type,
+    most first, in the same walk as the lengths: ``None`` where they are.
 
     ``pymalloc`` is its main interpreter's pymalloc as ``pymalloc()`` gives
     it inside, and ``fragmentation`` its arenas as ``fragmentation()``
@@ -1293,6 +1307,7 @@ class RemoteSnapshot(_Document):
     stopped: bool
     gc: GCState
     partial: Optional[str]
+    census: Optional[Tuple[RemoteTypeCount, ...]]
     pymalloc: Optional[PymallocSnapshot]
     fragmentation: Optional[Fragmentation]
     pymalloc_missing: Optional[str]
