@@ -25,6 +25,7 @@ import pytest
 import memprobe
 from memprobe import _attach
 from _support import DIRECT, FREE_THREADED, PYMALLOC_SERVING
+from test_schema import VALIDATE
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="attach reads other processes on Linux only"),
@@ -580,6 +581,7 @@ def test_the_command_line_prints_the_reading_and_json(tmp_path):
     assert "3,500  Node" in text.stdout
     assert ("pymalloc not read" in text.stdout) == (remote.pymalloc is None)
     document = json.loads(as_json.stdout)
+    VALIDATE(document)
     assert document["kind"] == "remote-snapshot"
     assert [g["length"] for g in document["gc"]["generations"]] == seen["lengths"]
     restored = memprobe.RemoteSnapshot.from_json(as_json.stdout)

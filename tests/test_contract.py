@@ -433,6 +433,23 @@ def case_attach():
             check(row, memprobe.RemoteTypeCount)
 
 
+@case("inject", "InjectedReport")
+def case_inject():
+    """memprobe run inside a child of this interpreter (3.14+, Linux)."""
+    import subprocess
+
+    code = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.01)"
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout.readline() == "ready\n"
+            may_raise = () if sys.platform.startswith("linux") and hasattr(sys, "remote_exec") \
+                else (memprobe.UnsupportedInterpreter, memprobe.AttachError)
+            injected = returns(memprobe.inject, child.pid, may_raise=may_raise)
+            check(injected, memprobe.InjectedReport)
+        finally:
+            child.kill()
+
+
 @case("MemprobeError", "UnsupportedInterpreter", "PymallocUnavailable", "MimallocUnavailable", "SnapshotMismatch",
       "AttachError")
 def case_errors():

@@ -10,6 +10,7 @@ from . import _memprobe, _types
 from ._attach import attach
 from ._explain import explain
 from ._gc import census, gc_state, gcinfo, generation, generations
+from ._inject import inject
 from ._interpreter import interpreter
 from ._memprobe import (
     MemprobeError,
@@ -41,6 +42,7 @@ from ._types import (
     GCState,
     Generation,
     GenerationState,
+    InjectedReport,
     Interpreter,
     LessonResult,
     MimallocClassDelta,
@@ -89,6 +91,7 @@ __all__ = [
     "GCState",
     "Generation",
     "GenerationState",
+    "InjectedReport",
     "Interpreter",
     "LessonResult",
     "MemprobeError",
@@ -123,6 +126,7 @@ __all__ = [
     "explain",
     "fragmentation",
     "gc_state",
+    "inject",
     "gcinfo",
     "generation",
     "generations",

@@ -22,7 +22,7 @@ import runpy
 import sys
 import time
 import traceback
-from typing import ContextManager, List, Optional, TextIO, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, TextIO, Tuple
 
 from ._memprobe import MemprobeError
 from ._render import resident_change_text
@@ -230,6 +230,16 @@ def where_memory_goes(args: argparse.Namespace) -> int:
     holds it, pymalloc's fragmentation, the types holding the most bytes
     (tracked or not) and what pins the sparsest arenas (the block census,
     3.12+), and the most common tracked types."""
+    document, text = where_reading()
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        say(text)
+    return 0
+
+
+def where_reading() -> Tuple[Dict[str, Any], str]:
+    """where's document and its text, of one reading."""
     from ._gc import census
     from ._pymalloc import block_census, fragmentation
     from ._snapshot import attempt
@@ -238,22 +248,18 @@ def where_memory_goes(args: argparse.Namespace) -> int:
     fragmented, why = attempt(fragmentation)
     blocks, blocks_why = attempt(block_census)
     top = census(top=10)
-    if args.json:
-        print(json.dumps(command_document("where", {"rss": resident.to_dict(),
-                          "fragmentation": None if fragmented is None else fragmented.to_dict(),
-                          "fragmentation_unavailable": why,
-                          "blocks": None if blocks is None else blocks.to_dict(),
-                          "blocks_unavailable": blocks_why,
-                          "top_types": [[name, n] for name, n in
-                                        ((_type_name(t), n) for t, n in top.by_type.items())]}), indent=2))
-        return 0
-    say("\n\n".join([
+    document = command_document("where", {
+        "rss": resident.to_dict(), "fragmentation": None if fragmented is None else fragmented.to_dict(),
+        "fragmentation_unavailable": why, "blocks": None if blocks is None else blocks.to_dict(),
+        "blocks_unavailable": blocks_why,
+        "top_types": [[name, n] for name, n in ((_type_name(t), n) for t, n in top.by_type.items())]})
+    text = "\n\n".join([
         str(resident),
         str(fragmented) if fragmented is not None else f"pymalloc's arenas: unavailable: {why}",
         str(blocks) if blocks is not None else f"blocks by type (tracked or not): unavailable: {blocks_why}",
         "most common tracked objects, by count:\n"
-        + "\n".join(f"  {n:>12,}  {_type_name(t)}" for t, n in top.by_type.items())]))
-    return 0
+        + "\n".join(f"  {n:>12,}  {_type_name(t)}" for t, n in top.by_type.items())])
+    return document, text
 
 
 def _type_name(t: type) -> str:
@@ -325,6 +331,8 @@ def attach_process(args: argparse.Namespace) -> int:
     if args.census and args.no_lengths:
         print("memprobe attach: --census walks the lists, which --no-lengths does not", file=sys.stderr)
         return 2
+    if args.inject:
+        return _inject_once(args)
     try:
         return _attach_readings(args)
     except KeyboardInterrupt:       # how --watch is ended
@@ -332,6 +340,31 @@ def attach_process(args: argparse.Namespace) -> int:
     except ValueError as exc:       # the reader's own pid
         print(f"memprobe attach: {exc}", file=sys.stderr)
         return 2
+
+
+def _inject_once(args: argparse.Namespace) -> int:
+    """attach PID --inject: memprobe's report and where, taken inside the
+    target (3.14+)."""
+    from ._inject import inject
+
+    others = [flag for flag, on in (("--stop", args.stop), ("--census", args.census),
+                                    ("--no-lengths", args.no_lengths), ("--watch", args.watch is not None)) if on]
+    if others:
+        print(f"memprobe attach: --inject runs memprobe inside the target once; {', '.join(others)} "
+              "read it from outside", file=sys.stderr)
+        return 2
+    try:
+        injected = inject(args.pid, timeout=args.timeout)
+    except ValueError as exc:
+        print(f"memprobe attach: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(command_document("inject", {"pid": injected.pid, "version": injected.version,
+                                                     "report": injected.report, "where": injected.where}), indent=2))
+    else:
+        say(f"memprobe: process {injected.pid}, CPython {injected.version}, as memprobe saw it inside\n\n"
+            + injected.text)
+    return 0
 
 
 def _attach_readings(args: argparse.Namespace) -> int:
@@ -435,6 +468,11 @@ def build_parser(prog: str = "python -m memprobe") -> argparse.ArgumentParser:
                         help="do not walk the lists (one read per object): counts and thresholds only")
     attach.add_argument("--census", action="store_true",
                         help="count the walked objects by type name (with --stop, or a stopped target)")
+    attach.add_argument("--inject", action="store_true",
+                        help="run memprobe inside the target (3.14+, sys.remote_exec) and print its report and "
+                             "where reading; the target needs memprobe installed")
+    attach.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
+                        help="with --inject: how long to wait for the target to reach a safe point (default 30)")
     attach.add_argument("--watch", type=seconds, metavar="SECONDS",
                         help="read again every SECONDS until the target exits")
     attach.set_defaults(func=attach_process)

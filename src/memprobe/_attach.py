@@ -332,6 +332,24 @@ PID_MAX = 1 << 22
 STOP_ATTEMPTS = 3
 
 
+def check_pid(pid: int) -> None:
+    """TypeError or ValueError for what cannot name another process."""
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        raise TypeError(f"pid must be an int, not {type(pid).__name__}")
+    if not 0 < pid <= PID_MAX:
+        raise ValueError(f"pid must be 1 to {PID_MAX}, not {pid}")
+    if pid == os.getpid() or _thread_group(pid) == os.getpid():
+        raise ValueError(f"process {pid} is this one, and attach reads another process: memprobe's own "
+                         "probes read this one from inside")
+
+
+def target(pid: int, debug_offsets: Optional[bytes]) -> Tuple[_Runtime, int]:
+    """Process pid's _PyRuntime and version, once it is known to run this
+    interpreter's build (AttachError otherwise)."""
+    runtime = _find_runtime(pid)
+    return runtime, _check_build(pid, runtime, debug_offsets)
+
+
 def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = DEFAULT_MAX_STEPS,
            census: bool = False) -> RemoteSnapshot:
     """The collector of process ``pid`` (same CPython build as this one,
@@ -348,10 +366,7 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
     it cannot read the process.  ``census`` counts the walked objects by
     type name in the same walk (it needs ``lengths``).  pymalloc is read
     too (3.12+), stopped or not, every pool header checked."""
-    if isinstance(pid, bool) or not isinstance(pid, int):
-        raise TypeError(f"pid must be an int, not {type(pid).__name__}")
-    if not 0 < pid <= PID_MAX:
-        raise ValueError(f"pid must be 1 to {PID_MAX}, not {pid}")
+    check_pid(pid)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int):
         raise TypeError(f"max_steps must be an int, not {type(max_steps).__name__}")
     if not 0 < max_steps < 1 << 62:
@@ -361,15 +376,12 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
             raise TypeError(f"{flag} must be True or False, not {type(value).__name__}")
     if census and not lengths:
         raise ValueError("census=True walks the lists: it needs lengths=True")
-    if pid == os.getpid() or _thread_group(pid) == os.getpid():
-        raise ValueError("attach reads another process; use gc_state() for this one")
     main_offset, debug_offsets = _memprobe._remote_layout()
-    runtime = _find_runtime(pid)
-    version = _check_build(pid, runtime, debug_offsets)
+    runtime, version = target(pid, debug_offsets)
     if FREE_THREADED:
         raise AttachError(f"process {pid} is free-threaded, and attach does not read free-threaded processes yet: "
                           "their collector keeps no lists to walk (its objects are found through mimalloc's "
-                          "pages); use a build with the GIL")
+                          "pages); inject(pid) (attach PID --inject, 3.14+) runs memprobe inside it instead")
     was_stopped = _stopped(pid)
     paused = stop and not was_stopped
     with _resumed_on_exit(pid, paused):

@@ -13,9 +13,9 @@ import textwrap
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ._serialize import generation_key, type_name
-from ._types import (ArenaInfo, BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, Interpreter,
-                     LessonResult, MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report, ResidentMemory,
-                     RemoteSnapshot, SizeClass, Snapshot, SnapshotDiff, Timeline, TypeCounts)
+from ._types import (ArenaInfo, BlockCensus, Census, Explanation, Fragmentation, GCState, Generation, InjectedReport,
+                     Interpreter, LessonResult, MimallocSizeClass, MimallocSnapshot, PymallocSnapshot, Report,
+                     ResidentMemory, RemoteSnapshot, SizeClass, Snapshot, SnapshotDiff, Timeline, TypeCounts)
 
 BAR = 20
 WIDTH = 80
@@ -201,6 +201,10 @@ def _summary_of_remote(r: RemoteSnapshot) -> str:
     return f"process {r.pid}, CPython {r.version}: {_summary_of_gc_state(r.gc)}"
 
 
+def _summary_of_injected(r: InjectedReport) -> str:
+    return f"process {r.pid}, CPython {r.version}: memprobe's report and where, taken inside it"
+
+
 def _summary_of_census(c: Census) -> str:
     return f"{c.total:,} tracked objects of {len(c.by_type):,} types{_most(c.by_type)}"
 
@@ -275,7 +279,7 @@ def _summary_of_lesson(lesson: LessonResult) -> str:
 _SUMMARIES: Dict[type, Callable[[Any], str]] = {
     ArenaInfo: _summary_of_arena, Interpreter: _summary_of_interpreter, LessonResult: _summary_of_lesson,
     Timeline: _summary_of_timeline,
-    GCState: _summary_of_gc_state, RemoteSnapshot: _summary_of_remote, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
+    GCState: _summary_of_gc_state, RemoteSnapshot: _summary_of_remote, InjectedReport: _summary_of_injected, Census: _summary_of_census, PymallocSnapshot: _summary_of_pymalloc,
     MimallocSnapshot: _summary_of_mimalloc, Fragmentation: _summary_of_fragmentation,
     BlockCensus: _summary_of_block_census, ResidentMemory: _summary_of_resident,
     Snapshot: _summary_of_snapshot, SnapshotDiff: _summary_of_diff, Report: _summary_of_report}

@@ -152,7 +152,7 @@ def _build(hint: Any, data: Any) -> Any:
 
 # The command line's documents that are not one result: each a dict of
 # its parts (a part is a result's document without kind and format).
-COMMAND_DOCUMENTS = ("run", "where", "lessons", "map", "pyperf-compare")
+COMMAND_DOCUMENTS = ("run", "where", "lessons", "map", "pyperf-compare", "inject")
 
 
 def json_schema() -> Dict[str, Any]:
@@ -204,6 +204,10 @@ def json_schema() -> Dict[str, Any]:
         "blocks_unavailable": of(Optional[str]),
         "top_types": {"type": "array", "items": {"type": "array", "items": [{"type": "string"},
                                                                             {"type": "integer"}]}}}})
+    documents["inject"] = document("inject", {
+        "type": "object", "required": ["pid", "version", "report", "where"], "properties": {
+            "pid": {"type": "integer"}, "version": {"type": "string"},
+            "report": {"$ref": "#/definitions/report-document"}, "where": {"$ref": "#/definitions/where-document"}}})
     documents["map"] = document("map", {"type": "object", "required": ["arenas"], "properties": {
         "arenas": {"type": "array", "items": {
             "type": "object", "required": ["address", "total_pools", "free_pools", "resident_pages", "pools"],

@@ -1318,6 +1318,27 @@ class RemoteSnapshot(_Document):
         return remote_snapshot_text(self)
 
 
+@_result(frozen=True)
+class InjectedReport(_Short):
+    """memprobe run inside another process (``inject(pid)``, 3.14+): the
+    report ``python -m memprobe`` prints there and its ``where`` reading
+    (resident memory by who holds it, fragmentation, blocks by type, the
+    most common tracked types), as the JSON documents ``--json`` gives
+    (``report``, ``where``) and as the target's text (``text``, also
+    ``str()``).  Documents, not typed results: their types live in the
+    target."""
+
+    pid: int
+    version: str
+    runtime_file: str
+    report: Dict[str, Any]
+    where: Dict[str, Any]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class AttachError(MemprobeError):
     """attach() cannot read the process: it is gone, is not a CPython of
     the same build, or the reader may not read it (the message says which
