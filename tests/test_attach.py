@@ -166,16 +166,22 @@ def test_a_stopped_targets_pymalloc_is_read_exactly_as_it_sees_itself(tmp_path, 
 
 @needs_gil
 @pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
-def test_a_target_under_tracemalloc_is_read_as_hooked(tmp_path):
-    """tracemalloc's hooks wrap pymalloc in the target: still read, and
-    said to be hooked, as pymalloc() says inside."""
-    process, view = _start(tmp_path, env=dict(os.environ, PYTHONTRACEMALLOC="1"))
+@pytest.mark.parametrize("setting, allocator, hooked, debug", [
+    ({"PYTHONTRACEMALLOC": "1"}, "hooked", True, None),
+    ({"PYTHONMALLOC": "pymalloc_debug"}, "pymalloc_debug", False, True),
+], ids=["tracemalloc", "pymalloc_debug"])
+def test_the_targets_allocator_is_named_as_inside(tmp_path, setting, allocator, hooked, debug):
+    """tracemalloc's hooks wrap pymalloc: still read, and said to be
+    hooked; the debug layer is seen in the blocks themselves."""
+    process, view = _start(tmp_path, env=dict(os.environ, **setting))
     try:
         remote = memprobe.attach(process.pid)
     finally:
         seen = _finish(process, view)
-    assert remote.pymalloc.hooks_installed and remote.pymalloc.allocator == "hooked"
     assert _as_json(remote.pymalloc) in seen["pymalloc"]
+    assert remote.pymalloc.allocator == allocator and remote.pymalloc.hooks_installed == hooked
+    if debug is not None:
+        assert remote.pymalloc.debug_layer == debug
 
 
 @needs_gil
@@ -192,25 +198,27 @@ def test_a_target_running_another_allocator_says_so(tmp_path):
     assert [g.length for g in remote.gc.generations] == seen["lengths"]
 
 
-# A target that breaks one of its own pool headers (the arena index of the
-# pool a 400-byte bytes object sits in, the fifth pointer-sized word of
-# obmalloc.c's pool_header), then stops: a reading must refuse the arenas,
-# not count them.  It is killed, never resumed.
+# A target that breaks one of its own pool headers, that of the pool a
+# 400-byte bytes object sits in (obmalloc.c's pool_header: after four
+# pointers, arenaindex then szidx, two unsigned ints), then stops: a
+# reading must refuse the arenas, not count them.  It is killed, never
+# resumed.
 BROKEN_POOL = textwrap.dedent("""
-    import ctypes, os, signal, struct, memprobe
+    import ctypes, os, signal, struct, sys, memprobe
     keep = bytes(400)
     pool = memprobe.block_info(keep).pool
-    index = ctypes.c_uint.from_address(pool + 4 * struct.calcsize("P"))
+    field = ctypes.c_uint.from_address(pool + 4 * struct.calcsize("P") + 4 * int(sys.argv[1]))
     pid, stop = os.getpid(), signal.SIGSTOP
-    index.value = 0xFFFFFF
+    field.value = 0xFFFF
     os.kill(pid, stop)
 """)
 
 
 @needs_gil
 @pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
-def test_a_pool_that_does_not_belong_to_its_arena_is_refused_not_counted():
-    with subprocess.Popen([sys.executable, "-c", BROKEN_POOL]) as target:
+@pytest.mark.parametrize("field", [0, 1], ids=["arenaindex", "szidx"])
+def test_a_pool_that_does_not_hold_together_is_refused_not_counted(field):
+    with subprocess.Popen([sys.executable, "-c", BROKEN_POOL, str(field)]) as target:
         try:
             _wait_stopped(target)
             remote = memprobe.attach(target.pid)
@@ -218,6 +226,7 @@ def test_a_pool_that_does_not_belong_to_its_arena_is_refused_not_counted():
             target.kill()
     assert remote.pymalloc is None and remote.fragmentation is None
     assert "a pool's header does not match its arena" in remote.pymalloc_missing
+    assert "although the target was stopped" in remote.pymalloc_missing
     assert remote.partial is None and sum(g.length for g in remote.gc.generations) > 0
 
 

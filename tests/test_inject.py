@@ -38,7 +38,7 @@ SLEEPER = textwrap.dedent("""
 
 def _target(*options, code=SLEEPER, env=None, stdin=None):
     process = subprocess.Popen([sys.executable, *options, "-c", code], stdout=subprocess.PIPE, stdin=stdin,
-                               text=True, env=env)
+                               stderr=subprocess.PIPE, text=True, env=env)
     assert process.stdout.readline() == "ready\n"
     return process
 
@@ -53,15 +53,17 @@ def test_the_report_and_where_come_back_as_memprobe_saw_them_inside():
     with _target() as process:
         try:
             injected = memprobe.inject(process.pid)
+            time.sleep(0.2)     # its thread is done: the result was its last act
         finally:
             process.kill()
+        assert process.stderr.read() == ""         # the target was told nothing
     assert isinstance(injected, memprobe.InjectedReport)
     assert injected.pid == process.pid and injected.version == platform.python_version()
     assert injected.report["kind"] == "report" and injected.where["kind"] == "where"
     # The target's own type, counted there: every instance, exactly.
     assert ["__main__.Injected", 5000] in injected.where["top_types"]
     assert "resident memory" in injected.text and "Injected" in injected.text
-    assert str(injected) == injected.text
+    assert str(injected) == injected.text       # nothing in it a terminal would act on
     assert _leftovers() == before       # the private directory is gone
 
 
@@ -107,6 +109,7 @@ def test_a_target_that_never_reaches_a_safe_point_times_out_and_cleans_up_later(
         process.stdin.write("go\n")
         process.stdin.flush()
         assert process.wait(timeout=60) == 0
+        assert process.stderr.read() == ""
     assert _leftovers() == before
 
 
@@ -159,3 +162,23 @@ def test_the_command_line_refuses_inject_with_outside_options():
     done = subprocess.run([sys.executable, "-m", "memprobe", "attach", "1", "--inject", "--stop"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--stop" in done.stderr and "Traceback" not in done.stderr
+
+
+@needs_remote_exec
+def test_a_directory_another_user_cannot_reach_is_refused_before_asking(tmp_path):
+    """Root asking another user's process: every directory above the
+    script must let that user through, else the target could not read it
+    and the reader would wait in vain."""
+    from memprobe import _inject
+
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    inner = closed / "memprobe-inject-x"
+    inner.mkdir()
+    with _target() as process:
+        try:
+            with pytest.raises(memprobe.AttachError, match="cannot pass through"):
+                _inject._check_reachable(process.pid, str(inner), 65534)
+            _inject._check_reachable(process.pid, str(inner), os.geteuid())    # its owner may
+        finally:
+            process.kill()

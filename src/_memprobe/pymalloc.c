@@ -165,7 +165,10 @@ walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
             unsigned int count = pool->ref.count;
             unsigned int sz = pool->szidx;
             int in_use = mp_pool_in_use(pool);
+            /* A copy is checked: the pool must name its arena, and a pool
+             * holding blocks a class it has, and room for them. */
             if (src != NULL && (pool->arenaindex != i
+                                || (count > 0 && sz >= MP_MAX_SIZE_CLASSES)
                                 || (in_use && count > NUMBLOCKS(sz)))) {
                 *problem = "a pool's header does not match its arena";
                 return 0;

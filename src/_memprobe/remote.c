@@ -624,7 +624,7 @@ remote_pymalloc(PyObject *module, PyObject *args)
                        + offsetof(_PyRuntimeState, allocators.standard.obj);
     uintptr_t debug_at = (uintptr_t)runtime
                          + offsetof(_PyRuntimeState, allocators.debug.obj);
-    PyMemAllocatorEx obj;
+    PyMemAllocatorEx obj = {0};
     int e = read_remote((pid_t)pid, obj_at, &obj, sizeof(obj));
     mp_pymalloc_reading *reading = NULL;
     const char *problem = NULL;

@@ -363,7 +363,7 @@ def _inject_once(args: argparse.Namespace) -> int:
                                                      "report": injected.report, "where": injected.where}), indent=2))
     else:
         say(f"memprobe: process {injected.pid}, CPython {injected.version}, as memprobe saw it inside\n\n"
-            + injected.text)
+            + str(injected))
     return 0
 
 

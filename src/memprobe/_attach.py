@@ -394,14 +394,14 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
             walk = lengths and (paused or was_stopped)
             main = _main_interpreter(pid, runtime, main_offset)
             raw, partial, rows = _read_gc(pid, runtime, main, max_steps if walk else 0, census)
-            allocator = _read_pymalloc(pid, runtime, main)
-            if (partial is None or "step cap" in partial) and "changed" not in (allocator[2] or ""):
+            pymalloc, fragmentation, missing, unsettled = _read_pymalloc(pid, runtime, main, paused or was_stopped)
+            if (partial is None or "step cap" in partial) and not unsettled:
                 break
     if lengths and not (paused or was_stopped):
         partial = ("the lists were not walked: the target was running, and its lists change under a walk "
                    "(stop=True, or --stop, pauses it for them)")
     return RemoteSnapshot(pid, _version_text(version), runtime.file, was_stopped or paused, gc_state_from(raw),
-                          partial, _census_of(rows), *allocator)
+                          partial, _census_of(rows), pymalloc, fragmentation, missing)
 
 
 def _main_interpreter(pid: int, runtime: _Runtime, main_offset: int) -> int:
@@ -431,31 +431,35 @@ def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], int], ...]]) -> 
     return tuple(sorted(typed, key=lambda r: (-r.objects, r.name or "", r.type_address)))
 
 
-_Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str]]
+_Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str], bool]
 
 
-def _read_pymalloc(pid: int, runtime: _Runtime, main: int) -> _Allocator:
+def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Allocator:
     """The target's pymalloc and the fragmentation of its arenas, or why
-    not (see RemoteSnapshot.pymalloc_missing)."""
+    not (see RemoteSnapshot.pymalloc_missing); last, whether the arenas
+    did not hold together (read again after letting a target stopped by
+    the reading run)."""
     try:
         state, problem, modules, obj_ctx, debug_obj = _memprobe._remote_pymalloc(pid, runtime.address, main)
     except OSError as exc:
         raise _os_error(pid, exc) from None
     except MemprobeError as exc:     # before 3.12, or this build's pymalloc part failed its check
-        return None, None, str(exc)
+        return None, None, str(exc), False
     if state is None:
-        return None, None, (f"pymalloc's arenas changed while they were read ({problem}); "
-                            "stop=True, or --stop, reads them at one moment")
+        why = ("although the target was stopped: it stopped in the middle of changing them, or its allocator's "
+               "memory is damaged" if stopped else
+               "the target changed them while they were read; stop=True, or --stop, reads them at one moment")
+        return None, None, f"pymalloc's arenas do not hold together ({problem}): {why}", True
     arenas = arena_map_from_state(state)
     debug = _debug_padded(pid, arenas, modules)
     if debug is None:
         return None, None, ("the target's objects are not in pymalloc's arenas: it runs another allocator "
-                            "(PYTHONMALLOC=malloc or mimalloc)")
+                            "(PYTHONMALLOC=malloc or mimalloc)"), False
     # pymalloc's own context is NULL; the debug layer's is its slot in
     # _PyRuntime.allocators; any other is a hook's (tracemalloc's).
     hooked = obj_ctx not in (0, debug_obj)
     serving = ("hooked" if hooked else "pymalloc_debug" if debug else "pymalloc", hooked, debug)
-    return snapshot_from_state(state, serving), fragmentation_of(arenas), None
+    return snapshot_from_state(state, serving), fragmentation_of(arenas), None, False
 
 
 def _debug_padded(pid: int, arenas: ArenaMap, modules: int) -> Optional[bool]:

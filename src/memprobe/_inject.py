@@ -4,16 +4,18 @@ Where attach() reads a process from outside, inject() asks the target's
 interpreter to run a short script at its next safe point (``sys.remote_exec``,
 PEP 768): the script imports the target's own memprobe, takes the report
 ``python -m memprobe`` prints and the ``where`` reading (census with types,
-block census, RSS attribution), and writes them as JSON into a directory only
-the invoking user (and, when the reader is root, the target's user) can
-enter.  The reader waits for that file.  This file owns both halves: the
+block census, RSS attribution) in a thread of its own, and writes them as
+JSON into a file only the invoking user (and, when root asks another user's
+process, that user) can read.  The reader waits for that file.  This file owns both halves: the
 script's template and ``inside()``, which the script calls in the target.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -24,42 +26,56 @@ from ._attach import _os_error, _proc, _version_text, check_pid, gone, target
 from ._memprobe import UnsupportedInterpreter
 from ._types import AttachError, InjectedReport
 
-# Written next to the result when the reader gave up waiting: the script,
-# when the target runs it at last, then removes its directory and reads
-# nothing.
+# Written by the reader when it gave up waiting: the script, when the
+# target runs it at last, then does nothing (and removes the directory
+# where it may).
 ABANDONED = "abandoned"
 RESULT = "result.json"
 SCRIPT = "inject.py"
+# The last line of a complete result (the reader polls the file).
+END = "# end of memprobe's result"
+# The most a result may take: a target's user owns the file when root
+# reads it, and could make it anything.
+MAX_RESULT = 64 << 20
 
-# The script the target runs.  It runs in a namespace of its own; nothing
-# it does may disturb the target: an Exception ends it quietly (a
-# KeyboardInterrupt or SystemExit meant for the target goes on to it).
-_TEMPLATE = '''\
-def _run(directory):
-    import json, os, shutil
-    if os.path.exists(os.path.join(directory, {abandoned!r})):
-        shutil.rmtree(directory, ignore_errors=True)
-        return
-    try:
-        from memprobe._inject import inside
-    except ImportError as exc:
-        document = {{"error": "memprobe cannot be imported in process %d (%s): install cpython-memprobe "
-                              "where its interpreter finds it" % (os.getpid(), exc)}}
-    else:
-        document = inside()
-    partial = os.path.join(directory, "partial.json")
-    with open(partial, "w") as out:
-        json.dump(document, out)
-    os.replace(partial, os.path.join(directory, {result!r}))
-    if os.path.exists(os.path.join(directory, {abandoned!r})):     # the reader gave up meanwhile
-        shutil.rmtree(directory, ignore_errors=True)
+# The script the target runs, in a namespace of its own.  The work is done
+# in a daemon thread and the script returns at once, so that nothing of
+# the target's is held up or lost: a signal it gets meanwhile is handled by
+# its main thread as always (an exception raised in the script itself would
+# only be printed by the interpreter, never reach the target's code).
+_TEMPLATE = """\
+def _start(directory):
+    import threading
+
+    def run():
+        import json, os, shutil
+        abandoned = os.path.join(directory, {abandoned!r})
+        if os.path.exists(abandoned):
+            shutil.rmtree(directory, ignore_errors=True)
+            return
+        try:
+            from memprobe._inject import inside
+        except BaseException as exc:
+            document = {{"error": "memprobe cannot be imported in process %d (%s): install cpython-memprobe "
+                                  "where its interpreter finds it" % (os.getpid(), exc)}}
+        else:
+            document = inside()
+        try:
+            with open(os.path.join(directory, {result!r}), "w") as out:
+                out.write(json.dumps(document) + "\\n" + {end!r})
+        except OSError:
+            pass
+        if os.path.exists(abandoned):       # the reader gave up meanwhile
+            shutil.rmtree(directory, ignore_errors=True)
+
+    threading.Thread(target=run, name="memprobe-inject", daemon=True).start()
 
 
 try:
-    _run({directory!r})
+    _start({directory!r})
 except Exception:
     pass
-'''
+"""
 
 
 def inside() -> Dict[str, Any]:
@@ -74,7 +90,7 @@ def inside() -> Dict[str, Any]:
         where, where_text = where_reading()
         return {"report": reading.to_dict(), "where": where,
                 "text": report_text(reading, False) + "\n\n" + where_text}
-    except Exception as exc:
+    except BaseException as exc:    # in a thread of its own: nothing is taken from the target's code
         return {"error": f"memprobe failed in process {os.getpid()}: {type(exc).__name__}: {exc}"}
 
 
@@ -94,16 +110,23 @@ def inject(pid: int, timeout: float = 30.0) -> InjectedReport:
         raise UnsupportedInterpreter(f"inject needs CPython 3.14+ (sys.remote_exec, PEP 768); running "
                                      f"{_version_text(sys.hexversion)}; attach(pid) reads from outside")
     runtime, version = target(pid, _memprobe._remote_layout()[1])
-    directory = tempfile.mkdtemp(prefix="memprobe-inject-")     # 0700: this user's only
+    _sweep()
+    uid, gid = _owner(pid)
+    other = os.geteuid() == 0 and uid not in (None, 0)     # root asking another user's process
+    directory = tempfile.mkdtemp(prefix=f"memprobe-inject-{pid}-")     # 0700: this user's only
     asked = finished = False
     try:
-        _hand_over(directory, pid)
-        script = os.path.join(directory, SCRIPT)
-        with open(os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-            out.write(_TEMPLATE.format(directory=directory, abandoned=ABANDONED, result=RESULT))
-        _hand_over(script, pid)
+        if other:
+            # The target's user may pass through to the two files, not list
+            # or add entries: nothing it does can make the reader follow a
+            # link, and only it and the reader can read the result.
+            os.chmod(directory, 0o711)
+        _create(os.path.join(directory, SCRIPT), 0o644 if other else 0o600,
+                _TEMPLATE.format(directory=directory, abandoned=ABANDONED, result=RESULT, end=END))
+        _create(os.path.join(directory, RESULT), 0o600, "", (uid, gid) if other else None)
+        _check_reachable(pid, directory, uid if other else None)
         try:
-            remote_exec(pid, script)
+            remote_exec(pid, os.path.join(directory, SCRIPT))
         except OSError as exc:
             raise _os_error(pid, exc) from None
         except RuntimeError as exc:
@@ -113,11 +136,13 @@ def inject(pid: int, timeout: float = 30.0) -> InjectedReport:
         finished = True
     finally:
         if asked and not finished and not gone(pid):
-            # The target may still run the script: it finds this mark and
-            # removes the directory itself (a script gone missing would make
-            # the target print an error).
-            with open(os.path.join(directory, ABANDONED), "w"):
-                pass
+            # The request stays pending in the target: when it runs, the
+            # script finds this mark and does nothing (a script gone missing
+            # would make the target print an error).  Whatever is left is
+            # swept once the target is gone.
+            _create(os.path.join(directory, ABANDONED), 0o600, "")
+            if _complete(os.path.join(directory, RESULT)) is not None:
+                shutil.rmtree(directory, ignore_errors=True)
         else:
             shutil.rmtree(directory, ignore_errors=True)
     if "error" in document:
@@ -126,13 +151,53 @@ def inject(pid: int, timeout: float = 30.0) -> InjectedReport:
                           document["text"])
 
 
-def _hand_over(path: str, pid: int) -> None:
-    """When the reader is root and the target another user, the target's
-    user gets path, so that the target can read the script and write the
-    result (no one else can: the directory is 0700)."""
-    uid, gid = _owner(pid)
-    if os.geteuid() == 0 and uid is not None and uid != 0:
-        os.chown(path, uid, gid if gid is not None else -1)
+def _create(path: str, mode: int, text: str, owner: Optional[Tuple[Optional[int], Optional[int]]] = None) -> None:
+    """A new file (never an existing one, never through a link) holding
+    text, given to owner when asked."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with open(fd, "w") as out:
+        if owner is not None and owner[0] is not None:
+            os.fchown(fd, owner[0], owner[1] if owner[1] is not None else -1)
+        out.write(text)
+
+
+def _sweep() -> None:
+    """Directories of earlier injections whose target is gone (it never ran
+    the pending script)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "memprobe-inject-*-*")):
+        try:
+            pid = int(os.path.basename(path).split("-")[2])
+            if os.lstat(path).st_uid == os.geteuid() and gone(pid):
+                shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, IndexError, OSError):
+            continue
+
+
+def _check_reachable(pid: int, directory: str, uid: Optional[int]) -> None:
+    """AttachError unless the target sees this directory as it is here (its
+    mount namespace) and, for another user, may pass through every
+    directory above it."""
+    here = os.stat(directory)
+    try:
+        there = os.stat(f"{_proc(pid)}/root{directory}")
+        same = (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
+    except OSError:
+        same = False
+    if not same:
+        raise AttachError(f"process {pid} does not see {directory} as this process does (it runs in another "
+                          "mount namespace: a container, or a service with PrivateTmp): point TMPDIR at a "
+                          "directory both share")
+    if uid is None:
+        return
+    parent = os.path.dirname(directory)
+    while True:
+        st = os.stat(parent)
+        if not (st.st_mode & stat.S_IXOTH or st.st_uid == uid):
+            raise AttachError(f"process {pid}'s user (uid {uid}) cannot pass through {parent} to reach {directory}: "
+                              "point TMPDIR at a directory it can enter")
+        if parent == os.path.dirname(parent):
+            return
+        parent = os.path.dirname(parent)
 
 
 def _owner(pid: int) -> Tuple[Optional[int], Optional[int]]:
@@ -149,12 +214,29 @@ def _owner(pid: int) -> Tuple[Optional[int], Optional[int]]:
     return ids["Uid"], ids["Gid"]
 
 
+def _complete(result: str) -> Optional[Dict[str, Any]]:
+    """The result once the target wrote all of it, else None.  Opened
+    without following a link or blocking on a FIFO, and bounded."""
+    try:
+        fd = os.open(result, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULT:
+            raise AttachError(f"the result file {result} is not one memprobe wrote")
+        text = f.read(MAX_RESULT + 1).decode("utf-8", "replace")
+    if not text.endswith("\n" + END):
+        return None
+    document: Dict[str, Any] = json.loads(text[:-len(END) - 1])
+    return document
+
+
 def _wait(pid: int, result: str, timeout: float) -> Dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        if os.path.exists(result):
-            with open(result) as f:
-                document: Dict[str, Any] = json.load(f)
+        document = _complete(result)
+        if document is not None:
             return document
         if gone(pid):
             raise AttachError(f"process {pid} exited before it ran memprobe")

@@ -524,6 +524,13 @@ def gc_state_text(g: GCState) -> str:
     return "\n".join(["memprobe: the garbage collector", *_generation_rows(g)])
 
 
+def printable(text: str, lines: bool = False) -> str:
+    """Text another process wrote, safe for a terminal: every character
+    that is not printable (escape sequences first) as a Python escape;
+    newlines kept when ``lines``."""
+    return "".join(c if c.isprintable() or (lines and c == "\n") else repr(c)[1:-1] for c in text)
+
+
 # Types a remote census shows in text (all are in its JSON).
 CENSUS_ROWS = 12
 
@@ -537,7 +544,8 @@ def remote_snapshot_text(r: RemoteSnapshot) -> str:
         lines.append(f"  lengths not known: {r.partial}")
     if r.census is not None:
         lines.append(f"  tracked objects by type ({len(r.census):,} types):")
-        lines += [f"    {c.objects:>10,}  {c.name if c.name is not None else f'? (type at 0x{c.type_address:x})'}"
+        lines += [f"    {c.objects:>10,}  "
+                  + (printable(c.name) if c.name is not None else f"? (type at 0x{c.type_address:x})")
                   for c in r.census[:CENSUS_ROWS]]
         if len(r.census) > CENSUS_ROWS:
             lines.append(f"    ({len(r.census) - CENSUS_ROWS:,} more types)")

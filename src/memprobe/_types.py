@@ -1324,8 +1324,8 @@ class InjectedReport(_Short):
     report ``python -m memprobe`` prints there and its ``where`` reading
     (resident memory by who holds it, fragmentation, blocks by type, the
     most common tracked types), as the JSON documents ``--json`` gives
-    (``report``, ``where``) and as the target's text (``text``, also
-    ``str()``).  Documents, not typed results: their types live in the
+    (``report``, ``where``) and as the target's text (``text``; ``str()``
+    shows it with anything a terminal would act on escaped).  Documents, not typed results: their types live in the
     target."""
 
     pid: int
@@ -1336,7 +1336,9 @@ class InjectedReport(_Short):
     text: str
 
     def __str__(self) -> str:
-        return self.text
+        from ._render import printable
+
+        return printable(self.text, lines=True)
 
 
 class AttachError(MemprobeError):
