@@ -406,6 +406,39 @@ def test_sigterm_while_a_target_is_paused_resumes_it_first():
         target.wait()
 
 
+# A reader that pauses its target and then takes a minute over the reading.
+SLOW_READER = textwrap.dedent("""
+    import sys, time, memprobe
+    from memprobe import _attach
+    read = _attach._read_gc
+    def slow(*args):
+        print("paused", flush=True)
+        time.sleep(60)
+        return read(*args)
+    _attach._read_gc = slow
+    memprobe.attach(int(sys.argv[1]), stop=True)
+""")
+
+
+@needs_gil
+def test_a_reader_killed_outright_still_resumes_its_target():
+    """SIGKILL runs no handler in the reader: its guard, which the kill
+    leaves without a word, resumes the target."""
+    with subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"]) as target:
+        try:
+            with subprocess.Popen([sys.executable, "-c", SLOW_READER, str(target.pid)],
+                                  stdout=subprocess.PIPE, text=True) as reader:
+                assert reader.stdout.readline() == "paused\n"
+                assert _attach._process_state(target.pid) == "T"
+                reader.kill()
+            deadline = time.monotonic() + 10
+            while _attach._process_state(target.pid) == "T":
+                assert time.monotonic() < deadline, "the target was left stopped"
+                time.sleep(0.01)
+        finally:
+            target.kill()
+
+
 @needs_gil
 def test_a_target_stopped_already_stays_stopped(tmp_path):
     process, view = _start(tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -361,7 +362,8 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
     by link.  A running target's lists are not walked: they change under
     the walk, which could then end anywhere and count anything.  ``stop``
     pauses the target with SIGSTOP meanwhile and resumes it, also on
-    error, Ctrl-C, SIGTERM or SIGHUP (not SIGKILL); a target stopped
+    error, Ctrl-C, SIGTERM or SIGHUP, and through a guard process when
+    the reader is killed outright; a target stopped
     already stays stopped.  Raises AttachError saying what to change when
     it cannot read the process.  ``census`` counts the walked objects by
     type name in the same walk (it needs ``lengths``).  pymalloc is read
@@ -489,17 +491,35 @@ def _debug_padded(pid: int, arenas: ArenaMap, modules: int) -> Optional[bool]:
     return None
 
 
+# Waits for a line on its stdin; unless it reads "resumed", the reader
+# died (even by SIGKILL, which closes the pipe all the same), and it
+# resumes the target.
+_GUARD = 'read line; [ "$line" = resumed ] || kill -CONT "$1"'
+
+
 class _resumed_on_exit:
     """Resumes a target this reading paused, however the reading ends:
     also on SIGTERM and SIGHUP, whose handlers (on the main thread, while
-    the target is paused) raise SystemExit after resuming it."""
+    the target is paused) raise SystemExit after resuming it; and, should
+    the reader be killed outright, by a guard: a shell in a session of its
+    own that resumes the target when the reader's end of its pipe closes
+    without a word."""
 
     def __init__(self, pid: int, paused: bool) -> None:
         self.pid, self.paused = pid, paused
         self.previous: Dict[int, Any] = {}
+        self.guard: Optional[subprocess.Popen[bytes]] = None
 
     def __enter__(self) -> None:
-        if self.paused and threading.current_thread() is threading.main_thread():
+        if not self.paused:
+            return
+        try:
+            self.guard = subprocess.Popen(["/bin/sh", "-c", _GUARD, "memprobe-guard", str(self.pid)],
+                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:
+            self.guard = None       # no /bin/sh: the reader's own handlers still resume it
+        if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGHUP):
                 self.previous[signum] = signal.signal(signum, self._ended)
 
@@ -514,6 +534,12 @@ class _resumed_on_exit:
         finally:
             for signum, handler in self.previous.items():
                 signal.signal(signum, handler)
+            if self.guard is not None:
+                with self.guard:
+                    try:
+                        self.guard.communicate(b"resumed\n", timeout=5)
+                    except (OSError, subprocess.TimeoutExpired):
+                        self.guard.kill()
 
 
 def _pause(pid: int) -> None:
