@@ -105,7 +105,8 @@ def _finish(process, view):
     return json.loads(view.read_text())
 
 
-needs_gil = pytest.mark.skipif(FREE_THREADED, reason="free-threaded targets are refused (tested below)")
+needs_gil = pytest.mark.skipif(FREE_THREADED, reason="lengths, census and pymalloc need a GIL build's lists and "
+                                                     "arenas (free-threaded targets: tested below)")
 
 
 @needs_gil
@@ -258,7 +259,6 @@ def test_a_census_needs_the_lists_walked():
     assert done.returncode == 2 and "--census" in done.stderr
 
 
-@needs_gil
 def test_without_lengths_nothing_is_walked(tmp_path):
     process, view = _start(tmp_path)
     try:
@@ -361,7 +361,6 @@ def test_stop_reads_a_target_that_churns_its_young_list_exactly_or_says_why_not(
             target.kill()
 
 
-@needs_gil
 def test_the_readers_own_threads_are_refused():
     """A thread id of the reader names the reader: stopping it would stop
     the reader itself."""
@@ -420,7 +419,6 @@ SLOW_READER = textwrap.dedent("""
 """)
 
 
-@needs_gil
 def test_a_reader_killed_outright_still_resumes_its_target():
     """SIGKILL runs no handler in the reader: its guard, which the kill
     leaves without a word, resumes the target."""
@@ -439,7 +437,6 @@ def test_a_reader_killed_outright_still_resumes_its_target():
             target.kill()
 
 
-@needs_gil
 def test_a_target_stopped_already_stays_stopped(tmp_path):
     process, view = _start(tmp_path)
     try:
@@ -467,7 +464,6 @@ def test_a_process_that_is_gone_is_refused():
         memprobe.attach(gone.pid)
 
 
-@needs_gil
 def test_a_process_that_exits_mid_read_is_refused_cleanly(tmp_path, monkeypatch):
     """The target is killed after it was found and checked, before its
     collector is read: the kernel's answer (ESRCH) becomes an AttachError."""
@@ -507,13 +503,26 @@ def test_bad_arguments_are_refused():
 
 
 @pytest.mark.skipif(not FREE_THREADED, reason="free-threaded builds only")
-def test_free_threaded_targets_are_refused_with_the_reason(tmp_path):
-    process, view = _start(tmp_path)
+@pytest.mark.parametrize("disable", [False, True])
+def test_a_free_threaded_target_is_read_as_it_sees_itself_without_lengths(tmp_path, disable):
+    """Thresholds, counts (generation 0's with every thread's batch of
+    allocations not yet added, as gc.get_count() adds its own) and the
+    enabled flag, exactly; no lengths, census or pymalloc, each with the
+    reason: the collector keeps no lists, and objects live in mimalloc's
+    pages."""
+    process, view = _start(tmp_path, disable=disable)
     try:
-        with pytest.raises(memprobe.AttachError, match="free-threaded"):
-            memprobe.attach(process.pid)
+        remote = memprobe.attach(process.pid, census=True)
     finally:
-        _finish(process, view)
+        seen = _finish(process, view)
+    assert remote.stopped
+    assert [g.count for g in remote.gc.generations] == seen["counts"]
+    assert [g.threshold for g in remote.gc.generations] == seen["thresholds"] == [100000, 7, 9]
+    assert remote.gc.enabled == seen["enabled"] == (not disable)
+    assert [g.length for g in remote.gc.generations] == [None, None, None]
+    assert "free-threaded" in remote.partial and "inject" in remote.partial
+    assert remote.census is None
+    assert remote.pymalloc is None and "mimalloc" in remote.pymalloc_missing
 
 
 def _other_cpython():
@@ -664,7 +673,6 @@ def test_a_process_that_is_exiting_counts_as_gone(monkeypatch):
     assert _attach.gone(1234)
 
 
-@needs_gil
 def test_watch_reads_again_until_the_target_exits():
     """The target exits only once two readings were printed, so a slow
     start of the reader cannot make it miss the target altogether."""

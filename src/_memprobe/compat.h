@@ -435,6 +435,28 @@ mp_gc_threshold(PyInterpreterState *interp, int generation)
 #define MP_PERMANENT_LIST 3
 #define MP_NUM_LISTS 4
 
+/* A generation's count as the collector holds it, no thread's batch added
+ * (see mp_gc_count): what a copy of another process's state can say. */
+static inline int
+mp_gc_count_shared(PyInterpreterState *interp, int generation)
+{
+#if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+    struct _gc_runtime_state *gc = mp_gc_state(interp);
+    return generation == 0 ? gc->young.count : gc->old[generation - 1].count;
+#else
+    return mp_gc_generations(interp)[generation].count;
+#endif
+}
+
+/* Free-threaded 3.14+: where a thread state keeps its batch of allocations
+ * not yet added to the young count (_PyThreadStateImpl.gc.alloc_count). */
+#if MP_FREE_THREADED && PY_VERSION_HEX >= 0x030E0000
+#  define MP_GC_THREAD_BATCHES 1
+#  define MP_GC_BATCH_OFFSET offsetof(_PyThreadStateImpl, gc.alloc_count)
+#else
+#  define MP_GC_THREAD_BATCHES 0
+#endif
+
 /* Free-threaded builds count allocations per thread first and add them to
  * the young count in batches; gc.get_count() adds the calling thread's
  * batch before answering (by flushing it: memprobe only reads it). */

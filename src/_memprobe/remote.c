@@ -147,7 +147,7 @@ remote_read(PyObject *module, PyObject *args)
 #endif
 }
 
-#if MP_REMOTE && !MP_FREE_THREADED
+#if MP_REMOTE
 /* A copy, in PyMem_Raw memory, of the PyInterpreterState at address in
  * process pid, which must point back to runtime (the target's
  * _PyRuntime); NULL with OSError or MemprobeError set. */
@@ -426,6 +426,52 @@ census_rows(page_cache *c, const type_table *t)
 }
 #endif
 
+#if MP_REMOTE && MP_FREE_THREADED
+/* Why a free-threaded target's lengths are not read. */
+#define FREE_THREADED_LISTS \
+    "the lists were not walked: a free-threaded collector keeps no lists " \
+    "(its objects are found through mimalloc's pages, which attach does " \
+    "not read yet; inject(pid) counts them inside)"
+
+/* The most thread states followed in one interpreter's list. */
+#define MP_MAX_THREADS 100000
+
+/* The allocations every thread of the interpreter copied from address
+ * counted but did not add to the young count yet, into *sum (3.14+: 0
+ * before): 0, or an errno (EFAULT: the list led outside the target's
+ * memory, or is longer than MP_MAX_THREADS). */
+static int
+thread_batches(pid_t pid, const PyInterpreterState *copy, uintptr_t address,
+               Py_ssize_t *sum)
+{
+    *sum = 0;
+#if MP_GC_THREAD_BATCHES
+    uintptr_t t = (uintptr_t)copy->threads.head;
+    for (int n = 0; t != 0; n++) {
+        PyThreadState ts;
+        Py_ssize_t batch;
+        int e = n < MP_MAX_THREADS ? read_remote(pid, t, &ts, sizeof(ts)) : EFAULT;
+        if (e == 0 && (uintptr_t)ts.interp != address) {
+            e = EFAULT;         /* not a thread of this interpreter */
+        }
+        if (e == 0) {
+            e = read_remote(pid, t + MP_GC_BATCH_OFFSET, &batch, sizeof(batch));
+        }
+        if (e != 0) {
+            return e;
+        }
+        *sum += batch;
+        t = (uintptr_t)ts.next;
+    }
+#else
+    (void)pid;
+    (void)copy;
+    (void)address;
+#endif
+    return 0;
+}
+#endif
+
 /* _remote_gc(pid, runtime_address, interp_address, max_steps, census) ->
  * (gc, partial, census): gc is _gc_state()'s tuple for the interpreter
  * state at interp_address in process pid, with the lengths of its lists
@@ -454,10 +500,30 @@ remote_gc(PyObject *module, PyObject *args)
 #if !MP_REMOTE
     return not_here(st);
 #elif MP_FREE_THREADED
-    PyErr_SetString(st->error, "attach does not read free-threaded "
-                    "processes yet (their objects are in mimalloc pages, "
-                    "not lists)");
-    return NULL;
+    (void)census;
+    PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,
+                                           (uintptr_t)address);
+    if (copy == NULL) {
+        return NULL;
+    }
+    mp_gc_reading r;
+    mp_gc_read_of(copy, &r);
+    for (int i = 0; i < MP_NUM_GENERATIONS; i++) {
+        r.count[i] = mp_gc_count_shared(copy, i);
+    }
+    Py_ssize_t batches = 0;
+    int e = thread_batches((pid_t)pid, copy, (uintptr_t)address, &batches);
+    PyMem_RawFree(copy);
+    if (e != 0) {
+        return raise_errno(e);
+    }
+    r.count[0] += (int)batches;
+    PyObject *gc = mp_gc_build(&r);
+    if (gc == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(NzO)", gc, max_steps > 0 ? FREE_THREADED_LISTS : NULL,
+                         Py_None);
 #else
     PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,
                                            (uintptr_t)address);
@@ -606,10 +672,17 @@ remote_pymalloc(PyObject *module, PyObject *args)
 #if !MP_REMOTE
     return not_here(st);
 #elif !MP_HAVE_OBMALLOC_STATE
-    PyErr_Format(st->unsupported, "reading another process's pymalloc needs "
-                 "a CPython 3.12+ build with pymalloc and the GIL: before "
-                 "3.12 its arena table is file-static in obmalloc.c "
-                 "(running CPython %s)", mp_version_text(st));
+    if (MP_FREE_THREADED) {
+        PyErr_SetString(st->unsupported, "free-threaded builds allocate "
+                        "objects with mimalloc, whose pages attach does not "
+                        "read yet (inject(pid) reads them inside)");
+    }
+    else {
+        PyErr_Format(st->unsupported, "reading another process's pymalloc "
+                     "needs a CPython 3.12+ build with pymalloc: before 3.12 "
+                     "its arena table is file-static in obmalloc.c (running "
+                     "CPython %s)", mp_version_text(st));
+    }
     return NULL;
 #else
     PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,

@@ -380,10 +380,6 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
         raise ValueError("census=True walks the lists: it needs lengths=True")
     main_offset, debug_offsets = _memprobe._remote_layout()
     runtime, version = target(pid, debug_offsets)
-    if FREE_THREADED:
-        raise AttachError(f"process {pid} is free-threaded, and attach does not read free-threaded processes yet: "
-                          "their collector keeps no lists to walk (its objects are found through mimalloc's "
-                          "pages); inject(pid) (attach PID --inject, 3.14+) runs memprobe inside it instead")
     was_stopped = _stopped(pid)
     paused = stop and not was_stopped
     with _resumed_on_exit(pid, paused):
@@ -397,9 +393,9 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
             main = _main_interpreter(pid, runtime, main_offset)
             raw, partial, rows = _read_gc(pid, runtime, main, max_steps if walk else 0, census)
             pymalloc, fragmentation, missing, unsettled = _read_pymalloc(pid, runtime, main, paused or was_stopped)
-            if (partial is None or "step cap" in partial) and not unsettled:
+            if not _changed(partial) and not unsettled:
                 break
-    if lengths and not (paused or was_stopped):
+    if lengths and not (paused or was_stopped) and not FREE_THREADED:
         partial = ("the lists were not walked: the target was running, and its lists change under a walk "
                    "(stop=True, or --stop, pauses it for them)")
     return RemoteSnapshot(pid, _version_text(version), runtime.file, was_stopped or paused, gc_state_from(raw),
@@ -422,6 +418,12 @@ def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int, census: boo
         if isinstance(exc, UnsupportedInterpreter):
             raise
         raise AttachError(str(exc)) from None    # the state read does not point back to the runtime
+
+
+def _changed(partial: Optional[str]) -> bool:
+    """Whether the lengths are missing because the target was collecting
+    or changed a list (remote.c's reasons): worth reading again."""
+    return partial is not None and ("changed" in partial or "collecting" in partial)
 
 
 def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], int], ...]]) -> Optional[Tuple[RemoteTypeCount, ...]]:

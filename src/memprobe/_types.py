@@ -1291,6 +1291,9 @@ class RemoteSnapshot(_Document):
 
     ``census`` (``census=True``) counts the objects of every list by type,
     most first, in the same walk as the lengths: ``None`` where they are.
+    A free-threaded target keeps no lists: lengths and census are ``None``,
+    and generation 0's count includes every thread's allocations not yet
+    added to it.
 
     ``pymalloc`` is its main interpreter's pymalloc as ``pymalloc()`` gives
     it inside, and ``fragmentation`` its arenas as ``fragmentation()``
