@@ -24,9 +24,8 @@ slot_for(const mp_census *t, PyTypeObject *type)
     return &t->slots[i];
 }
 
-/* An empty table of 2**k slots: 0, or -1 when memory ran out. */
-static int
-table_init(mp_census *t, size_t size)
+int
+mp_census_init(mp_census *t, size_t size)
 {
     t->slots = PyMem_RawCalloc(size, sizeof(mp_census_slot));
     t->mask = size - 1;
@@ -41,7 +40,7 @@ static int
 table_grow(mp_census *t)
 {
     mp_census bigger;
-    if (table_init(&bigger, 2 * (t->mask + 1)) < 0) {
+    if (mp_census_init(&bigger, 2 * (t->mask + 1)) < 0) {
         return -1;
     }
     for (size_t i = 0; i <= t->mask; i++) {
@@ -55,24 +54,29 @@ table_grow(mp_census *t)
     return 0;
 }
 
-static int
-count_object(PyObject *op, int list, void *arg)
+int
+mp_census_count(mp_census *t, PyTypeObject *type, int list, int may_grow)
 {
-    mp_census *t = arg;
-    mp_census_slot *slot = slot_for(t, Py_TYPE(op));
+    mp_census_slot *slot = slot_for(t, type);
     if (slot->type == NULL) {
         if (2 * (t->used + 1) > t->mask + 1) {
-            if (!MP_GC_VISIT_MAY_ALLOCATE || table_grow(t) < 0) {
+            if (!may_grow || table_grow(t) < 0) {
                 t->full = 1;
                 return 1;
             }
-            slot = slot_for(t, Py_TYPE(op));
+            slot = slot_for(t, type);
         }
-        slot->type = Py_TYPE(op);
+        slot->type = type;
         t->used++;
     }
     slot->count[list]++;
     return 0;
+}
+
+static int
+count_object(PyObject *op, int list, void *arg)
+{
+    return mp_census_count(arg, Py_TYPE(op), list, MP_GC_VISIT_MAY_ALLOCATE);
 }
 
 /* Slots a census starts with: where the visit cannot allocate
@@ -87,7 +91,7 @@ mp_census_read(mp_state *st, unsigned lists, mp_census *t)
     size_t size = MP_CENSUS_START;
     unsigned empty = mp_gc_empty_lists();
     for (;;) {
-        if (table_init(t, size) < 0) {
+        if (mp_census_init(t, size) < 0) {
             PyErr_NoMemory();
             return -1;
         }

@@ -600,6 +600,8 @@ mp_obmalloc_shared(PyInterpreterState *interp)
 #  endif
 }
 #  define MP_POOL_OVERHEAD POOL_OVERHEAD
+/* Most pools an arena can hold. */
+#  define MP_MAX_POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
 /* Where, in the process an interpreter state was copied from, its
  * allocator state's mgmt sits: copy is the state as copied from address
  * (3.13+ points to the allocator state, 3.12 embeds it). */

@@ -282,6 +282,15 @@ typedef struct {
  * counted: 0, or -1 with an error set (and *c released). */
 int mp_census_read(mp_state *st, unsigned lists, mp_census *c);
 
+/* The table itself, for counts made elsewhere (remote.c counts another
+ * process's objects by the address of their type, never dereferenced):
+ * an empty table of `size` slots, a power of two (0, or -1 when memory ran
+ * out; no error set); one more object of `type` in `list`, the table
+ * doubling when full if may_grow (0, or 1 when it is full and could not
+ * grow: c->full set).  Raw memory only: both run without the GIL. */
+int mp_census_init(mp_census *c, size_t size);
+int mp_census_count(mp_census *c, PyTypeObject *type, int list, int may_grow);
+
 /* Whether instances of `type` are memprobe's own results: `own` is the
  * tuple of their types (st->own_types, or NULL); hold a reference to it
  * while Python code may run (a finalizer may replace the module's tuple). */

@@ -79,9 +79,6 @@ state_unreachable(mp_state *st, const char *what)
 
 #if MP_HAVE_OBMALLOC_STATE
 
-/* Most pools an arena can hold: (ARENA_SIZE / POOL_SIZE). */
-#define MP_MAX_POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
-
 typedef struct {
     uintptr_t address;
     unsigned int total_pools, free_pools;

@@ -218,60 +218,6 @@ read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
     return 0;
 }
 
-/* Tracked objects counted by the address of their type (census): open
- * addressing in PyMem_Raw memory, so that it can grow with the GIL
- * released. */
-typedef struct {
-    uintptr_t type;             /* 0: empty */
-    Py_ssize_t count;
-} type_slot;
-
-typedef struct {
-    type_slot *slots;
-    size_t capacity, used;      /* capacity: a power of two */
-} type_table;
-
-static size_t
-type_hash(uintptr_t type, size_t capacity)
-{
-    return ((size_t)(type >> 4) * (size_t)2654435761u) & (capacity - 1);
-}
-
-/* One more object of type: 0, or ENOMEM. */
-static int
-count_type(type_table *t, uintptr_t type)
-{
-    if (2 * (t->used + 1) > t->capacity) {
-        size_t capacity = t->capacity ? 2 * t->capacity : 256;
-        type_slot *slots = PyMem_RawCalloc(capacity, sizeof(type_slot));
-        if (slots == NULL) {
-            return ENOMEM;
-        }
-        for (size_t i = 0; i < t->capacity; i++) {
-            if (t->slots[i].type != 0) {
-                size_t j = type_hash(t->slots[i].type, capacity);
-                while (slots[j].type != 0) {
-                    j = (j + 1) & (capacity - 1);
-                }
-                slots[j] = t->slots[i];
-            }
-        }
-        PyMem_RawFree(t->slots);
-        t->slots = slots;
-        t->capacity = capacity;
-    }
-    size_t j = type_hash(type, t->capacity);
-    while (t->slots[j].type != 0 && t->slots[j].type != type) {
-        j = (j + 1) & (t->capacity - 1);
-    }
-    if (t->slots[j].type == 0) {
-        t->slots[j].type = type;
-        t->used++;
-    }
-    t->slots[j].count++;
-    return 0;
-}
-
 /* Why the walk of a list stopped short, or NULL when it came back. */
 typedef const char *walk_problem;
 
@@ -291,8 +237,8 @@ typedef const char *walk_problem;
  * when the target cannot be read). */
 static int
 walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
-            Py_ssize_t max_steps, type_table *types, Py_ssize_t *length,
-            walk_problem *problem)
+            int list, Py_ssize_t max_steps, mp_census *types,
+            Py_ssize_t *length, walk_problem *problem)
 {
     Py_ssize_t n = 0;
     uintptr_t before = remote_head;
@@ -343,7 +289,10 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
                            "memory (the target changed it while it was read)";
                 break;
             }
-            if (e != 0 || (e = count_type(types, (uintptr_t)ob.ob_type)) != 0) {
+            if (e == 0 && mp_census_count(types, ob.ob_type, list, 1) != 0) {
+                e = ENOMEM;
+            }
+            if (e != 0) {
                 break;
             }
         }
@@ -369,20 +318,23 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
 
 /* Longest type name read (longer ones are cut here). */
 #define MP_TYPE_NAME 256
+/* Slots a remote census starts with (the table doubles as it fills). */
+#define MP_REMOTE_TYPES 256
 
 /* The census as plain data: a tuple of (type address, tp_name as bytes or
- * None when it cannot be read, objects), names read through the cache
- * before any object is built; NULL with an error set. */
+ * None when it cannot be read, objects over every list), names read
+ * through the cache before any object is built; NULL with an error set.
+ * t's types are the target's addresses. */
 static PyObject *
-census_rows(page_cache *c, const type_table *t)
+census_rows(page_cache *c, const mp_census *t)
 {
     char *names = PyMem_RawMalloc(t->used ? t->used * MP_TYPE_NAME : 1);
     if (names == NULL) {
         return PyErr_NoMemory();
     }
     size_t n = 0;
-    for (size_t i = 0; i < t->capacity; i++) {
-        uintptr_t type = t->slots[i].type;
+    for (size_t i = 0; i <= t->mask; i++) {
+        uintptr_t type = (uintptr_t)t->slots[i].type;
         if (type == 0) {
             continue;
         }
@@ -404,17 +356,21 @@ census_rows(page_cache *c, const type_table *t)
     }
     PyObject *rows = PyTuple_New((Py_ssize_t)t->used);
     n = 0;
-    for (size_t i = 0; rows != NULL && i < t->capacity; i++) {
-        if (t->slots[i].type == 0) {
+    for (size_t i = 0; rows != NULL && i <= t->mask; i++) {
+        const mp_census_slot *slot = &t->slots[i];
+        if (slot->type == NULL) {
             continue;
+        }
+        Py_ssize_t objects = 0;
+        for (int list = 0; list < MP_NUM_LISTS; list++) {
+            objects += slot->count[list];
         }
         const char *entry = names + n * MP_TYPE_NAME;
         PyObject *row = entry[0]
-            ? Py_BuildValue("(Ky#n)", (unsigned long long)t->slots[i].type,
-                            entry + 1, (Py_ssize_t)strlen(entry + 1),
-                            t->slots[i].count)
-            : Py_BuildValue("(KOn)", (unsigned long long)t->slots[i].type,
-                            Py_None, t->slots[i].count);
+            ? Py_BuildValue("(Ky#n)", (unsigned long long)(uintptr_t)slot->type,
+                            entry + 1, (Py_ssize_t)strlen(entry + 1), objects)
+            : Py_BuildValue("(KOn)", (unsigned long long)(uintptr_t)slot->type,
+                            Py_None, objects);
         if (row == NULL) {
             Py_CLEAR(rows);
             break;
@@ -538,8 +494,13 @@ remote_gc(PyObject *module, PyObject *args)
     cache->pid = (pid_t)pid;
     mp_gc_reading r;
     mp_gc_read_of(copy, &r);
-    type_table types = {NULL, 0, 0};
-    type_table *counting = census && max_steps > 0 ? &types : NULL;
+    mp_census types = {0};
+    mp_census *counting = census && max_steps > 0 ? &types : NULL;
+    if (counting != NULL && mp_census_init(counting, MP_REMOTE_TYPES) < 0) {
+        PyMem_RawFree(cache);
+        PyMem_RawFree(copy);
+        return PyErr_NoMemory();
+    }
     walk_problem problem = NULL;
     int failed = 0;
     if (max_steps > 0 && r.collecting) {
@@ -550,7 +511,7 @@ remote_gc(PyObject *module, PyObject *args)
         PyGC_Head *head = mp_gc_list_head(copy, list);
         uintptr_t remote_head = (uintptr_t)address
                                 + (uintptr_t)((char *)head - (char *)copy);
-        if (walk_remote(cache, remote_head, head, max_steps, counting,
+        if (walk_remote(cache, remote_head, head, list, max_steps, counting,
                         &r.length[list], &problem) < 0) {
             failed = 1;
             break;
@@ -562,7 +523,7 @@ remote_gc(PyObject *module, PyObject *args)
         rows = census_rows(cache, counting);
         failed = rows == NULL;
     }
-    PyMem_RawFree(types.slots);
+    mp_census_release(&types);
     PyMem_RawFree(cache);
     if (failed) {
         return NULL;
@@ -586,15 +547,14 @@ remote_gc(PyObject *module, PyObject *args)
 /* The most arena slots a target's table may have: its copy stays within
  * one read. */
 #define MP_REMOTE_MAX_ARENAS ((unsigned int)(MP_REMOTE_READ_MAX / sizeof(mp_arena)))
-#define MP_REMOTE_POOLS (ARENA_SIZE / POOL_SIZE)
 
 /* mp_pool_source's read for process *(pid_t *)ctx: the n headers in one
  * process_vm_readv. */
 static int
 read_pools(void *ctx, uintptr_t first, unsigned int n, mp_pool *into)
 {
-    struct iovec local[MP_REMOTE_POOLS], remote[MP_REMOTE_POOLS];
-    if (n > MP_REMOTE_POOLS) {
+    struct iovec local[MP_MAX_POOLS_PER_ARENA], remote[MP_MAX_POOLS_PER_ARENA];
+    if (n > MP_MAX_POOLS_PER_ARENA) {
         return EFAULT;
     }
     for (unsigned int k = 0; k < n; k++) {
