@@ -304,7 +304,7 @@ def show_report(args: argparse.Namespace) -> int:
 
 
 def seconds(text: str) -> float:
-    """--watch's interval: a number of seconds above 0."""
+    """--watch's interval, --timeout: a number of seconds above 0."""
     try:
         value = float(text)
     except ValueError:

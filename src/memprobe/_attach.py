@@ -314,16 +314,20 @@ def _stopped(pid: int) -> bool:
     return _process_state(pid) in ("T", "t")
 
 
+def status(pid: int) -> Dict[str, List[str]]:
+    """/proc/PID/status as {field: its words} ({"Tgid": ["123"], "Uid":
+    [real, effective, saved, filesystem], ...}); empty when gone."""
+    try:
+        with open(f"{_proc(pid)}/status") as f:
+            return {name: rest.split() for name, _, rest in (line.partition(":") for line in f)}
+    except OSError:
+        return {}
+
+
 def _thread_group(pid: int) -> Optional[int]:
     """The process a thread id belongs to (its Tgid), None when gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
+    tgid = status(pid).get("Tgid", [])
+    return int(tgid[0]) if tgid and tgid[0].isdigit() else None
 
 
 # The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit builds).

@@ -22,7 +22,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from . import _memprobe
-from ._attach import _os_error, _proc, _version_text, check_pid, gone, target
+from ._attach import _os_error, _proc, _version_text, check_pid, gone, status, target
 from ._memprobe import UnsupportedInterpreter
 from ._types import AttachError, InjectedReport
 
@@ -202,16 +202,13 @@ def _check_reachable(pid: int, directory: str, uid: Optional[int]) -> None:
 
 def _owner(pid: int) -> Tuple[Optional[int], Optional[int]]:
     """The target's effective user and group ids, None when not known."""
-    ids: Dict[str, Optional[int]] = {"Uid": None, "Gid": None}
-    try:
-        with open(f"{_proc(pid)}/status") as f:
-            for line in f:
-                key = line.split(":", 1)[0]
-                if key in ids:
-                    ids[key] = int(line.split()[2])
-    except (OSError, ValueError, IndexError):
-        pass
-    return ids["Uid"], ids["Gid"]
+    fields = status(pid)
+
+    def effective(name: str) -> Optional[int]:
+        words = fields.get(name, [])
+        return int(words[1]) if len(words) > 1 and words[1].isdigit() else None
+
+    return effective("Uid"), effective("Gid")
 
 
 def _complete(result: str) -> Optional[Dict[str, Any]]:
