@@ -24,7 +24,7 @@ import pytest
 
 import memprobe
 from memprobe import _attach
-from _support import DIRECT, FREE_THREADED, PYMALLOC_SERVING
+from _support import FREE_THREADED, PYMALLOC_SERVING
 from test_schema import VALIDATE
 
 pytestmark = [
@@ -58,9 +58,14 @@ TARGET = textwrap.dedent("""
         # The allocators read into memory made before (allocating nothing),
         # the last thing before the stop and the first after it.
         before, after, pid, stop = bytearray(1 << 17), bytearray(1 << 17), os.getpid(), signal.SIGSTOP
+        # Blocks counted just before and first after (each count's own int
+        # is made once it is counted).
+        blocks = [0, 0]
+        blocks[0] = sys.getallocatedblocks()
         _memprobe._baseline(before)
         os.kill(pid, stop)
         _memprobe._baseline(after)
+        blocks[1] = sys.getallocatedblocks()
         # Resumed: read before anything is allocated.  The counts first:
         # a list get_objects() makes may come from no free list and go to
         # one, a count up and none down.  Each tuple or list a read makes
@@ -74,7 +79,7 @@ TARGET = textwrap.dedent("""
         enabled = gc.isenabled()
         pymalloc = [_Allocators(r).pymalloc for r in (before, after)]
         os.write(fd, json.dumps({"lengths": [n0, n1, n2], "counts": [c0, c1, c2], "thresholds": [t0, t1, t2],
-                                 "frozen": frozen, "enabled": enabled,
+                                 "frozen": frozen, "enabled": enabled, "blocks": blocks,
                                  "pymalloc": [p and dataclasses.asdict(p) for p in pymalloc]}).encode())
         os.close(fd)
         return keep, more, young
@@ -107,6 +112,15 @@ def _finish(process, view):
 
 needs_gil = pytest.mark.skipif(FREE_THREADED, reason="lengths, census and pymalloc need a GIL build's lists and "
                                                      "arenas (free-threaded targets: tested below)")
+
+# Whether a target of this interpreter names where its pymalloc state is:
+# 3.12+ keeps it in the interpreter; 3.9-3.11 in obmalloc.c's statics,
+# which only an unstripped build's symbol table names (pyenv's are).
+NAMED = not _attach._STATICS or (sys.platform.startswith("linux")
+                                 and set(_attach._STATICS) <= set(_attach._find_runtime(0).elf.statics))
+OUTSIDE = PYMALLOC_SERVING and NAMED
+needs_outside = pytest.mark.skipif(not OUTSIDE, reason="pymalloc read from outside: pymalloc serving, and before "
+                                                       "3.12 an unstripped build")
 
 
 @needs_gil
@@ -150,12 +164,16 @@ def test_a_stopped_targets_pymalloc_is_read_exactly_as_it_sees_itself(tmp_path, 
         remote = memprobe.attach(process.pid)
     finally:
         seen = _finish(process, view)
-    if not (DIRECT and PYMALLOC_SERVING):
+    if not OUTSIDE:
         assert remote.pymalloc is None and remote.fragmentation is None
-        assert ("3.12+" if not DIRECT else "another allocator") in remote.pymalloc_missing
+        assert ("stripped build" if PYMALLOC_SERVING else "another allocator") in remote.pymalloc_missing
         return
     assert remote.pymalloc_missing is None
-    assert _as_json(remote.pymalloc) in seen["pymalloc"]
+    assert remote.pymalloc.blocks_in_use + remote.pymalloc.raw_allocated_blocks == seen["blocks"][1]
+    # Before 3.12 the target reads its own from its printed report, the
+    # reading from outside walks its arenas: every number the same.
+    assert remote.pymalloc.source == "obmalloc-state"
+    assert _as_json(remote.pymalloc) in [dict(p, source="obmalloc-state") for p in seen["pymalloc"]]
     assert remote.pymalloc.allocator == memprobe.interpreter().allocator
     assert remote.pymalloc.blocks_in_use > 3500
     # The fragmentation of the same arenas, as fragmentation() reads them.
@@ -166,27 +184,31 @@ def test_a_stopped_targets_pymalloc_is_read_exactly_as_it_sees_itself(tmp_path, 
 
 
 @needs_gil
-@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
+@needs_outside
 @pytest.mark.parametrize("setting, allocator, hooked, debug", [
     ({"PYTHONTRACEMALLOC": "1"}, "hooked", True, None),
     ({"PYTHONMALLOC": "pymalloc_debug"}, "pymalloc_debug", False, True),
 ], ids=["tracemalloc", "pymalloc_debug"])
 def test_the_targets_allocator_is_named_as_inside(tmp_path, setting, allocator, hooked, debug):
     """tracemalloc's hooks wrap pymalloc: still read, and said to be
-    hooked; the debug layer is seen in the blocks themselves."""
+    hooked; the debug layer is seen in the blocks themselves.  Before 3.12
+    a hooked process cannot tell that pymalloc is under the hooks, so it
+    has no view of its own: its count of blocks is compared."""
     process, view = _start(tmp_path, env=dict(os.environ, **setting))
     try:
         remote = memprobe.attach(process.pid)
     finally:
         seen = _finish(process, view)
-    assert _as_json(remote.pymalloc) in seen["pymalloc"]
+    assert remote.pymalloc.blocks_in_use + remote.pymalloc.raw_allocated_blocks == seen["blocks"][1]
+    if seen["pymalloc"] != [None, None] or sys.version_info >= (3, 12):
+        assert _as_json(remote.pymalloc) in [dict(p, source="obmalloc-state") for p in seen["pymalloc"]]
     assert remote.pymalloc.allocator == allocator and remote.pymalloc.hooks_installed == hooked
     if debug is not None:
         assert remote.pymalloc.debug_layer == debug
 
 
 @needs_gil
-@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
+@needs_outside
 def test_a_target_running_another_allocator_says_so(tmp_path):
     process, view = _start(tmp_path, env=dict(os.environ, PYTHONMALLOC="malloc"))
     try:
@@ -207,7 +229,7 @@ def test_a_target_running_another_allocator_says_so(tmp_path):
 BROKEN_POOL = textwrap.dedent("""
     import ctypes, os, signal, struct, sys, memprobe
     keep = bytes(400)
-    pool = memprobe.block_info(keep).pool
+    pool = id(keep) & ~(memprobe.pymalloc().pool_size - 1)
     field = ctypes.c_uint.from_address(pool + 4 * struct.calcsize("P") + 4 * int(sys.argv[1]))
     pid, stop = os.getpid(), signal.SIGSTOP
     field.value = 0xFFFF
@@ -216,7 +238,7 @@ BROKEN_POOL = textwrap.dedent("""
 
 
 @needs_gil
-@pytest.mark.skipif(not (DIRECT and PYMALLOC_SERVING), reason="pymalloc read from outside: 3.12+, pymalloc serving")
+@needs_outside
 @pytest.mark.parametrize("field", [0, 1], ids=["arenaindex", "szidx"])
 def test_a_pool_that_does_not_hold_together_is_refused_not_counted(field):
     with subprocess.Popen([sys.executable, "-c", BROKEN_POOL, str(field)]) as target:
@@ -229,6 +251,44 @@ def test_a_pool_that_does_not_hold_together_is_refused_not_counted(field):
     assert "a pool's header does not match its arena" in remote.pymalloc_missing
     assert "although the target was stopped" in remote.pymalloc_missing
     assert remote.partial is None and sum(g.length for g in remote.gc.generations) > 0
+
+
+@needs_gil
+@needs_outside
+@pytest.mark.skipif(not _attach._STATICS, reason="3.12+ keeps pymalloc's state in the interpreter: no symbol names it")
+@pytest.mark.parametrize("change, message", [
+    (lambda statics: {}, "a stripped build"),
+    (lambda statics: {**statics, b"maxarenas": (statics[b"maxarenas"][0], 8)},
+     "maxarenas takes 8 bytes where this build's takes 4"),
+], ids=["stripped", "wrong size"])
+def test_before_3_12_pymalloc_needs_obmalloc_statics_named_as_this_build_has_them(tmp_path, monkeypatch,
+                                                                                   change, message):
+    """3.9-3.11 keep pymalloc's state in obmalloc.c's statics: a target
+    whose file does not name them (stripped), or names one with another
+    size than this build's, has its pymalloc refused with the reason; the
+    collector is read all the same."""
+    find = _attach._find_runtime
+
+    def altered(pid):
+        runtime = find(pid)
+        return runtime._replace(elf=runtime.elf._replace(statics=change(runtime.elf.statics)))
+
+    monkeypatch.setattr(_attach, "_find_runtime", altered)
+    process, view = _start(tmp_path)
+    try:
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    assert remote.pymalloc is None and remote.fragmentation is None
+    assert message in remote.pymalloc_missing
+    assert [g.length for g in remote.gc.generations] == seen["lengths"]
+
+
+def test_remote_pymalloc_refuses_statics_that_are_not_address_size_pairs():
+    n = len(memprobe._memprobe.OBMALLOC_STATICS)
+    for statics in ("no", (("a", 1),) * max(n, 1), ((1, 2),) * (n + 1)):
+        with pytest.raises(TypeError, match="statics"):
+            memprobe._memprobe._remote_pymalloc(1, 0, 0, statics)
 
 
 @needs_gil
@@ -329,7 +389,7 @@ def test_a_running_target_is_read_without_walking_its_lists(churning):
     # its arena, or said to have changed.
     if remote.pymalloc is not None:
         assert remote.pymalloc.arenas_current == remote.fragmentation.arenas > 0
-    elif DIRECT and PYMALLOC_SERVING:
+    elif OUTSIDE:
         assert "changed" in remote.pymalloc_missing
 
 

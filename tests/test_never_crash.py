@@ -20,7 +20,11 @@ target = subprocess.Popen([sys.executable, "-c", "import sys; x = [[] for _ in r
                            "print('ready', flush=True); sys.stdin.read()"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 assert target.stdout.readline() == "ready\\n"
-runtime = _find_runtime(target.pid).address
+found = _find_runtime(target.pid)
+runtime = found.address
+# Where obmalloc.c's statics are (3.9-3.11; none from 3.12).
+statics = tuple((found.bias + found.elf.statics[n.encode()][0], found.elf.statics[n.encode()][1])
+                for n in m.OBMALLOC_STATICS)
 main = int.from_bytes(m._remote_read(target.pid, runtime + m._remote_layout()[0], 8), "little")
 new_gcinfo, _ = m._maker(GCInfo, ("tracked", "generation", "finalized", "frozen", "gc_bits"))
 _, size_class_rows = m._maker(SizeClass, SizeClass._fields)
@@ -65,7 +69,7 @@ CALLS = {
     "_remote_gc": partial(m._remote_gc, target.pid, runtime, main, 1000000, False),
     "_remote_gc(0)": partial(m._remote_gc, target.pid, runtime, main, 0, False),
     "_remote_gc(census)": partial(m._remote_gc, target.pid, runtime, main, 1000000, True),
-    "_remote_pymalloc": partial(m._remote_pymalloc, target.pid, runtime, main),
+    "_remote_pymalloc": partial(m._remote_pymalloc, target.pid, runtime, main, statics),
 }
 """
 
@@ -148,7 +152,7 @@ for name, args in [("refcount", (x,)), ("refinfo", (x,)), ("_generation", (x,)),
                    ("_snapshot", (15,)), ("_baseline", (bytearray(64),)), ("_set_own_types", ((),)),
                    ("_block_census", (True,)), ("_block_baseline", (bytearray(64), (int,))),
                    ("_allocated_blocks", ()), ("_remote_layout", ()), ("_remote_read", (1, 0, 8)),
-                   ("_remote_gc", (1, 0, 0, 0, False)), ("_remote_pymalloc", (1, 0, 0))]:
+                   ("_remote_gc", (1, 0, 0, 0, False)), ("_remote_pymalloc", (1, 0, 0, ()))]:
     try:
         getattr(mod, name)(*args)
         print(name, "| answered")

@@ -513,6 +513,94 @@ mp_gc_counters_get(PyInterpreterState *interp, mp_gc_counters *c)
 #endif
 }
 
+/* ---- pymalloc's layout: its structures and constants --------------------- */
+
+/* Every GIL build with pymalloc: an arena's entry in the arena table and a
+ * pool's header, which memprobe walks in this process (3.12+) or in a copy
+ * read from another one (every version).  3.12+ takes them from
+ * internal/pycore_obmalloc.h.  3.9-3.11 declare them in Objects/obmalloc.c
+ * only (struct arena_object and struct pool_header, the fields 3.12 moved
+ * to that header unchanged), so their layout is declared here; a copy's
+ * walk checks each header it reads, and the tests compare what it counts
+ * with the interpreter's own report. */
+#if defined(WITH_PYMALLOC) && !MP_FREE_THREADED
+#  define MP_HAVE_POOL_LAYOUT 1
+#  if PY_VERSION_HEX >= 0x030C0000
+typedef struct arena_object mp_arena;
+typedef struct pool_header mp_pool;
+#    define MP_ARENA_SIZE ((size_t)ARENA_SIZE)
+#    define MP_POOL_SIZE ((size_t)POOL_SIZE)
+#    define MP_ALIGNMENT ((size_t)ALIGNMENT)
+#    define MP_SMALL_REQUEST_THRESHOLD ((size_t)SMALL_REQUEST_THRESHOLD)
+#    define MP_POOL_OVERHEAD ((size_t)POOL_OVERHEAD)
+#  else
+typedef struct mp_pool {
+    union {
+        uint8_t *padding;
+        unsigned int count;             /* blocks in use */
+    } ref;
+    uint8_t *freeblock;
+    struct mp_pool *nextpool, *prevpool;
+    unsigned int arenaindex, szidx, nextoffset, maxnextoffset;
+} mp_pool;
+typedef struct mp_arena {
+    uintptr_t address;                  /* 0: the entry holds no arena */
+    uint8_t *pool_address;              /* where the next pool is carved */
+    unsigned int nfreepools, ntotalpools;
+    mp_pool *freepools;
+    struct mp_arena *nextarena, *prevarena;
+} mp_arena;
+#    define MP_ALIGNMENT ((size_t)(SIZEOF_VOID_P > 4 ? 16 : 8))
+#    define MP_SMALL_REQUEST_THRESHOLD ((size_t)512)
+/* 3.10 turned on large arenas and pools where addresses are 64-bit. */
+#    if PY_VERSION_HEX >= 0x030A0000 && SIZEOF_VOID_P > 4
+#      define MP_ARENA_SIZE ((size_t)1 << 20)
+#      define MP_POOL_SIZE ((size_t)1 << 14)
+#    else
+#      define MP_ARENA_SIZE ((size_t)1 << 18)
+#      define MP_POOL_SIZE ((size_t)1 << 12)
+#    endif
+/* A pool's header, rounded up to the alignment. */
+#    define MP_POOL_OVERHEAD \
+        ((sizeof(mp_pool) + MP_ALIGNMENT - 1) / MP_ALIGNMENT * MP_ALIGNMENT)
+#  endif
+#  define MP_MAX_SIZE_CLASSES ((int)(MP_SMALL_REQUEST_THRESHOLD / MP_ALIGNMENT))
+/* Most pools an arena can hold. */
+#  define MP_MAX_POOLS_PER_ARENA ((unsigned int)(MP_ARENA_SIZE / MP_POOL_SIZE))
+
+/* The size of size class szidx's blocks, and how many a pool holds. */
+static inline size_t
+mp_block_size(unsigned int szidx)
+{
+    return ((size_t)szidx + 1) * MP_ALIGNMENT;
+}
+
+static inline size_t
+mp_pool_capacity(unsigned int szidx)
+{
+    return (MP_POOL_SIZE - MP_POOL_OVERHEAD) / mp_block_size(szidx);
+}
+
+/* An arena's first pool: its start rounded up to a pool boundary (an
+ * arena that is not aligned loses a pool's worth, as obmalloc.c and
+ * _PyObject_DebugMallocStats count it).  Its pools run from there to
+ * its entry's pool_address. */
+static inline uintptr_t
+mp_first_pool(uintptr_t arena)
+{
+    return (arena + MP_POOL_SIZE - 1) & ~(uintptr_t)(MP_POOL_SIZE - 1);
+}
+
+/* Whether a carved pool holds blocks of a valid size class. */
+static inline int
+mp_pool_in_use(const mp_pool *pool)
+{
+    return pool->ref.count > 0 && pool->szidx < MP_MAX_SIZE_CLASSES;
+}
+#else
+#  define MP_HAVE_POOL_LAYOUT 0
+#endif
+
 /* ---- pymalloc compiled constants ----------------------------------------- */
 
 typedef struct {
@@ -530,44 +618,24 @@ mp_pymalloc_constants_get(mp_pymalloc_constants *c)
 {
     memset(c, 0, sizeof(*c));
     /* Free-threaded builds compile pymalloc in but never use it. */
-#if defined(WITH_PYMALLOC) && !MP_FREE_THREADED
+#if MP_HAVE_POOL_LAYOUT
     c->compiled_in = 1;
-#  if PY_VERSION_HEX >= 0x030C0000
-    c->arena_size = ARENA_SIZE;
-    c->pool_size = POOL_SIZE;
-    c->alignment = ALIGNMENT;
-    c->small_request_threshold = SMALL_REQUEST_THRESHOLD;
-    c->size_classes = NB_SMALL_SIZE_CLASSES;
-    c->pool_overhead = POOL_OVERHEAD;
-#  else
-    /* Objects/obmalloc.c of 3.9-3.11 (64-bit): 3.10 turned on large arenas
-     * and pools when addresses are 64-bit. */
-    c->alignment = SIZEOF_VOID_P > 4 ? 16 : 8;
-    c->small_request_threshold = 512;
-    c->size_classes = c->small_request_threshold / c->alignment;
-    /* struct pool_header: four pointers and four uints, rounded up. */
-    c->pool_overhead = (4 * SIZEOF_VOID_P + 4 * 4 + c->alignment - 1)
-                       / c->alignment * c->alignment;
-#    if PY_VERSION_HEX >= 0x030A0000 && SIZEOF_VOID_P > 4
-    c->arena_size = 1L << 20;
-    c->pool_size = 1L << 14;
-#    else
-    c->arena_size = 1L << 18;
-    c->pool_size = 1L << 12;
-#    endif
-#  endif
+    c->arena_size = (long)MP_ARENA_SIZE;
+    c->pool_size = (long)MP_POOL_SIZE;
+    c->alignment = (long)MP_ALIGNMENT;
+    c->small_request_threshold = (long)MP_SMALL_REQUEST_THRESHOLD;
+    c->size_classes = (long)MP_MAX_SIZE_CLASSES;
+    c->pool_overhead = (long)MP_POOL_OVERHEAD;
 #endif
 }
 
-/* ---- pymalloc state (3.12+) ---------------------------------------------- */
+/* ---- pymalloc's state: reachable in this process (3.12+) ----------------- */
 
 /* Before 3.12 the state is file-static in Objects/obmalloc.c: memprobe then
  * reads the interpreter's own report (_PyObject_DebugMallocStats) instead. */
-#if PY_VERSION_HEX >= 0x030C0000 && defined(WITH_PYMALLOC) && !MP_FREE_THREADED
+#if PY_VERSION_HEX >= 0x030C0000 && MP_HAVE_POOL_LAYOUT
 #  define MP_HAVE_OBMALLOC_STATE 1
 typedef struct _obmalloc_state mp_obmalloc_state;
-typedef struct arena_object mp_arena;
-typedef struct pool_header mp_pool;
 
 /* The state that serves the interpreter's allocations.  3.13+ points a
  * legacy subinterpreter (Py_RTFLAGS_USE_MAIN_OBMALLOC) at the main
@@ -599,9 +667,6 @@ mp_obmalloc_shared(PyInterpreterState *interp)
     return interp != main && (interp->feature_flags & Py_RTFLAGS_USE_MAIN_OBMALLOC);
 #  endif
 }
-#  define MP_POOL_OVERHEAD POOL_OVERHEAD
-/* Most pools an arena can hold. */
-#  define MP_MAX_POOLS_PER_ARENA (ARENA_SIZE / POOL_SIZE)
 /* Where, in the process an interpreter state was copied from, its
  * allocator state's mgmt sits: copy is the state as copied from address
  * (3.13+ points to the allocator state, 3.12 embeds it). */
@@ -618,25 +683,48 @@ mp_obmalloc_mgmt_at(const PyInterpreterState *copy, uintptr_t address)
 #  endif
 }
 
-/* An arena's first pool: its start rounded up to a pool boundary (an
- * arena that is not aligned loses a pool's worth, as obmalloc.c and
- * _PyObject_DebugMallocStats count it).  Its pools run from there to
- * mgmt.arenas[i].pool_address. */
-static inline uintptr_t
-mp_first_pool(uintptr_t arena)
-{
-    return (arena + POOL_SIZE_MASK) & ~(uintptr_t)POOL_SIZE_MASK;
-}
-
-/* Whether a carved pool holds blocks of a valid size class. */
-static inline int
-mp_pool_in_use(const mp_pool *pool)
-{
-    return pool->ref.count > 0 && pool->szidx < NB_SMALL_SIZE_CLASSES;
-}
-#  define MP_MAX_SIZE_CLASSES NB_SMALL_SIZE_CLASSES
 #else
 #  define MP_HAVE_OBMALLOC_STATE 0
+#endif
+
+/* ---- pymalloc's state in another process (remote.c) ---------------------- */
+
+/* The address of a copied interpreter state's sys.modules dict. */
+static inline uintptr_t
+mp_interp_modules(const PyInterpreterState *copy)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return (uintptr_t)copy->imports.modules;
+#else
+    return (uintptr_t)copy->modules;
+#endif
+}
+
+#if MP_HAVE_POOL_LAYOUT && !MP_HAVE_OBMALLOC_STATE
+/* 3.9-3.11: pymalloc's state is Objects/obmalloc.c's file-static
+ * variables, which only a build's full symbol table (.symtab, gone once
+ * stripped) names.  X(name, type) for each that attach reads, in the
+ * order _remote_pymalloc takes their addresses.  _PyObject is the object
+ * domain's allocator (its ctx: NULL for pymalloc, a hook's otherwise);
+ * _PyMem_Debug is the debug layer's three allocators (mp_debug_apis), the
+ * object one's ctx being &_PyMem_Debug.obj. */
+typedef struct {
+    char api_id;
+    PyMemAllocatorEx alloc;
+} mp_debug_api;
+typedef struct {
+    mp_debug_api raw, mem, obj;
+} mp_debug_apis;
+#  define MP_OBMALLOC_STATICS(X) \
+    X(arenas, mp_arena *) \
+    X(maxarenas, unsigned int) \
+    X(ntimes_arena_allocated, size_t) \
+    X(narenas_highwater, size_t) \
+    X(raw_allocated_blocks, Py_ssize_t) \
+    X(_PyObject, PyMemAllocatorEx) \
+    X(_PyMem_Debug, mp_debug_apis)
+#else
+#  define MP_OBMALLOC_STATICS(X)
 #endif
 
 /* Bytes an object's memory block holds before the object itself (3.12+):

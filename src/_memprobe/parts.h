@@ -343,7 +343,8 @@ Py_ssize_t mp_pymalloc_allocated_blocks(const mp_pymalloc_reading *p);
  *  raw_allocated_blocks, unused_pools, classes, the six byte counts of
  *  PymallocSnapshot in its order, arenas), classes holding MP_CLASS_ROW
  * values per class with pools: (class_index, block_size, pools,
- * blocks_in_use, blocks_free).  Before 3.12: (report, allocated_blocks). */
+ * blocks_in_use, blocks_free).  Before 3.12: (report, allocated_blocks),
+ * but the same tuple as 3.12+ for a reading mp_pymalloc_read_from made. */
 #define MP_CLASS_ROW 5
 #define MP_PYMALLOC_BYTE_COUNTS 6
 PyObject *mp_pymalloc_build(const mp_pymalloc_reading *p);
@@ -353,18 +354,26 @@ PyObject *mp_pymalloc_build(const mp_pymalloc_reading *p);
 size_t mp_pymalloc_pack(const mp_pymalloc_reading *p, int64_t *words,
                         size_t room);
 void mp_pymalloc_release(mp_pymalloc_reading *p);
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_POOL_LAYOUT
 /* Where a walk reads pool headers when not in place (another process's):
- * n headers, POOL_SIZE apart from first, into into[]; 0 or an errno. */
+ * n headers, MP_POOL_SIZE apart from first, into into[]; 0 or an errno. */
 typedef struct {
     int (*read)(void *ctx, uintptr_t first, unsigned int n, mp_pool *into);
     void *ctx;
 } mp_pool_source;
-/* A reading, with arenas, of a state copied from elsewhere: its mgmt and
+/* The counters a walk takes beside the arena table: 3.12+ keeps them in
+ * struct _obmalloc_mgmt, 3.9-3.11 in obmalloc.c's statics of these names. */
+typedef struct {
+    unsigned int maxarenas;             /* entries in the arena table */
+    size_t ntimes_arena_allocated, narenas_highwater;
+    Py_ssize_t raw_allocated_blocks;
+} mp_pymalloc_totals;
+/* A reading, with arenas, of a state copied from elsewhere: its totals and
  * arena table, its pools' headers through src.  0 with *out set, or with
  * *out NULL and *problem saying why the copy does not hold together (its
- * process changed it meanwhile); -1 with an error set; or src's errno. */
-int mp_pymalloc_read_from(const struct _obmalloc_mgmt *mgmt,
+ * process changed it meanwhile); -1 with an error set; or src's errno.
+ * Only mp_pymalloc_build and mp_pymalloc_release take such a reading. */
+int mp_pymalloc_read_from(const mp_pymalloc_totals *totals,
                           const mp_arena *arenas, const mp_pool_source *src,
                           mp_pymalloc_reading **out, const char **problem);
 #endif

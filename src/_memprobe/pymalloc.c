@@ -11,6 +11,11 @@
  * descriptor 2) together with _Py_GetAllocatedBlocks(), back to back; the
  * Python layer parses the text into the same snapshot.
  *
+ * A copy of another process's state (remote.c: its counters, its arena
+ * table, its pool headers) is walked by the same code on every version,
+ * with 3.9-3.11's struct arena_object and struct pool_header as compat.h
+ * declares them.
+ *
  * Nothing here allocates from pymalloc while reading it: scratch memory
  * comes from PyMem_Raw*, and Python objects are built only afterwards
  * (mp_pymalloc_read, then mp_pymalloc_build or, for a snapshot's baseline,
@@ -75,9 +80,9 @@ state_unreachable(mp_state *st, const char *what)
 }
 #endif
 
-/* ---- 3.12+: the walk ------------------------------------------------------- */
+/* ---- The walk: of this process (3.12+) or of a copy (every version) ------- */
 
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_POOL_LAYOUT
 
 typedef struct {
     uintptr_t address;
@@ -100,18 +105,18 @@ typedef struct {
 } pymalloc_walk;
 
 /* One pass over every live arena and every carved pool: the walk
- * _PyObject_DebugMallocStats does, into C memory.  mgmt and arenas are the
- * state's and its arena table; src says where the pools' headers are read
+ * _PyObject_DebugMallocStats does, into C memory.  totals and arenas are
+ * the state's counters and its arena table; src says where the pools' headers are read
  * (NULL: this process's, in place).  0; -1 with an error set; or src's
  * errno.  A pool header that does not belong where it was read (a
  * target changing its arenas under the reading) sets *problem and ends
  * the walk with 0. */
 static int
-walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
+walk_pymalloc(pymalloc_walk *w, const mp_pymalloc_totals *totals,
               const mp_arena *arenas, const mp_pool_source *src,
               int with_arenas, const char **problem)
 {
-    unsigned int maxarenas = mgmt->maxarenas;
+    unsigned int maxarenas = totals->maxarenas;
     mp_pool headers[MP_MAX_POOLS_PER_ARENA];
     memset(w, 0, sizeof(*w));
     *problem = NULL;
@@ -123,9 +128,9 @@ walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
             return -1;
         }
     }
-    w->ntimes_arena_allocated = mgmt->ntimes_arena_allocated;
-    w->narenas_highwater = mgmt->narenas_highwater;
-    w->raw_allocated_blocks = (size_t)mgmt->raw_allocated_blocks;
+    w->ntimes_arena_allocated = totals->ntimes_arena_allocated;
+    w->narenas_highwater = totals->narenas_highwater;
+    w->raw_allocated_blocks = (size_t)totals->raw_allocated_blocks;
     for (unsigned int i = 0; i < maxarenas; i++) {
         uintptr_t base = arenas[i].address;
         if (base == 0) {
@@ -134,12 +139,12 @@ walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
         uintptr_t first = mp_first_pool(base);
         uintptr_t end = (uintptr_t)arenas[i].pool_address;
         if (src != NULL) {
-            if (end < first || end - first > ARENA_SIZE - (first - base)
-                || (end - first) % POOL_SIZE != 0) {
+            if (end < first || end - first > MP_ARENA_SIZE - (first - base)
+                || (end - first) % MP_POOL_SIZE != 0) {
                 *problem = "an arena's carved pools ran past its end";
                 return 0;
             }
-            unsigned int n = (unsigned int)((end - first) / POOL_SIZE);
+            unsigned int n = (unsigned int)((end - first) / MP_POOL_SIZE);
             int e = n ? src->read(src->ctx, first, n, headers) : 0;
             if (e != 0) {
                 return e;
@@ -153,12 +158,12 @@ walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
             rec->address = base;
             rec->total_pools = arenas[i].ntotalpools;
             rec->free_pools = arenas[i].nfreepools;
-            rec->resident = src ? -1 : mp_resident_pages(base, ARENA_SIZE);
+            rec->resident = src ? -1 : mp_resident_pages(base, MP_ARENA_SIZE);
         }
         w->misaligned_arenas += first != base;
-        for (unsigned int k = 0; first + (uintptr_t)k * POOL_SIZE < end; k++) {
+        for (unsigned int k = 0; first + (uintptr_t)k * MP_POOL_SIZE < end; k++) {
             const mp_pool *pool = src ? &headers[k]
-                                      : (const mp_pool *)(first + (uintptr_t)k * POOL_SIZE);
+                                      : (const mp_pool *)(first + (uintptr_t)k * MP_POOL_SIZE);
             unsigned int count = pool->ref.count;
             unsigned int sz = pool->szidx;
             int in_use = mp_pool_in_use(pool);
@@ -166,7 +171,7 @@ walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
              * holding blocks a class it has, and room for them. */
             if (src != NULL && (pool->arenaindex != i
                                 || (count > 0 && sz >= MP_MAX_SIZE_CLASSES)
-                                || (in_use && count > NUMBLOCKS(sz)))) {
+                                || (in_use && count > mp_pool_capacity(sz)))) {
                 *problem = "a pool's header does not match its arena";
                 return 0;
             }
@@ -184,15 +189,20 @@ walk_pymalloc(pymalloc_walk *w, const struct _obmalloc_mgmt *mgmt,
     return 0;
 }
 
-/* This process's own state, walked in place. */
+#if MP_HAVE_OBMALLOC_STATE
+/* This process's own state, walked in place (3.12+). */
 static int
 walk_own(pymalloc_walk *w, int with_arenas)
 {
-    mp_obmalloc_state *state = mp_obmalloc(PyInterpreterState_Get());
+    struct _obmalloc_mgmt *mgmt = &mp_obmalloc(PyInterpreterState_Get())->mgmt;
+    mp_pymalloc_totals totals = {mgmt->maxarenas, mgmt->ntimes_arena_allocated,
+                                 mgmt->narenas_highwater,
+                                 mgmt->raw_allocated_blocks};
     const char *problem;
-    return walk_pymalloc(w, &state->mgmt, state->mgmt.arenas, NULL,
-                         with_arenas, &problem);
+    return walk_pymalloc(w, &totals, mgmt->arenas, NULL, with_arenas,
+                         &problem);
 }
+#endif
 
 /* What _PyObject_DebugMallocStats (Objects/obmalloc.c) derives from the
  * same walk, per size class and in bytes, so that Python only types it. */
@@ -207,19 +217,19 @@ derive(const pymalloc_walk *w, pymalloc_derived *d)
 {
     size_t allocated = 0, available = 0, quantization = 0, used_pools = 0;
     for (int i = 0; i < MP_MAX_SIZE_CLASSES; i++) {
-        d->size[i] = INDEX2SIZE(i);
-        d->free[i] = w->pools[i] * NUMBLOCKS(i) - w->blocks[i];
+        d->size[i] = mp_block_size(i);
+        d->free[i] = w->pools[i] * mp_pool_capacity(i) - w->blocks[i];
         allocated += w->blocks[i] * d->size[i];
         available += d->free[i] * d->size[i];
-        quantization += w->pools[i] * ((POOL_SIZE - MP_POOL_OVERHEAD) % d->size[i]);
+        quantization += w->pools[i] * ((MP_POOL_SIZE - MP_POOL_OVERHEAD) % d->size[i]);
         used_pools += w->pools[i];
     }
     d->bytes[0] = allocated;                            /* in allocated blocks */
     d->bytes[1] = available;                            /* in available blocks */
-    d->bytes[2] = w->free_pools * POOL_SIZE;            /* in unused pools */
+    d->bytes[2] = w->free_pools * MP_POOL_SIZE;            /* in unused pools */
     d->bytes[3] = used_pools * MP_POOL_OVERHEAD;        /* pool headers */
     d->bytes[4] = quantization;
-    d->bytes[5] = w->misaligned_arenas * POOL_SIZE;     /* arena alignment */
+    d->bytes[5] = w->misaligned_arenas * MP_POOL_SIZE;     /* arena alignment */
 }
 
 /* One arena as (address, total_pools, free_pools, pool_classes,
@@ -301,7 +311,7 @@ walk_tuple(const pymalloc_walk *w)
     return result;
 }
 
-#endif /* MP_HAVE_OBMALLOC_STATE */
+#endif /* MP_HAVE_POOL_LAYOUT */
 
 /* ---- The interpreter's report, captured (every version) --------------------- */
 
@@ -429,9 +439,11 @@ read_report(mp_state *st)
 /* ---- A reading: the walk (3.12+) or the report (before), built later ---- */
 
 struct mp_pymalloc_reading {
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_POOL_LAYOUT
+    int walked;                 /* the walk, else (before 3.12) the report */
     pymalloc_walk walk;
-#else
+#endif
+#if !MP_HAVE_OBMALLOC_STATE
     char *report;               /* malloc'ed */
     size_t report_length;
     Py_ssize_t allocated_blocks;
@@ -465,6 +477,7 @@ mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
         PyMem_RawFree(p);
         return -1;
     }
+    p->walked = 1;
 #else
     p->report = mp_capture_malloc_stats(&p->report_length);
     if (p->report == NULL) {
@@ -477,9 +490,9 @@ mp_pymalloc_read(mp_state *st, int with_arenas, mp_pymalloc_reading **out,
     return 0;
 }
 
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_POOL_LAYOUT
 int
-mp_pymalloc_read_from(const struct _obmalloc_mgmt *mgmt,
+mp_pymalloc_read_from(const mp_pymalloc_totals *totals,
                       const mp_arena *arenas, const mp_pool_source *src,
                       mp_pymalloc_reading **out, const char **problem)
 {
@@ -489,7 +502,8 @@ mp_pymalloc_read_from(const struct _obmalloc_mgmt *mgmt,
         PyErr_NoMemory();
         return -1;
     }
-    int e = walk_pymalloc(&p->walk, mgmt, arenas, src, 1, problem);
+    p->walked = 1;
+    int e = walk_pymalloc(&p->walk, totals, arenas, src, 1, problem);
     if (e != 0 || *problem != NULL) {
         mp_pymalloc_release(p);
         return e;
@@ -513,8 +527,13 @@ mp_pymalloc_allocated_blocks(const mp_pymalloc_reading *p)
 PyObject *
 mp_pymalloc_build(const mp_pymalloc_reading *p)
 {
+#if MP_HAVE_POOL_LAYOUT
+    if (p->walked) {
+        return walk_tuple(&p->walk);
+    }
+#endif
 #if MP_HAVE_OBMALLOC_STATE
-    return walk_tuple(&p->walk);
+    Py_UNREACHABLE();
 #else
     return Py_BuildValue("(y#n)", p->report, (Py_ssize_t)p->report_length,
                          p->allocated_blocks);
@@ -567,9 +586,10 @@ void
 mp_pymalloc_release(mp_pymalloc_reading *p)
 {
     if (p != NULL) {
-#if MP_HAVE_OBMALLOC_STATE
+#if MP_HAVE_POOL_LAYOUT
         PyMem_RawFree(p->walk.arenas);
-#else
+#endif
+#if !MP_HAVE_OBMALLOC_STATE
         free(p->report);
 #endif
         PyMem_RawFree(p);

@@ -13,12 +13,16 @@
  * builds with a GIL; on 3.13+ also hands over _PyRuntime.debug_offsets
  * (_Py_DebugOffsets) for the build check.
  *
- * pymalloc (3.12+, GIL builds): the interpreter's struct _obmalloc_mgmt
- * (in PyInterpreterState.obmalloc: embedded in 3.12, a pointer from 3.13),
- * its arena table (mgmt.arenas[0..maxarenas)), and each arena's carved
- * pool headers in one read; pymalloc.c walks the copies as it walks this
- * process's.  Beside it, _PyRuntime.allocators.standard.obj and
- * .debug.obj (their ctx pointers) and PyInterpreterState.imports.modules.
+ * pymalloc (GIL builds): 3.12+, the interpreter's struct _obmalloc_mgmt
+ * (in PyInterpreterState.obmalloc: embedded in 3.12, a pointer from 3.13)
+ * and _PyRuntime.allocators.standard.obj and .debug.obj (their ctx
+ * pointers); 3.9-3.11, Objects/obmalloc.c's statics arenas, maxarenas,
+ * ntimes_arena_allocated, narenas_highwater, raw_allocated_blocks,
+ * _PyObject and _PyMem_Debug, at the addresses attach found in the
+ * target's symbol table.  Then its arena table (arenas[0..maxarenas)) and
+ * each arena's carved pool headers in one read; pymalloc.c walks the
+ * copies as it walks this process's.  Beside them, the interpreter's
+ * sys.modules (PyInterpreterState.imports.modules; .modules before 3.12).
  */
 #include "parts.h"
 
@@ -543,7 +547,64 @@ remote_gc(PyObject *module, PyObject *args)
 #endif
 }
 
-#if MP_REMOTE && MP_HAVE_OBMALLOC_STATE
+/* ---- pymalloc ---------------------------------------------------------------- */
+
+/* 3.9-3.11: obmalloc.c's statics (compat.h's MP_OBMALLOC_STATICS), each
+ * read into its field here, their names and sizes as this build has
+ * them.  3.12+ has none: the state is in the interpreter. */
+typedef struct {
+    char unused;
+#define MP_FIELD(name, type) type name;
+    MP_OBMALLOC_STATICS(MP_FIELD)
+#undef MP_FIELD
+} obmalloc_statics;
+
+#define MP_INDEX(name, type) STATIC_##name,
+enum { MP_OBMALLOC_STATICS(MP_INDEX) MP_NSTATICS };
+#define MP_NAME(name, type) #name,
+#define MP_SIZE(name, type) sizeof(type),
+#define MP_OFFSET(name, type) offsetof(obmalloc_statics, name),
+static const char *const static_names[] = {MP_OBMALLOC_STATICS(MP_NAME) NULL};
+static const size_t static_sizes[] = {MP_OBMALLOC_STATICS(MP_SIZE) 0};
+static const size_t static_offsets[] = {MP_OBMALLOC_STATICS(MP_OFFSET) 0};
+#undef MP_INDEX
+#undef MP_NAME
+#undef MP_SIZE
+#undef MP_OFFSET
+
+/* The addresses of the statics, from statics: one (address, size) pair
+ * per name of static_names, each size the one this build has.  0, or -1
+ * with TypeError, or UnsupportedInterpreter for a size that differs. */
+static int
+static_addresses(mp_state *st, PyObject *statics, uintptr_t *at)
+{
+    if (!PyTuple_Check(statics) || PyTuple_GET_SIZE(statics) != MP_NSTATICS) {
+        PyErr_Format(PyExc_TypeError, "statics must be a tuple of %d "
+                     "(address, size) pairs", (int)MP_NSTATICS);
+        return -1;
+    }
+    for (int i = 0; static_names[i] != NULL; i++) {
+        unsigned long long address;
+        Py_ssize_t size;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(statics, i),
+                              "Kn;statics holds (address, size) pairs",
+                              &address, &size)) {
+            return -1;
+        }
+        if (size < 0 || (size_t)size != static_sizes[i]) {
+            PyErr_Format(st->unsupported, "the target's obmalloc.c "
+                         "variable %s takes %zd bytes where this build's "
+                         "takes %zu: its pymalloc is not laid out as "
+                         "memprobe reads it", static_names[i], size,
+                         static_sizes[i]);
+            return -1;
+        }
+        at[i] = (uintptr_t)address;
+    }
+    return 0;
+}
+
+#if MP_REMOTE && MP_HAVE_POOL_LAYOUT
 /* The most arena slots a target's table may have: its copy stays within
  * one read. */
 #define MP_REMOTE_MAX_ARENAS ((unsigned int)(MP_REMOTE_READ_MAX / sizeof(mp_arena)))
@@ -560,7 +621,7 @@ read_pools(void *ctx, uintptr_t first, unsigned int n, mp_pool *into)
     for (unsigned int k = 0; k < n; k++) {
         local[k].iov_base = &into[k];
         local[k].iov_len = sizeof(mp_pool);
-        remote[k].iov_base = (void *)(first + (uintptr_t)k * POOL_SIZE);
+        remote[k].iov_base = (void *)(first + (uintptr_t)k * MP_POOL_SIZE);
         remote[k].iov_len = sizeof(mp_pool);
     }
     ssize_t got = process_vm_readv(*(pid_t *)ctx, local, n, remote, n, 0);
@@ -570,78 +631,140 @@ read_pools(void *ctx, uintptr_t first, unsigned int n, mp_pool *into)
     return (size_t)got == n * sizeof(mp_pool) ? 0 : EFAULT;
 }
 
-/* The target's pymalloc read into *out (or why not into *problem): its
- * mgmt, its arena table, its pools' headers.  0, or an errno. */
+/* What the target keeps beside its arenas, and where they are. */
+typedef struct {
+    mp_pymalloc_totals totals;
+    uintptr_t arenas;           /* the arena table */
+    uintptr_t obj_ctx;          /* the object allocator's context */
+    uintptr_t debug_obj;        /* the debug layer's object allocator */
+} pymalloc_roots;
+
+/* The target's roots: 3.12+ from its interpreter's mgmt (at mgmt_at) and
+ * its _PyRuntime.allocators; 3.9-3.11 from obmalloc.c's statics at
+ * at[], in one read.  0, or an errno. */
 static int
-read_pymalloc(pid_t pid, uintptr_t mgmt_at, mp_pymalloc_reading **out,
-              const char **problem)
+read_roots(pid_t pid, uintptr_t runtime, uintptr_t mgmt_at,
+           const uintptr_t *at, pymalloc_roots *r)
 {
+    PyMemAllocatorEx obj = {0};
+#if MP_HAVE_OBMALLOC_STATE
+    (void)at;
     struct _obmalloc_mgmt mgmt;
-    *out = NULL;
-    *problem = NULL;
     int e = read_remote(pid, mgmt_at, &mgmt, sizeof(mgmt));
+    if (e == 0) {
+        e = read_remote(pid, runtime + offsetof(_PyRuntimeState,
+                                                allocators.standard.obj),
+                        &obj, sizeof(obj));
+    }
     if (e != 0) {
         return e;
     }
-    if (mgmt.maxarenas > MP_REMOTE_MAX_ARENAS
-        || (mgmt.maxarenas > 0 && mgmt.arenas == NULL)) {
+    r->totals = (mp_pymalloc_totals){mgmt.maxarenas,
+                                     mgmt.ntimes_arena_allocated,
+                                     mgmt.narenas_highwater,
+                                     mgmt.raw_allocated_blocks};
+    r->arenas = (uintptr_t)mgmt.arenas;
+    r->debug_obj = runtime + offsetof(_PyRuntimeState, allocators.debug.obj);
+#else
+    (void)runtime;
+    (void)mgmt_at;
+    obmalloc_statics s;
+    struct iovec local[MP_NSTATICS], remote[MP_NSTATICS];
+    size_t total = 0;
+    for (int i = 0; i < MP_NSTATICS; i++) {
+        local[i].iov_base = (char *)&s + static_offsets[i];
+        local[i].iov_len = remote[i].iov_len = static_sizes[i];
+        remote[i].iov_base = (void *)at[i];
+        total += static_sizes[i];
+    }
+    ssize_t got = process_vm_readv(pid, local, MP_NSTATICS, remote,
+                                   MP_NSTATICS, 0);
+    if (got < 0) {
+        return errno;
+    }
+    if ((size_t)got != total) {
+        return EFAULT;
+    }
+    obj = s._PyObject;
+    r->totals = (mp_pymalloc_totals){s.maxarenas, s.ntimes_arena_allocated,
+                                     s.narenas_highwater,
+                                     s.raw_allocated_blocks};
+    r->arenas = (uintptr_t)s.arenas;
+    r->debug_obj = at[STATIC__PyMem_Debug] + offsetof(mp_debug_apis, obj);
+#endif
+    r->obj_ctx = (uintptr_t)obj.ctx;
+    return 0;
+}
+
+/* The target's pymalloc read into *out (or why not into *problem): its
+ * arena table and its pools' headers, after its roots.  0, or an errno. */
+static int
+read_pymalloc(pid_t pid, const pymalloc_roots *roots,
+              mp_pymalloc_reading **out, const char **problem)
+{
+    unsigned int maxarenas = roots->totals.maxarenas;
+    *out = NULL;
+    *problem = NULL;
+    if (maxarenas > MP_REMOTE_MAX_ARENAS
+        || (maxarenas > 0 && roots->arenas == 0)) {
         *problem = "the arena table's size is not believable";
         return 0;
     }
-    size_t size = (size_t)mgmt.maxarenas * sizeof(mp_arena);
+    size_t size = (size_t)maxarenas * sizeof(mp_arena);
     mp_arena *arenas = PyMem_RawMalloc(size ? size : 1);
     if (arenas == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    e = size ? read_remote(pid, (uintptr_t)mgmt.arenas, arenas, size) : 0;
+    int e = size ? read_remote(pid, roots->arenas, arenas, size) : 0;
     mp_pool_source src = {read_pools, &pid};
     if (e == 0) {
-        e = mp_pymalloc_read_from(&mgmt, arenas, &src, out, problem);
+        e = mp_pymalloc_read_from(&roots->totals, arenas, &src, out, problem);
     }
     PyMem_RawFree(arenas);
     return e;
 }
 #endif
 
-/* _remote_pymalloc(pid, runtime_address, interp_address) -> (state,
- * problem, modules, obj_ctx, debug_obj): state is
- * _pymalloc_state(True)'s tuple for the allocator state of the
- * interpreter at interp_address in process pid (3.12+), or None with
- * problem saying why the copy does not hold together (a running target
- * changed its arenas while they were read).  modules is the address of
- * that interpreter's sys.modules dict (to tell whether pymalloc serves its
+/* _remote_pymalloc(pid, runtime_address, interp_address, statics) ->
+ * (state, problem, modules, obj_ctx, debug_obj): state is
+ * _pymalloc_state(True)'s 3.12+ tuple for the allocator state of the
+ * interpreter at interp_address in process pid, or None with problem
+ * saying why the copy does not hold together (a running target changed
+ * its arenas while they were read).  statics: before 3.12, where
+ * obmalloc.c's variables named OBMALLOC_STATICS are in the target, with
+ * their sizes; () from 3.12.  modules is the address of that
+ * interpreter's sys.modules dict (to tell whether pymalloc serves its
  * objects, and whether the debug layer pads them); obj_ctx the context
- * pointer of its object allocator (_PyRuntime.allocators.standard.obj:
- * NULL for pymalloc itself) and debug_obj where the debug layer's object
- * allocator sits in its _PyRuntime (the context of that layer): any other
- * context is a hook's, such as tracemalloc's. */
+ * pointer of its object allocator (NULL for pymalloc itself) and
+ * debug_obj where the debug layer's object allocator sits (the context of
+ * that layer): any other context is a hook's, such as tracemalloc's. */
 static PyObject *
 remote_pymalloc(PyObject *module, PyObject *args)
 {
     long pid;
     unsigned long long runtime, address;
-    if (!PyArg_ParseTuple(args, "lKK", &pid, &runtime, &address)
+    PyObject *statics;
+    uintptr_t at[MP_NSTATICS + 1];
+    if (!PyArg_ParseTuple(args, "lKKO", &pid, &runtime, &address, &statics)
         || check_pid(pid) < 0) {
         return NULL;
     }
     mp_state *st = mp_probe_state(module, MP_PART_PYMALLOC);
-    if (st == NULL) {
+    if (st == NULL || static_addresses(st, statics, at) < 0) {
         return NULL;
     }
 #if !MP_REMOTE
     return not_here(st);
-#elif !MP_HAVE_OBMALLOC_STATE
+#elif !MP_HAVE_POOL_LAYOUT
     if (MP_FREE_THREADED) {
         PyErr_SetString(st->unsupported, "free-threaded builds allocate "
                         "objects with mimalloc, whose pages attach does not "
                         "read yet (inject(pid) reads them inside)");
     }
     else {
-        PyErr_Format(st->unsupported, "reading another process's pymalloc "
-                     "needs a CPython 3.12+ build with pymalloc: before 3.12 "
-                     "its arena table is file-static in obmalloc.c (running "
-                     "CPython %s)", mp_version_text(st));
+        PyErr_SetString(st->unsupported, "this CPython was built without "
+                        "pymalloc (--without-pymalloc)");
     }
     return NULL;
 #else
@@ -650,19 +773,19 @@ remote_pymalloc(PyObject *module, PyObject *args)
     if (copy == NULL) {
         return NULL;
     }
+#  if MP_HAVE_OBMALLOC_STATE
     uintptr_t mgmt_at = mp_obmalloc_mgmt_at(copy, (uintptr_t)address);
-    uintptr_t modules = (uintptr_t)copy->imports.modules;
+#  else
+    uintptr_t mgmt_at = 0;
+#  endif
+    uintptr_t modules = mp_interp_modules(copy);
     PyMem_RawFree(copy);
-    uintptr_t obj_at = (uintptr_t)runtime
-                       + offsetof(_PyRuntimeState, allocators.standard.obj);
-    uintptr_t debug_at = (uintptr_t)runtime
-                         + offsetof(_PyRuntimeState, allocators.debug.obj);
-    PyMemAllocatorEx obj = {0};
-    int e = read_remote((pid_t)pid, obj_at, &obj, sizeof(obj));
+    pymalloc_roots roots = {{0}};
     mp_pymalloc_reading *reading = NULL;
     const char *problem = NULL;
+    int e = read_roots((pid_t)pid, (uintptr_t)runtime, mgmt_at, at, &roots);
     if (e == 0) {
-        e = read_pymalloc((pid_t)pid, mgmt_at, &reading, &problem);
+        e = read_pymalloc((pid_t)pid, &roots, &reading, &problem);
     }
     if (e == EFAULT) {
         problem = "pymalloc's state led outside the target's memory";
@@ -678,8 +801,8 @@ remote_pymalloc(PyObject *module, PyObject *args)
     }
     return Py_BuildValue("(NzKKK)", state, problem,
                          (unsigned long long)modules,
-                         (unsigned long long)(uintptr_t)obj.ctx,
-                         (unsigned long long)debug_at);
+                         (unsigned long long)roots.obj_ctx,
+                         (unsigned long long)roots.debug_obj);
 #endif
 }
 
@@ -695,7 +818,8 @@ static PyMethodDef remote_methods[] = {
      "\n--\n\n(gc state tuple, why the lengths are missing or None, "
      "census rows or None)."},
     {"_remote_pymalloc", remote_pymalloc, METH_VARARGS,
-     "_remote_pymalloc(pid, runtime_address, interp_address, /)\n--\n\n"
+     "_remote_pymalloc(pid, runtime_address, interp_address, statics, /)"
+     "\n--\n\n"
      "(pymalloc state tuple or None, why None, modules address, object "
      "allocator's ctx, debug layer's address)."},
     {NULL, NULL, 0, NULL}
@@ -705,5 +829,17 @@ int
 mp_init_remote(PyObject *module, mp_state *st)
 {
     (void)st;
-    return PyModule_AddFunctions(module, remote_methods);
+    PyObject *names = PyTuple_New(MP_NSTATICS);
+    for (int i = 0; names != NULL && static_names[i] != NULL; i++) {
+        PyObject *name = PyUnicode_FromString(static_names[i]);
+        if (name == NULL) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, i, name);
+    }
+    int rc = names ? PyModule_AddObjectRef(module, "OBMALLOC_STATICS", names)
+                   : -1;
+    Py_XDECREF(names);
+    return rc < 0 ? -1 : PyModule_AddFunctions(module, remote_methods);
 }

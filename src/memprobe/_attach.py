@@ -31,11 +31,20 @@ from ._types import ArenaMap, AttachError, Fragmentation, PymallocSnapshot, Remo
 DEFAULT_MAX_STEPS = 50_000_000
 
 
+# The symbols attach reads: _PyRuntime and Py_Version, in the dynamic or
+# the full symbol table; before 3.12 also pymalloc's state, the statics of
+# obmalloc.c that _memprobe names (local symbols: in the full table of an
+# unstripped build only).
+_GLOBALS = (b"_PyRuntime", b"Py_Version")
+_STATICS = tuple(name.encode() for name in _memprobe.OBMALLOC_STATICS)
+
+
 class _Elf(NamedTuple):
     runtime: Optional[int]      # _PyRuntime's address as linked, or None
     version_symbol: Optional[int]   # Py_Version's (3.11+), or None
     build_id: Optional[bytes]
     first_load: int             # the lowest PT_LOAD address, page-aligned
+    statics: Dict[bytes, Tuple[int, int]]   # obmalloc.c's: (address as linked, size)
 
 
 def _read_elf(path: str) -> Optional[_Elf]:
@@ -73,32 +82,49 @@ def _read_elf(path: str) -> Optional[_Elf]:
             elif p_type == 4 and build_id is None:                   # PT_NOTE
                 build_id = _build_id(chunk(p_offset, p_filesz))
         symbols: Dict[bytes, int] = {}
+        statics: Dict[bytes, Tuple[int, int]] = {}
         table = chunk(shoff, shnum * shentsize)
         layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
         sections = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
         for sh in sections:
             if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
                 strings = sections[sh[6]]
-                _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols)
-    return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0))
+                _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols, statics)
+    return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics)
 
 
-def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, int]) -> None:
-    """The values of _PyRuntime and Py_Version in one symbol table."""
-    wanted = {}
-    for name in (b"_PyRuntime", b"Py_Version"):
-        at = names.find(b"\0" + name + b"\0")
-        if at >= 0:
-            wanted[at + 1] = name
+def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, int],
+             statics: Dict[bytes, Tuple[int, int]]) -> None:
+    """The values of the _GLOBALS one symbol table defines, and the
+    (value, size) of the _STATICS it defines as objects local to
+    obmalloc.c: a file's local symbols follow its STT_FILE symbol."""
+    wanted: Dict[int, bytes] = {}
+    for name in _GLOBALS + _STATICS:
+        # Every place the name ends a string: a linker may store it as the
+        # tail of a longer name ("arenas" in "maxarenas").
+        at = names.find(name + b"\0")
+        while at >= 0:
+            wanted[at] = name
+            at = names.find(name + b"\0", at + 1)
     if not wanted or entsize == 0:
         return
+    in_obmalloc = False
     for i in range(0, len(table) - entsize + 1, entsize):
         if wide:
-            st_name, _, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", table, i)
+            st_name, info, _, shndx, value, size = struct.unpack_from("<IBBHQQ", table, i)
         else:
-            st_name, value, _, _, _, shndx = struct.unpack_from("<IIIBBH", table, i)
-        if st_name in wanted and shndx != 0:
-            into[wanted[st_name]] = value
+            st_name, value, size, info, _, shndx = struct.unpack_from("<IIIBBH", table, i)
+        if info & 0xF == 4:                                 # STT_FILE
+            end = names.find(b"\0", st_name)
+            in_obmalloc = os.path.basename(names[st_name:end]) == b"obmalloc.c"
+            continue
+        symbol = wanted.get(st_name)
+        if symbol is None or shndx == 0:
+            continue
+        if symbol in _GLOBALS:
+            into[symbol] = value
+        elif in_obmalloc and info == 1:                     # STB_LOCAL, STT_OBJECT
+            statics[symbol] = (value, size)
 
 
 def _build_id(notes: bytes) -> Optional[bytes]:
@@ -371,7 +397,8 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
     already stays stopped.  Raises AttachError saying what to change when
     it cannot read the process.  ``census`` counts the walked objects by
     type name in the same walk (it needs ``lengths``).  pymalloc is read
-    too (3.12+), stopped or not, every pool header checked."""
+    too, stopped or not, every pool header checked (before 3.12 through
+    obmalloc.c's statics, named only in an unstripped build's symbols)."""
     check_pid(pid)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int):
         raise TypeError(f"max_steps must be an int, not {type(max_steps).__name__}")
@@ -447,11 +474,17 @@ def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Al
     not (see RemoteSnapshot.pymalloc_missing); last, whether the arenas
     did not hold together (read again after letting a target stopped by
     the reading run)."""
+    unnamed = [name.decode() for name in _STATICS if name not in runtime.elf.statics]
+    if unnamed:
+        return None, None, (f"before 3.12 pymalloc's state is file-static in obmalloc.c, named only in a full "
+                            f"symbol table, and {runtime.file} does not name {', '.join(unnamed)} (a stripped "
+                            f"build): an unstripped build of this CPython can be read"), False
+    statics = tuple((runtime.bias + runtime.elf.statics[name][0], runtime.elf.statics[name][1]) for name in _STATICS)
     try:
-        state, problem, modules, obj_ctx, debug_obj = _memprobe._remote_pymalloc(pid, runtime.address, main)
+        state, problem, modules, obj_ctx, debug_obj = _memprobe._remote_pymalloc(pid, runtime.address, main, statics)
     except OSError as exc:
         raise _os_error(pid, exc) from None
-    except MemprobeError as exc:     # before 3.12, or this build's pymalloc part failed its check
+    except MemprobeError as exc:     # no pymalloc, or this build's pymalloc part failed its check
         return None, None, str(exc), False
     if state is None:
         why = ("although the target was stopped: it stopped in the middle of changing them, or its allocator's "

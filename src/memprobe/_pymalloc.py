@@ -104,18 +104,21 @@ def snapshot_from_state(state: _State, serving: Optional[Tuple[str, bool, bool]]
     default."""
     total, highwater, current, raw_blocks, unused_pools, classes, *lost = state[:12]
     c = required_constants()
+    # Another process's state is always walked, never printed.
+    source = "obmalloc-state" if PYMALLOC_STATE_READABLE or serving is not None else "debug-malloc-stats"
     if serving is None:
         now = allocator()
         serving = (now.name, now.hooked, now.debug)
     # PymallocSnapshot's fields in order (see its declaration).
-    return _PYMALLOC("obmalloc-state" if PYMALLOC_STATE_READABLE else "debug-malloc-stats", *serving,
+    return _PYMALLOC(source, *serving,
                      c.arena_size, c.pool_size, c.alignment, c.small_request_threshold,
                      total, total - current, highwater, current, raw_blocks,
                      Rows(_SIZE_CLASSES(classes)), unused_pools, *lost, sum(lost))
 
 
 def arena_map_from_state(state: _State) -> ArenaMap:
-    """The arenas of a state read with arenas (3.12+)."""
+    """The arenas of a state read with arenas (3.12+, or another
+    process's on every version)."""
     return ArenaMap(ArenaInfo(*arena) for arena in state[12])
 
 

@@ -1297,10 +1297,12 @@ class RemoteSnapshot(_Document):
 
     ``pymalloc`` is its main interpreter's pymalloc as ``pymalloc()`` gives
     it inside, and ``fragmentation`` its arenas as ``fragmentation()``
-    gives them, both read from its arenas and pool headers (3.12+).  They are ``None`` when they
-    cannot be read, and ``pymalloc_missing`` says why: before 3.12, another
-    allocator, or (not ``stopped``) arenas that changed while they were
-    read.  Unless ``stopped``, each arena is exact when read and the totals
+    gives them, both read from its arenas and pool headers (``source`` is
+    ``"obmalloc-state"`` on every version: before 3.12 through obmalloc.c's
+    statics, which the symbol table of an unstripped build names).  They
+    are ``None`` when they cannot be read, and ``pymalloc_missing`` says
+    why: before 3.12 a stripped build, another allocator, or (not
+    ``stopped``) arenas that changed while they were read.  Unless ``stopped``, each arena is exact when read and the totals
     of slightly different moments.
     """
 
