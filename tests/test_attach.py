@@ -342,6 +342,29 @@ def test_a_list_longer_than_the_step_cap_is_reported_partial_not_guessed(tmp_pat
     assert [g.count for g in remote.gc.generations] == seen["counts"]
 
 
+@needs_gil
+def test_a_step_cap_is_not_read_again_as_a_change_would_be(monkeypatch):
+    """stop=True reads again (up to STOP_ATTEMPTS) only when the target
+    changed its lists under the reading; a list over the step cap is as
+    long the next time."""
+    readings, read = [], _attach._read_gc
+
+    def counted(*args):
+        readings.append(read(*args))
+        return readings[-1]
+
+    monkeypatch.setattr(_attach, "_read_gc", counted)
+    with subprocess.Popen([sys.executable, "-c", "import time\nx = [[] for _ in range(1000)]\ntime.sleep(60)"]) \
+            as target:
+        try:
+            time.sleep(0.5)
+            remote = memprobe.attach(target.pid, stop=True, max_steps=100)
+        finally:
+            target.kill()
+    assert "step cap" in remote.partial
+    assert len(readings) == 1 and readings[0][2] is False
+
+
 # A target that keeps allocating and freeing, to be read while it runs.
 CHURN = textwrap.dedent("""
     import sys, time

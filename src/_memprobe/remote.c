@@ -222,8 +222,13 @@ read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
     return 0;
 }
 
-/* Why the walk of a list stopped short, or NULL when it came back. */
-typedef const char *walk_problem;
+/* Why the walk of a list stopped short (why NULL: it came back), and
+ * whether that is the target changing its lists under the reading, so
+ * that a reading a moment later may succeed. */
+typedef struct {
+    const char *why;
+    int changed;
+} walk_problem;
 
 /* Nodes walked between two looks at this process's signals (with the GIL
  * taken back): a Ctrl-C ends a long walk within a few milliseconds. */
@@ -248,16 +253,17 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
     uintptr_t before = remote_head;
     uintptr_t node = head->_gc_next & ~(uintptr_t)3;
     int e = 0;
-    *problem = NULL;
+    *problem = (walk_problem){NULL, 0};
     PyThreadState *saved = PyEval_SaveThread();
     while (node != remote_head) {
         if (node == 0) {
-            *problem = "a list led to a null pointer (the target changed it "
-                       "while it was read)";
+            *problem = (walk_problem){"a list led to a null pointer (the "
+                                      "target changed it while it was read)", 1};
             break;
         }
         if (++n > max_steps) {
-            *problem = "a list is longer than the step cap (max_steps)";
+            *problem = (walk_problem){"a list is longer than the step cap "
+                                      "(max_steps)", 0};
             break;
         }
         if (n % MP_STEPS_PER_SLICE == 0) {
@@ -270,16 +276,17 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
         PyGC_Head g;
         e = read_cached(c, node, &g, sizeof(g));
         if (e == EFAULT) {
-            *problem = "a list led outside the target's memory (the target "
-                       "changed it while it was read)";
+            *problem = (walk_problem){"a list led outside the target's memory "
+                                      "(the target changed it while it was "
+                                      "read)", 1};
             break;
         }
         if (e != 0) {
             break;
         }
         if ((g._gc_prev & _PyGC_PREV_MASK) != before) {
-            *problem = "a list's links disagreed (the target changed it "
-                       "while it was read)";
+            *problem = (walk_problem){"a list's links disagreed (the target "
+                                      "changed it while it was read)", 1};
             break;
         }
         if (types != NULL) {
@@ -289,8 +296,9 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
                 e = EFAULT;
             }
             if (e == EFAULT) {
-                *problem = "an object's header led outside the target's "
-                           "memory (the target changed it while it was read)";
+                *problem = (walk_problem){"an object's header led outside the "
+                                          "target's memory (the target changed "
+                                          "it while it was read)", 1};
                 break;
             }
             if (e == 0 && mp_census_count(types, ob.ob_type, list, 1) != 0) {
@@ -312,9 +320,10 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
         raise_errno(e);
         return -1;
     }
-    if (*problem == NULL && (head->_gc_prev & _PyGC_PREV_MASK) != before) {
-        *problem = "a list's head does not lead back to its last object "
-                   "(the target changed it while it was read)";
+    if (problem->why == NULL && (head->_gc_prev & _PyGC_PREV_MASK) != before) {
+        *problem = (walk_problem){"a list's head does not lead back to its "
+                                  "last object (the target changed it while "
+                                  "it was read)", 1};
     }
     *length = n;
     return 0;
@@ -433,13 +442,15 @@ thread_batches(pid_t pid, const PyInterpreterState *copy, uintptr_t address,
 #endif
 
 /* _remote_gc(pid, runtime_address, interp_address, max_steps, census) ->
- * (gc, partial, census): gc is _gc_state()'s tuple for the interpreter
- * state at interp_address in process pid, with the lengths of its lists
- * walked when max_steps > 0 (None where not walked); partial is None, or
- * why the lengths are missing (the target was collecting, or changed a
- * list while it was read).  census: with census true and the lists
- * walked, census_rows() over every list; else None.  The copy must point back to runtime_address (else
- * MemprobeError); OSError when the target cannot be read. */
+ * (gc, partial, changed, census): gc is _gc_state()'s tuple for the
+ * interpreter state at interp_address in process pid, with the lengths of
+ * its lists walked when max_steps > 0 (None where not walked); partial is
+ * None, or why the lengths are missing, and changed whether that is the
+ * target collecting or changing a list while it was read (a reading a
+ * moment later may succeed).  census: with census true and the lists
+ * walked, census_rows() over every list; else None.  The copy must point
+ * back to runtime_address (else MemprobeError); OSError when the target
+ * cannot be read. */
 static PyObject *
 remote_gc(PyObject *module, PyObject *args)
 {
@@ -482,8 +493,8 @@ remote_gc(PyObject *module, PyObject *args)
     if (gc == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(NzO)", gc, max_steps > 0 ? FREE_THREADED_LISTS : NULL,
-                         Py_None);
+    return Py_BuildValue("(NzOO)", gc, max_steps > 0 ? FREE_THREADED_LISTS : NULL,
+                         Py_False, Py_None);
 #else
     PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,
                                            (uintptr_t)address);
@@ -505,12 +516,13 @@ remote_gc(PyObject *module, PyObject *args)
         PyMem_RawFree(copy);
         return PyErr_NoMemory();
     }
-    walk_problem problem = NULL;
+    walk_problem problem = {NULL, 0};
     int failed = 0;
     if (max_steps > 0 && r.collecting) {
-        problem = "the target was collecting: its lists were not walked";
+        problem = (walk_problem){"the target was collecting: its lists were "
+                                 "not walked", 1};
     }
-    for (int list = 0; max_steps > 0 && problem == NULL && list < MP_NUM_LISTS;
+    for (int list = 0; max_steps > 0 && problem.why == NULL && list < MP_NUM_LISTS;
          list++) {
         PyGC_Head *head = mp_gc_list_head(copy, list);
         uintptr_t remote_head = (uintptr_t)address
@@ -523,7 +535,7 @@ remote_gc(PyObject *module, PyObject *args)
     }
     PyMem_RawFree(copy);
     PyObject *rows = NULL;
-    if (!failed && counting != NULL && problem == NULL) {
+    if (!failed && counting != NULL && problem.why == NULL) {
         rows = census_rows(cache, counting);
         failed = rows == NULL;
     }
@@ -532,7 +544,7 @@ remote_gc(PyObject *module, PyObject *args)
     if (failed) {
         return NULL;
     }
-    if (problem != NULL) {
+    if (problem.why != NULL) {
         for (int list = 0; list < MP_NUM_LISTS; list++) {
             r.length[list] = -1;
         }
@@ -543,7 +555,9 @@ remote_gc(PyObject *module, PyObject *args)
         Py_XDECREF(rows);
         return NULL;
     }
-    return Py_BuildValue("(NzN)", gc, problem, rows ? rows : Py_NewRef(Py_None));
+    return Py_BuildValue("(NzNN)", gc, problem.why,
+                         PyBool_FromLong(problem.changed),
+                         rows ? rows : Py_NewRef(Py_None));
 #endif
 }
 
@@ -816,6 +830,7 @@ static PyMethodDef remote_methods[] = {
     {"_remote_gc", remote_gc, METH_VARARGS,
      "_remote_gc(pid, runtime_address, interp_address, max_steps, census, /)"
      "\n--\n\n(gc state tuple, why the lengths are missing or None, "
+     "whether the target changed them under the reading, "
      "census rows or None)."},
     {"_remote_pymalloc", remote_pymalloc, METH_VARARGS,
      "_remote_pymalloc(pid, runtime_address, interp_address, statics, /)"

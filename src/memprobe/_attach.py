@@ -422,9 +422,9 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
                 _pause(pid)
             walk = lengths and (paused or was_stopped)
             main = _main_interpreter(pid, runtime, main_offset)
-            raw, partial, rows = _read_gc(pid, runtime, main, max_steps if walk else 0, census)
+            raw, partial, changed, rows = _read_gc(pid, runtime, main, max_steps if walk else 0, census)
             pymalloc, fragmentation, missing, unsettled = _read_pymalloc(pid, runtime, main, paused or was_stopped)
-            if not _changed(partial) and not unsettled:
+            if not changed and not unsettled:
                 break
     if lengths and not (paused or was_stopped) and not FREE_THREADED:
         partial = ("the lists were not walked: the target was running, and its lists change under a walk "
@@ -440,7 +440,11 @@ def _main_interpreter(pid: int, runtime: _Runtime, main_offset: int) -> int:
     return main
 
 
-def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int, census: bool) -> Tuple[Any, Optional[str], Any]:
+def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int,
+             census: bool) -> Tuple[Any, Optional[str], bool, Any]:
+    """The target's collector: its state, why the lengths are missing (or
+    None), whether that is the target changing its lists under the
+    reading (worth reading again), its census rows."""
     try:
         return _memprobe._remote_gc(pid, runtime.address, main, max_steps, census)
     except OSError as exc:
@@ -449,12 +453,6 @@ def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int, census: boo
         if isinstance(exc, UnsupportedInterpreter):
             raise
         raise AttachError(str(exc)) from None    # the state read does not point back to the runtime
-
-
-def _changed(partial: Optional[str]) -> bool:
-    """Whether the lengths are missing because the target was collecting
-    or changed a list (remote.c's reasons): worth reading again."""
-    return partial is not None and ("changed" in partial or "collecting" in partial)
 
 
 def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], int], ...]]) -> Optional[Tuple[RemoteTypeCount, ...]]:
