@@ -253,25 +253,59 @@ def test_a_pool_that_does_not_hold_together_is_refused_not_counted(field):
     assert remote.partial is None and sum(g.length for g in remote.gc.generations) > 0
 
 
+# Before 3.12: the file holding this interpreter's _PyRuntime, when it is
+# a shared libpython (a target then loads a stripped copy of it first).
+LIBPYTHON = (_attach._find_runtime(0).file if _attach._STATICS and sys.platform.startswith("linux") else None)
+before_3_12 = pytest.mark.skipif(not _attach._STATICS,
+                                 reason="3.12+ keeps pymalloc's state in the interpreter: no symbol names it")
+
+
 @needs_gil
 @needs_outside
-@pytest.mark.skipif(not _attach._STATICS, reason="3.12+ keeps pymalloc's state in the interpreter: no symbol names it")
-@pytest.mark.parametrize("change, message", [
-    (lambda statics: {}, "a stripped build"),
-    (lambda statics: {**statics, b"maxarenas": (statics[b"maxarenas"][0], 8)},
-     "maxarenas takes 8 bytes where this build's takes 4"),
-], ids=["stripped", "wrong size"])
-def test_before_3_12_pymalloc_needs_obmalloc_statics_named_as_this_build_has_them(tmp_path, monkeypatch,
-                                                                                   change, message):
-    """3.9-3.11 keep pymalloc's state in obmalloc.c's statics: a target
-    whose file does not name them (stripped), or names one with another
-    size than this build's, has its pymalloc refused with the reason; the
+@before_3_12
+@pytest.mark.skipif(not (LIBPYTHON and "libpython" in LIBPYTHON and shutil.which("strip") and shutil.which("objcopy")),
+                    reason="needs a shared libpython, strip and objcopy")
+def test_before_3_12_a_stripped_build_is_read_through_its_debug_file(tmp_path, monkeypatch):
+    """A target running a stripped copy of this libpython (same build id)
+    has no obmalloc.c statics: refused with the reason, until its debug
+    file (objcopy --only-keep-debug) sits under a DEBUG_DIRS directory as
+    .build-id/xx/yyyy.debug, as distributions install them."""
+    build_id = _attach._find_runtime(0).elf.build_id.hex()
+    lib, debug = tmp_path / "lib", tmp_path / "debug" / ".build-id" / build_id[:2]
+    lib.mkdir()
+    debug.mkdir(parents=True)
+    stripped_file = lib / os.path.basename(LIBPYTHON)
+    subprocess.run(["strip", "--strip-all", LIBPYTHON, "-o", str(stripped_file)], check=True)
+    subprocess.run(["objcopy", "--only-keep-debug", LIBPYTHON, str(debug / f"{build_id[2:]}.debug")], check=True)
+    process, view = _start(tmp_path, env=dict(os.environ, LD_LIBRARY_PATH=str(lib)))
+    try:
+        monkeypatch.setattr(_attach, "DEBUG_DIRS", [str(tmp_path / "nothing")])
+        stripped = memprobe.attach(process.pid)
+        monkeypatch.setattr(_attach, "DEBUG_DIRS", [str(tmp_path / "debug")])
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    assert stripped.runtime_file == remote.runtime_file == str(stripped_file)
+    assert stripped.pymalloc is None and "a stripped build" in stripped.pymalloc_missing
+    assert [g.length for g in stripped.gc.generations] == seen["lengths"]
+    assert remote.pymalloc_missing is None
+    assert _as_json(remote.pymalloc) in [dict(p, source="obmalloc-state") for p in seen["pymalloc"]]
+
+
+@needs_gil
+@needs_outside
+@before_3_12
+def test_before_3_12_a_static_of_another_size_than_this_builds_is_refused(tmp_path, monkeypatch):
+    """A target whose file names an obmalloc.c static with another size
+    than this build's has its pymalloc refused with the reason; the
     collector is read all the same."""
     find = _attach._find_runtime
 
     def altered(pid):
         runtime = find(pid)
-        return runtime._replace(elf=runtime.elf._replace(statics=change(runtime.elf.statics)))
+        statics = dict(runtime.elf.statics)
+        statics[b"maxarenas"] = (statics[b"maxarenas"][0], 8)
+        return runtime._replace(elf=runtime.elf._replace(statics=statics))
 
     monkeypatch.setattr(_attach, "_find_runtime", altered)
     process, view = _start(tmp_path)
@@ -280,7 +314,7 @@ def test_before_3_12_pymalloc_needs_obmalloc_statics_named_as_this_build_has_the
     finally:
         seen = _finish(process, view)
     assert remote.pymalloc is None and remote.fragmentation is None
-    assert message in remote.pymalloc_missing
+    assert "maxarenas takes 8 bytes where this build's takes 4" in remote.pymalloc_missing
     assert [g.length for g in remote.gc.generations] == seen["lengths"]
 
 

@@ -26,6 +26,12 @@ from ._memprobe import MemprobeError, UnsupportedInterpreter
 from ._pymalloc import arena_map_from_state, fragmentation_of, snapshot_from_state
 from ._types import ArenaMap, AttachError, Fragmentation, PymallocSnapshot, RemoteSnapshot, RemoteTypeCount
 
+# Where distributions install the symbol tables they strip from their
+# builds (Debian's -dbgsym packages, Fedora's -debuginfo), each file's as
+# .build-id/xx/yyyy.debug after its GNU build id: searched, in the
+# target's root first, when its file names no obmalloc.c statics.
+DEBUG_DIRS = ["/usr/lib/debug"]
+
 # More nodes than this in one list and its length is reported missing (a
 # changed list is caught by its links, not by this).
 DEFAULT_MAX_STEPS = 50_000_000
@@ -188,6 +194,8 @@ def _find_runtime(pid: int) -> _Runtime:
         start, span = starts[path]
         elf = _read_file(pid, path, span)
         if elf is not None and elf.runtime is not None:
+            if _STATICS and not elf.statics:
+                elf = elf._replace(statics=_separate_statics(pid, elf))
             bias = start - elf.first_load
             return _Runtime(bias + elf.runtime, path, elf, bias)
     raise AttachError(f"{_who(pid)} runs no CPython that memprobe can find (no _PyRuntime symbol in "
@@ -204,6 +212,23 @@ def _read_file(pid: int, path: str, span: str) -> Optional[_Elf]:
         except (OSError, struct.error, IndexError, MemoryError):
             continue
     return None
+
+
+def _separate_statics(pid: int, elf: _Elf) -> Dict[bytes, Tuple[int, int]]:
+    """obmalloc.c's statics from the debug file of a stripped one: the file
+    of its build id under DEBUG_DIRS (none without a build id)."""
+    if elf.build_id is None:
+        return {}
+    name = f".build-id/{elf.build_id[:1].hex()}/{elf.build_id[1:].hex()}.debug"
+    for directory in DEBUG_DIRS:
+        for path in (f"{_proc(pid)}/root{directory}/{name}", f"{directory}/{name}"):
+            try:
+                debug = _read_elf(path)
+            except (OSError, struct.error, IndexError, MemoryError):
+                continue
+            if debug is not None and debug.build_id == elf.build_id and debug.statics:
+                return debug.statics
+    return {}
 
 
 def _executable(pid: int) -> Optional[str]:
@@ -475,8 +500,10 @@ def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Al
     unnamed = [name.decode() for name in _STATICS if name not in runtime.elf.statics]
     if unnamed:
         return None, None, (f"before 3.12 pymalloc's state is file-static in obmalloc.c, named only in a full "
-                            f"symbol table, and {runtime.file} does not name {', '.join(unnamed)} (a stripped "
-                            f"build): an unstripped build of this CPython can be read"), False
+                            f"symbol table, and {runtime.file} does not name {', '.join(unnamed)}: a stripped "
+                            f"build, with no debug file of its build id under {' or '.join(DEBUG_DIRS)} "
+                            f"(install its debug symbols, such as Debian's -dbgsym package, or run an unstripped "
+                            f"build)"), False
     statics = tuple((runtime.bias + runtime.elf.statics[name][0], runtime.elf.statics[name][1]) for name in _STATICS)
     try:
         state, problem, modules, obj_ctx, debug_obj = _memprobe._remote_pymalloc(pid, runtime.address, main, statics)
