@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -170,6 +171,7 @@ def test_a_stopped_targets_pymalloc_is_read_exactly_as_it_sees_itself(tmp_path, 
         return
     assert remote.pymalloc_missing is None
     assert remote.pymalloc.blocks_in_use + remote.pymalloc.raw_allocated_blocks == seen["blocks"][1]
+    assert remote.pymalloc.total_bytes == remote.pymalloc.arenas_current * remote.pymalloc.arena_size
     # Before 3.12 the target reads its own from its printed report, the
     # reading from outside walks its arenas: every number the same.
     assert remote.pymalloc.source == "obmalloc-state"
@@ -295,17 +297,20 @@ def test_before_3_12_a_stripped_build_is_read_through_its_debug_file(tmp_path, m
 @needs_gil
 @needs_outside
 @before_3_12
-def test_before_3_12_a_static_of_another_size_than_this_builds_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("change, message", [
+    (lambda elf: elf._replace(statics={**elf.statics, b"maxarenas": (elf.statics[b"maxarenas"][0], 8)}),
+     "maxarenas takes 8 bytes where this build's takes 4"),
+    (lambda elf: elf._replace(statics={}, renamed=True), "link-time optimisation"),
+], ids=["wrong size", "LTO"])
+def test_before_3_12_statics_that_do_not_fit_this_build_are_refused(tmp_path, monkeypatch, change, message):
     """A target whose file names an obmalloc.c static with another size
-    than this build's has its pymalloc refused with the reason; the
-    collector is read all the same."""
+    than this build's, or has them renamed by LTO, has its pymalloc
+    refused with the reason; the collector is read all the same."""
     find = _attach._find_runtime
 
     def altered(pid):
         runtime = find(pid)
-        statics = dict(runtime.elf.statics)
-        statics[b"maxarenas"] = (statics[b"maxarenas"][0], 8)
-        return runtime._replace(elf=runtime.elf._replace(statics=statics))
+        return runtime._replace(elf=change(runtime.elf))
 
     monkeypatch.setattr(_attach, "_find_runtime", altered)
     process, view = _start(tmp_path)
@@ -314,13 +319,56 @@ def test_before_3_12_a_static_of_another_size_than_this_builds_is_refused(tmp_pa
     finally:
         seen = _finish(process, view)
     assert remote.pymalloc is None and remote.fragmentation is None
-    assert "maxarenas takes 8 bytes where this build's takes 4" in remote.pymalloc_missing
+    assert message in remote.pymalloc_missing
     assert [g.length for g in remote.gc.generations] == seen["lengths"]
+
+
+def _symbol_table(entries, wide):
+    """An ELF symbol table of (name offset, st_info, section, value, size)."""
+    return b"".join(struct.pack("<IBBHQQ", name, info, 0, section, value, size) if wide else
+                    struct.pack("<IIIBBH", name, value, size, info, 0, section)
+                    for name, info, section, value, size in entries)
+
+
+FILE, LOCAL_OBJECT, GLOBAL_OBJECT = 4, 0x01, 0x11
+
+
+@pytest.mark.parametrize("wide", [True, False], ids=["ELF64", "ELF32"])
+def test_symbols_are_found_by_exact_name_and_statics_only_as_obmalloc_cs_locals(monkeypatch, wide):
+    """A name stored as the tail of a longer one is found; a static of the
+    same name in another file, or an undefined one, is not obmalloc.c's."""
+    monkeypatch.setattr(_attach, "_STATICS", (b"arenas", b"maxarenas"))
+    names = b"\0other.c\0Objects/obmalloc.c\0maxarenas\0_PyRuntime\0"
+    arenas = names.index(b"maxarenas") + 3          # "arenas", the tail of "maxarenas"
+    entries = [(names.index(b"other.c"), FILE, 0xFFF1, 0, 0),
+               (arenas, LOCAL_OBJECT, 5, 0x100, 8),
+               (names.index(b"Objects/obmalloc.c"), FILE, 0xFFF1, 0, 0),
+               (arenas, LOCAL_OBJECT, 5, 0x200, 8),
+               (names.index(b"maxarenas"), LOCAL_OBJECT, 5, 0x208, 4),
+               (names.index(b"maxarenas"), LOCAL_OBJECT, 0, 0x300, 4),
+               (names.index(b"_PyRuntime"), GLOBAL_OBJECT, 5, 0x400, 1000)]
+    into, statics = {}, {}
+    renamed = _attach._symbols(_symbol_table(entries, wide), names, 24 if wide else 16, wide, into, statics)
+    assert not renamed
+    assert into == {b"_PyRuntime": 0x400}
+    assert statics == {b"arenas": (0x200, 8), b"maxarenas": (0x208, 4)}
+
+
+@pytest.mark.parametrize("offset, renamed", [(1, True), (0, False)], ids=["arenas.lto_priv.0", "xarenas.lto_priv.0"])
+def test_statics_renamed_by_link_time_optimisation_are_told_not_taken(monkeypatch, offset, renamed):
+    """LTO renames clashing statics (arenas.lto_priv.0, .1) and drops the
+    file they came from: said so, never guessed between."""
+    monkeypatch.setattr(_attach, "_STATICS", (b"arenas",))
+    names = b"\0xarenas.lto_priv.0\0"
+    entries = [(1 + offset, LOCAL_OBJECT, 5, 0x200, 8)]
+    statics = {}
+    assert _attach._symbols(_symbol_table(entries, True), names, 24, True, {}, statics) is renamed
+    assert statics == {}
 
 
 def test_remote_pymalloc_refuses_statics_that_are_not_address_size_pairs():
     n = len(memprobe._memprobe.OBMALLOC_STATICS)
-    for statics in ("no", (("a", 1),) * max(n, 1), ((1, 2),) * (n + 1)):
+    for statics in ("no", (("a", 1),) * max(n, 1), ([1, 2],) * max(n, 1), ((1, 2),) * (n + 1)):
         with pytest.raises(TypeError, match="statics"):
             memprobe._memprobe._remote_pymalloc(1, 0, 0, statics)
 
@@ -446,8 +494,46 @@ def test_a_running_target_is_read_without_walking_its_lists(churning):
     # its arena, or said to have changed.
     if remote.pymalloc is not None:
         assert remote.pymalloc.arenas_current == remote.fragmentation.arenas > 0
+        # Each arena's pools add up to its counts, or it is refused.
+        assert remote.pymalloc.total_bytes == remote.pymalloc.arenas_current * remote.pymalloc.arena_size
     elif OUTSIDE:
         assert "changed" in remote.pymalloc_missing
+
+
+# A target that fills and empties pools of every size class, over and
+# over: its arenas change under any reading that does not stop it.
+POOL_CHURN = textwrap.dedent("""
+    import sys
+    print("ready", flush=True)
+    keep, n = [], 0
+    while True:
+        n += 1
+        keep.append([bytes((n * 37 + i) % 500) for i in range(2000)])
+        if len(keep) > 30:
+            keep = keep[n % 15:]
+""")
+
+
+@needs_gil
+@needs_outside
+def test_a_running_targets_arenas_add_up_in_every_reading_or_are_refused():
+    """Read without stopping while its pools fill and empty: each arena
+    copied is checked against its own counts (free pools: those not yet
+    carved and the carved empty ones), so every reading given adds up to
+    its arenas' bytes exactly; the others say the target changed them."""
+    with subprocess.Popen([sys.executable, "-c", POOL_CHURN], stdout=subprocess.PIPE, text=True) as target:
+        try:
+            assert target.stdout.readline() == "ready\n"
+            for _ in range(150):
+                remote = memprobe.attach(target.pid, lengths=False)
+                if remote.pymalloc is None:
+                    assert "changed them while they were read" in remote.pymalloc_missing
+                    continue
+                p = remote.pymalloc
+                assert p.total_bytes == p.arenas_current * p.arena_size == remote.fragmentation.arenas * p.arena_size
+                assert sum(c.pools for c in p.size_classes) + p.unused_pools <= p.arenas_current * p.arena_size // p.pool_size
+        finally:
+            target.kill()
 
 
 # A target whose oldest young object is freed and whose newest made, over

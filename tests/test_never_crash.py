@@ -23,8 +23,10 @@ assert target.stdout.readline() == "ready\\n"
 found = _find_runtime(target.pid)
 runtime = found.address
 # Where obmalloc.c's statics are (3.9-3.11; none from 3.12).
-statics = tuple((found.bias + found.elf.statics[n.encode()][0], found.elf.statics[n.encode()][1])
-                for n in m.OBMALLOC_STATICS)
+def static(name):
+    value, size = found.elf.statics.get(name.encode(), (0, 0))   # (0, 0): refused, not read
+    return found.bias + value, size
+statics = tuple(static(n) for n in m.OBMALLOC_STATICS)
 main = int.from_bytes(m._remote_read(target.pid, runtime + m._remote_layout()[0], 8), "little")
 new_gcinfo, _ = m._maker(GCInfo, ("tracked", "generation", "finalized", "frozen", "gc_bits"))
 _, size_class_rows = m._maker(SizeClass, SizeClass._fields)

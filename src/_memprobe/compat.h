@@ -552,10 +552,15 @@ typedef struct mp_arena {
 } mp_arena;
 #    define MP_ALIGNMENT ((size_t)(SIZEOF_VOID_P > 4 ? 16 : 8))
 #    define MP_SMALL_REQUEST_THRESHOLD ((size_t)512)
-/* 3.10 turned on large arenas and pools where addresses are 64-bit. */
+/* 3.10 turned on large arenas where addresses are 64-bit, and large
+ * pools with them unless built with -DWITH_PYMALLOC_RADIX_TREE=0. */
 #    if PY_VERSION_HEX >= 0x030A0000 && SIZEOF_VOID_P > 4
 #      define MP_ARENA_SIZE ((size_t)1 << 20)
-#      define MP_POOL_SIZE ((size_t)1 << 14)
+#      if defined(WITH_PYMALLOC_RADIX_TREE) && !WITH_PYMALLOC_RADIX_TREE
+#        define MP_POOL_SIZE ((size_t)1 << 12)
+#      else
+#        define MP_POOL_SIZE ((size_t)1 << 14)
+#      endif
 #    else
 #      define MP_ARENA_SIZE ((size_t)1 << 18)
 #      define MP_POOL_SIZE ((size_t)1 << 12)

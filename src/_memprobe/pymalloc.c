@@ -106,11 +106,12 @@ typedef struct {
 
 /* One pass over every live arena and every carved pool: the walk
  * _PyObject_DebugMallocStats does, into C memory.  totals and arenas are
- * the state's counters and its arena table; src says where the pools' headers are read
- * (NULL: this process's, in place).  0; -1 with an error set; or src's
- * errno.  A pool header that does not belong where it was read (a
- * target changing its arenas under the reading) sets *problem and ends
- * the walk with 0. */
+ * the state's counters and its arena table; src says where the pools'
+ * headers are read (NULL: this process's, in place).  0; -1 with an error
+ * set; or src's errno.  A copy is checked as it is walked: a pool header
+ * that does not belong where it was read, or an arena whose pools do not
+ * add up to its counts (a target changing its arenas under the reading)
+ * sets *problem and ends the walk with 0. */
 static int
 walk_pymalloc(pymalloc_walk *w, const mp_pymalloc_totals *totals,
               const mp_arena *arenas, const mp_pool_source *src,
@@ -121,8 +122,13 @@ walk_pymalloc(pymalloc_walk *w, const mp_pymalloc_totals *totals,
     memset(w, 0, sizeof(*w));
     *problem = NULL;
     if (with_arenas) {
-        w->arenas = PyMem_RawCalloc(maxarenas ? maxarenas : 1,
-                                    sizeof(arena_record));
+        /* A record per live arena, not per slot of the table (a copy's
+         * table may be large and mostly empty). */
+        size_t live = 0;
+        for (unsigned int i = 0; i < maxarenas; i++) {
+            live += arenas[i].address != 0;
+        }
+        w->arenas = PyMem_RawCalloc(live ? live : 1, sizeof(arena_record));
         if (w->arenas == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -161,6 +167,7 @@ walk_pymalloc(pymalloc_walk *w, const mp_pymalloc_totals *totals,
             rec->resident = src ? -1 : mp_resident_pages(base, MP_ARENA_SIZE);
         }
         w->misaligned_arenas += first != base;
+        unsigned int empty = 0;         /* carved pools holding no block */
         for (unsigned int k = 0; first + (uintptr_t)k * MP_POOL_SIZE < end; k++) {
             const mp_pool *pool = src ? &headers[k]
                                       : (const mp_pool *)(first + (uintptr_t)k * MP_POOL_SIZE);
@@ -184,6 +191,18 @@ walk_pymalloc(pymalloc_walk *w, const mp_pymalloc_totals *totals,
                 w->pools[sz]++;
                 w->blocks[sz] += count;
             }
+            empty += count == 0;
+        }
+        /* A copy's arena must hold its pools' worth (one fewer when its
+         * start is not pool-aligned), and count as free each pool not yet
+         * carved and each carved one that is empty (obmalloc.c keeps it on
+         * the arena's freepools list). */
+        unsigned int total = MP_MAX_POOLS_PER_ARENA - (first != base);
+        unsigned int carved = (unsigned int)((end - first) / MP_POOL_SIZE);
+        if (src != NULL && (arenas[i].ntotalpools != total
+                            || arenas[i].nfreepools != total - carved + empty)) {
+            *problem = "an arena's counts of pools do not match its pools";
+            return 0;
         }
     }
     return 0;

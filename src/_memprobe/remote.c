@@ -600,8 +600,13 @@ static_addresses(mp_state *st, PyObject *statics, uintptr_t *at)
     for (int i = 0; static_names[i] != NULL; i++) {
         unsigned long long address;
         Py_ssize_t size;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(statics, i),
-                              "Kn;statics holds (address, size) pairs",
+        PyObject *pair = PyTuple_GET_ITEM(statics, i);
+        if (!PyTuple_Check(pair)) {
+            PyErr_SetString(PyExc_TypeError, "statics holds (address, size) "
+                            "tuples");
+            return -1;
+        }
+        if (!PyArg_ParseTuple(pair, "Kn;statics holds (address, size) pairs",
                               &address, &size)) {
             return -1;
         }
@@ -777,8 +782,9 @@ remote_pymalloc(PyObject *module, PyObject *args)
                         "read yet (inject(pid) reads them inside)");
     }
     else {
-        PyErr_SetString(st->unsupported, "this CPython was built without "
-                        "pymalloc (--without-pymalloc)");
+        PyErr_SetString(st->unsupported, "the target's objects come from "
+                        "another allocator: this CPython was built "
+                        "--without-pymalloc");
     }
     return NULL;
 #else

@@ -51,6 +51,7 @@ class _Elf(NamedTuple):
     build_id: Optional[bytes]
     first_load: int             # the lowest PT_LOAD address, page-aligned
     statics: Dict[bytes, Tuple[int, int]]   # obmalloc.c's: (address as linked, size)
+    renamed: bool               # statics of those names renamed by LTO (arenas.lto_priv.0)
 
 
 def _read_elf(path: str) -> Optional[_Elf]:
@@ -89,31 +90,34 @@ def _read_elf(path: str) -> Optional[_Elf]:
                 build_id = _build_id(chunk(p_offset, p_filesz))
         symbols: Dict[bytes, int] = {}
         statics: Dict[bytes, Tuple[int, int]] = {}
+        renamed = False
         table = chunk(shoff, shnum * shentsize)
         layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
         sections = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
         for sh in sections:
             if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
                 strings = sections[sh[6]]
-                _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols, statics)
-    return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics)
+                renamed |= _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols,
+                                    statics)
+    return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics,
+                renamed)
 
 
 def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, int],
-             statics: Dict[bytes, Tuple[int, int]]) -> None:
+             statics: Dict[bytes, Tuple[int, int]]) -> bool:
     """The values of the _GLOBALS one symbol table defines, and the
     (value, size) of the _STATICS it defines as objects local to
-    obmalloc.c: a file's local symbols follow its STT_FILE symbol."""
-    wanted: Dict[int, bytes] = {}
-    for name in _GLOBALS + _STATICS:
-        # Every place the name ends a string: a linker may store it as the
-        # tail of a longer name ("arenas" in "maxarenas").
-        at = names.find(name + b"\0")
-        while at >= 0:
-            wanted[at] = name
-            at = names.find(name + b"\0", at + 1)
-    if not wanted or entsize == 0:
-        return
+    obmalloc.c: a file's local symbols follow its STT_FILE symbol.  True
+    when it defines _STATICS renamed by link-time optimisation, which
+    loses which file each came from (arenas.lto_priv.0, .1...)."""
+    # A symbol names a string by its offset, and a linker may store a name
+    # as the tail of a longer one ("arenas" in "maxarenas"): every offset
+    # where each name, or a renamed one's start, sits.
+    wanted = {at: name for name in _GLOBALS + _STATICS for at in _offsets(names, name + b"\0")}
+    renamed_at = {at for name in _STATICS for at in _offsets(names, name + b".lto_priv.")}
+    renamed = False
+    if not (wanted or renamed_at) or entsize == 0:
+        return False
     in_obmalloc = False
     for i in range(0, len(table) - entsize + 1, entsize):
         if wide:
@@ -124,13 +128,24 @@ def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[by
             end = names.find(b"\0", st_name)
             in_obmalloc = os.path.basename(names[st_name:end]) == b"obmalloc.c"
             continue
-        symbol = wanted.get(st_name)
-        if symbol is None or shndx == 0:
+        if shndx == 0:
             continue
+        symbol = wanted.get(st_name)
         if symbol in _GLOBALS:
             into[symbol] = value
-        elif in_obmalloc and info == 1:                     # STB_LOCAL, STT_OBJECT
+        elif symbol is not None and in_obmalloc and info == 1:     # STB_LOCAL, STT_OBJECT
             statics[symbol] = (value, size)
+        renamed |= st_name in renamed_at
+    return renamed
+
+
+def _offsets(names: bytes, text: bytes) -> List[int]:
+    """Every offset in a string table where text sits."""
+    found, at = [], names.find(text)
+    while at >= 0:
+        found.append(at)
+        at = names.find(text, at + 1)
+    return found
 
 
 def _build_id(notes: bytes) -> Optional[bytes]:
@@ -194,10 +209,11 @@ def _find_runtime(pid: int) -> _Runtime:
         start, span = starts[path]
         elf = _read_file(pid, path, span)
         if elf is not None and elf.runtime is not None:
-            if _STATICS and not elf.statics:
-                elf = elf._replace(statics=_separate_statics(pid, elf))
             bias = start - elf.first_load
-            return _Runtime(bias + elf.runtime, path, elf, bias)
+            runtime = bias + elf.runtime
+            if _STATICS and not elf.statics and not elf.renamed:
+                elf = _separate_statics(pid, elf)
+            return _Runtime(runtime, path, elf, bias)
     raise AttachError(f"{_who(pid)} runs no CPython that memprobe can find (no _PyRuntime symbol in "
                       f"{executable or 'its executable'} or a libpython it maps)")
 
@@ -214,11 +230,12 @@ def _read_file(pid: int, path: str, span: str) -> Optional[_Elf]:
     return None
 
 
-def _separate_statics(pid: int, elf: _Elf) -> Dict[bytes, Tuple[int, int]]:
-    """obmalloc.c's statics from the debug file of a stripped one: the file
-    of its build id under DEBUG_DIRS (none without a build id)."""
+def _separate_statics(pid: int, elf: _Elf) -> _Elf:
+    """A stripped file's facts with obmalloc.c's statics from its debug
+    file: the file of its build id under DEBUG_DIRS (unchanged when there
+    is none)."""
     if elf.build_id is None:
-        return {}
+        return elf
     name = f".build-id/{elf.build_id[:1].hex()}/{elf.build_id[1:].hex()}.debug"
     for directory in DEBUG_DIRS:
         for path in (f"{_proc(pid)}/root{directory}/{name}", f"{directory}/{name}"):
@@ -226,9 +243,9 @@ def _separate_statics(pid: int, elf: _Elf) -> Dict[bytes, Tuple[int, int]]:
                 debug = _read_elf(path)
             except (OSError, struct.error, IndexError, MemoryError):
                 continue
-            if debug is not None and debug.build_id == elf.build_id and debug.statics:
-                return debug.statics
-    return {}
+            if debug is not None and debug.build_id == elf.build_id and (debug.statics or debug.renamed):
+                return elf._replace(statics=debug.statics, renamed=debug.renamed)
+    return elf
 
 
 def _executable(pid: int) -> Optional[str]:
@@ -498,6 +515,11 @@ def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Al
     did not hold together (read again after letting a target stopped by
     the reading run)."""
     unnamed = [name.decode() for name in _STATICS if name not in runtime.elf.statics]
+    if unnamed and runtime.elf.renamed:
+        return None, None, (f"before 3.12 pymalloc's state is file-static in obmalloc.c, and {runtime.file} was "
+                            f"linked with link-time optimisation, which renamed those statics (such as "
+                            f"arenas.lto_priv.0) and lost which file each came from: a build without --with-lto "
+                            f"can be read"), False
     if unnamed:
         return None, None, (f"before 3.12 pymalloc's state is file-static in obmalloc.c, named only in a full "
                             f"symbol table, and {runtime.file} does not name {', '.join(unnamed)}: a stripped "
@@ -521,8 +543,9 @@ def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Al
     if debug is None:
         return None, None, ("the target's objects are not in pymalloc's arenas: it runs another allocator "
                             "(PYTHONMALLOC=malloc or mimalloc)"), False
-    # pymalloc's own context is NULL; the debug layer's is its slot in
-    # _PyRuntime.allocators; any other is a hook's (tracemalloc's).
+    # pymalloc's own context is NULL; the debug layer's is its object
+    # allocator's slot (in _PyRuntime.allocators; before 3.12 in
+    # obmalloc.c's _PyMem_Debug); any other is a hook's (tracemalloc's).
     hooked = obj_ctx not in (0, debug_obj)
     serving = ("hooked" if hooked else "pymalloc_debug" if debug else "pymalloc", hooked, debug)
     return snapshot_from_state(state, serving), fragmentation_of(arenas), None, False

@@ -1299,10 +1299,12 @@ class RemoteSnapshot(_Document):
     it inside, and ``fragmentation`` its arenas as ``fragmentation()``
     gives them, both read from its arenas and pool headers (``source`` is
     ``"obmalloc-state"`` on every version: before 3.12 through obmalloc.c's
-    statics, which the symbol table of an unstripped build names).  They
-    are ``None`` when they cannot be read, and ``pymalloc_missing`` says
-    why: before 3.12 a stripped build, another allocator, or (not
-    ``stopped``) arenas that changed while they were read.  Unless ``stopped``, each arena is exact when read and the totals
+    statics, which a full symbol table names: the build's own, or its
+    debug file's).  They are ``None`` when they cannot be read, and
+    ``pymalloc_missing`` says why: before 3.12 a stripped build without its
+    debug file or an LTO build, another allocator, or (not ``stopped``)
+    arenas that changed while they were read.  Unless ``stopped``, each
+    arena is checked against its own counts when read, and the totals are
     of slightly different moments.
     """
 
