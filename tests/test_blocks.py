@@ -142,7 +142,10 @@ def test_every_tracked_object_of_a_fresh_interpreter_is_counted():
 @needs_pools
 def test_the_arenas_the_float_case_leaves_are_held_by_floats():
     """3,000,000 floats, one in 600 kept: the arenas they leave are each held
-    by a few dozen floats, and the census says so arena by arena."""
+    by a few dozen floats, and the census says so arena by arena.  An
+    arena with no live block (pymalloc keeps one empty arena for reuse;
+    whether it is among the sparsest depends on the hash seed) is held by
+    nothing."""
     code = """
 import gc, memprobe
 keep = [i + 0.5 for i in range(3_000_000)][::600]
@@ -151,6 +154,9 @@ census = memprobe.block_census()
 frag = memprobe.fragmentation(sparsest=5)
 for arena in frag.sparsest:
     holders = census.holders(arena.address)
+    if arena.live_blocks == 0:
+        assert not holders, (hex(arena.address), holders)
+        continue
     assert list(holders) == [float], (hex(arena.address), holders)
     assert holders[float] == arena.live_blocks, (holders[float], arena.live_blocks)
 float_arenas = census.arenas_touched[float]
