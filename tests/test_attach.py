@@ -36,7 +36,7 @@ pytestmark = [
 # collector's thresholds so that no collection runs from then on, stops
 # itself, then writes its own view.
 TARGET = textwrap.dedent("""
-    import dataclasses, gc, json, os, signal, sys
+    import dataclasses, gc, json, os, random, signal, sys
     from memprobe import _memprobe
     from memprobe._snapshot import _Allocators
 
@@ -44,8 +44,12 @@ TARGET = textwrap.dedent("""
         def __init__(self):
             self.me = self
 
-    def view(path, freeze, disable):
-        keep = [Node() for _ in range(3000)]
+    def view(path, freeze, disable, shuffle):
+        keep = [Node() for _ in range(40000 if shuffle else 3000)]
+        if shuffle:
+            # The collection moves each Node, which only keep holds, back
+            # to the young list as it traverses keep: in random order.
+            random.Random(1).shuffle(keep)
         gc.collect()
         if freeze:
             gc.freeze()
@@ -85,7 +89,7 @@ TARGET = textwrap.dedent("""
         os.close(fd)
         return keep, more, young
 
-    view(sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1")
+    view(sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", sys.argv[4] == "1")
 """)
 
 
@@ -97,10 +101,10 @@ def _wait_stopped(process, timeout=30.0):
         time.sleep(0.005)
 
 
-def _start(tmp_path, freeze=False, disable=False, env=None):
+def _start(tmp_path, freeze=False, disable=False, env=None, shuffle=False):
     view = tmp_path / "view.json"
-    process = subprocess.Popen([sys.executable, "-c", TARGET, str(view), str(int(freeze)), str(int(disable))],
-                               env=env)
+    process = subprocess.Popen([sys.executable, "-c", TARGET, str(view), str(int(freeze)), str(int(disable)),
+                                str(int(shuffle))], env=env)
     _wait_stopped(process)
     return process, view
 
@@ -125,9 +129,14 @@ needs_outside = pytest.mark.skipif(not OUTSIDE, reason="pymalloc read from outsi
 
 
 @needs_gil
-@pytest.mark.parametrize("freeze, disable", [(False, False), (True, False), (False, True)])
-def test_a_stopped_target_is_read_exactly_as_it_sees_itself(tmp_path, freeze, disable):
-    process, view = _start(tmp_path, freeze, disable)
+@pytest.mark.parametrize("freeze, disable, shuffle", [(False, False, False), (True, False, False),
+                                                      (False, True, False), (False, False, True)],
+                         ids=["young", "frozen", "disabled", "shuffled"])
+def test_a_stopped_target_is_read_exactly_as_it_sees_itself(tmp_path, freeze, disable, shuffle):
+    """Also when a collection has shuffled 40,000 objects' order against
+    their addresses: the walk then meets their pages in any order, and its
+    page cache grows (emptied each time) until they fit."""
+    process, view = _start(tmp_path, freeze, disable, shuffle=shuffle)
     try:
         remote = memprobe.attach(process.pid)
     finally:

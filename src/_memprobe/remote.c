@@ -183,17 +183,65 @@ read_interp(mp_state *st, long pid, uintptr_t runtime, uintptr_t address)
 #if MP_REMOTE && !MP_FREE_THREADED
 /* The target's memory a page at a time: one read per page met, not per
  * node (objects made together sit together, so a list's neighbours share
- * pages).  A direct-mapped cache of MP_CACHED_PAGES pages, emptied for
- * each reading.  A PyGC_Head is aligned to its size, so it never crosses
- * a page. */
+ * pages).  A direct-mapped cache, emptied for each reading.  It starts at
+ * MP_CACHED_PAGES_MIN pages and grows eightfold, up to
+ * MP_CACHED_PAGES_MAX (256 MiB), while most lookups miss: a list whose
+ * order collections shuffled visits its pages in any order, and then
+ * finds each read already once they all fit, while a list in allocation
+ * order reads each page once and never needs more (a larger cache would
+ * only cost it a page fault per page).  A PyGC_Head is aligned to its
+ * size, so it never crosses a page. */
 #define MP_PAGE ((uintptr_t)4096)
-#define MP_CACHED_PAGES 64
+#define MP_CACHED_PAGES_MIN ((size_t)64)
+#define MP_CACHED_PAGES_MAX ((size_t)1 << 16)
+/* Lookups between two looks at the miss rate. */
+#define MP_CACHE_WINDOW 4096
 
 typedef struct {
     pid_t pid;
-    uintptr_t page[MP_CACHED_PAGES];    /* 0: empty */
-    char data[MP_CACHED_PAGES][4096];
+    size_t slots;               /* a power of two */
+    uintptr_t *page;            /* per slot, the page it holds; 0: none */
+    char *data;                 /* slots pages */
+    size_t lookups, misses;     /* since the last look */
 } page_cache;
+
+/* c holding slots empty pages: 0, or -1 (out of memory, c unchanged). */
+static int
+cache_resize(page_cache *c, size_t slots)
+{
+    uintptr_t *page = PyMem_RawCalloc(slots, sizeof(uintptr_t));
+    char *data = page ? PyMem_RawMalloc(slots * MP_PAGE) : NULL;
+    if (data == NULL) {
+        PyMem_RawFree(page);
+        return -1;
+    }
+    PyMem_RawFree(c->page);
+    PyMem_RawFree(c->data);
+    c->page = page;
+    c->data = data;
+    c->slots = slots;
+    return 0;
+}
+
+/* 0, or -1 with MemoryError. */
+static int
+cache_open(page_cache *c, pid_t pid)
+{
+    memset(c, 0, sizeof(*c));
+    c->pid = pid;
+    if (cache_resize(c, MP_CACHED_PAGES_MIN) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+cache_close(page_cache *c)
+{
+    PyMem_RawFree(c->page);
+    PyMem_RawFree(c->data);
+}
 
 /* size bytes at address through the cache, page by page: 0, or an
  * errno. */
@@ -201,12 +249,22 @@ static int
 read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
 {
     char *out = into;
+    if (++c->lookups == MP_CACHE_WINDOW) {
+        /* Most lookups missed: a larger cache, if memory allows (without
+         * it the reading goes on in the one it has). */
+        if (c->misses > MP_CACHE_WINDOW / 2 && c->slots < MP_CACHED_PAGES_MAX) {
+            (void)cache_resize(c, c->slots * 8);
+        }
+        c->lookups = c->misses = 0;
+    }
     while (size > 0) {
         uintptr_t page = address & ~(MP_PAGE - 1);
-        size_t slot = (size_t)(page / MP_PAGE) % MP_CACHED_PAGES;
+        size_t slot = (size_t)(page / MP_PAGE) & (c->slots - 1);
+        char *data = c->data + slot * MP_PAGE;
         if (c->page[slot] != page) {
             c->page[slot] = 0;
-            int e = read_remote(c->pid, page, c->data[slot], MP_PAGE);
+            c->misses++;
+            int e = read_remote(c->pid, page, data, MP_PAGE);
             if (e != 0) {
                 return e;
             }
@@ -214,7 +272,7 @@ read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
         }
         size_t n = (size_t)(MP_PAGE - (address - page));
         n = n < size ? n : size;
-        memcpy(out, c->data[slot] + (address - page), n);
+        memcpy(out, data + (address - page), n);
         out += n;
         address += n;
         size -= n;
@@ -501,18 +559,17 @@ remote_gc(PyObject *module, PyObject *args)
     if (copy == NULL) {
         return NULL;
     }
-    page_cache *cache = PyMem_RawCalloc(1, sizeof(page_cache));
-    if (cache == NULL) {
+    page_cache pages, *cache = &pages;
+    if (cache_open(cache, (pid_t)pid) < 0) {
         PyMem_RawFree(copy);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    cache->pid = (pid_t)pid;
     mp_gc_reading r;
     mp_gc_read_of(copy, &r);
     mp_census types = {0};
     mp_census *counting = census && max_steps > 0 ? &types : NULL;
     if (counting != NULL && mp_census_init(counting, MP_REMOTE_TYPES) < 0) {
-        PyMem_RawFree(cache);
+        cache_close(cache);
         PyMem_RawFree(copy);
         return PyErr_NoMemory();
     }
@@ -540,7 +597,7 @@ remote_gc(PyObject *module, PyObject *args)
         failed = rows == NULL;
     }
     mp_census_release(&types);
-    PyMem_RawFree(cache);
+    cache_close(cache);
     if (failed) {
         return NULL;
     }
