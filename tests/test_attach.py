@@ -17,6 +17,7 @@ import signal
 import struct
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import threading
 import time
@@ -101,10 +102,10 @@ def _wait_stopped(process, timeout=30.0):
         time.sleep(0.005)
 
 
-def _start(tmp_path, freeze=False, disable=False, env=None, shuffle=False):
+def _start(tmp_path, freeze=False, disable=False, env=None, shuffle=False, prelude=""):
     view = tmp_path / "view.json"
-    process = subprocess.Popen([sys.executable, "-c", TARGET, str(view), str(int(freeze)), str(int(disable)),
-                                str(int(shuffle))], env=env)
+    process = subprocess.Popen([sys.executable, "-c", prelude + TARGET, str(view), str(int(freeze)),
+                                str(int(disable)), str(int(shuffle))], env=env)
     _wait_stopped(process)
     return process, view
 
@@ -216,6 +217,48 @@ def test_the_targets_allocator_is_named_as_inside(tmp_path, setting, allocator, 
     assert remote.pymalloc.allocator == allocator and remote.pymalloc.hooks_installed == hooked
     if debug is not None:
         assert remote.pymalloc.debug_layer == debug
+
+
+# A hook that passes NULL as its context and wraps whatever serves objects:
+# only its functions tell it from pymalloc's own.
+NULL_CONTEXT_HOOK = """
+#include <Python.h>
+static PyMemAllocatorEx inner;
+static void *hook_malloc(void *ctx, size_t n) { return inner.malloc(inner.ctx, n); }
+static void *hook_calloc(void *ctx, size_t n, size_t size) { return inner.calloc(inner.ctx, n, size); }
+static void *hook_realloc(void *ctx, void *p, size_t n) { return inner.realloc(inner.ctx, p, n); }
+static void hook_free(void *ctx, void *p) { inner.free(inner.ctx, p); }
+void install(void)
+{
+    PyMemAllocatorEx hook = {NULL, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &inner);
+    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook);
+}
+"""
+CC = (sysconfig.get_config_var("CC") or "cc").split()
+
+
+@needs_gil
+@needs_outside
+@pytest.mark.skipif(not sys.platform.startswith("linux") or _attach._find_runtime(0).elf.object_malloc is None,
+                    reason="no full symbol table names _PyObject_Malloc (a stripped build without its debug file)")
+@pytest.mark.skipif(shutil.which(CC[0]) is None, reason="needs a C compiler")
+def test_a_hook_with_a_null_context_is_told_by_its_functions(tmp_path):
+    """pymalloc's own context is NULL, and so can a hook's be: its malloc
+    is then compared with pymalloc's _PyObject_Malloc, placed through the
+    target's load bias from the symbol table."""
+    source, library = tmp_path / "hook.c", tmp_path / "hook.so"
+    source.write_text(NULL_CONTEXT_HOOK)
+    subprocess.run([*CC, "-shared", "-fPIC", "-I", sysconfig.get_paths()["include"], "-o", str(library),
+                    str(source)], check=True)
+    prelude = f"import ctypes\nctypes.PyDLL({str(library)!r}).install()\n"
+    process, view = _start(tmp_path, prelude=prelude)
+    try:
+        remote = memprobe.attach(process.pid)
+    finally:
+        seen = _finish(process, view)
+    assert remote.pymalloc.allocator == "hooked" and remote.pymalloc.hooks_installed
+    assert remote.pymalloc.blocks_in_use + remote.pymalloc.raw_allocated_blocks == seen["blocks"][1]
 
 
 @needs_gil
@@ -339,15 +382,16 @@ def _symbol_table(entries, wide):
                     for name, info, section, value, size in entries)
 
 
-FILE, LOCAL_OBJECT, GLOBAL_OBJECT = 4, 0x01, 0x11
+FILE, LOCAL_OBJECT, GLOBAL_OBJECT, LOCAL_FUNC = 4, 0x01, 0x11, 0x02
 
 
 @pytest.mark.parametrize("wide", [True, False], ids=["ELF64", "ELF32"])
 def test_symbols_are_found_by_exact_name_and_statics_only_as_obmalloc_cs_locals(monkeypatch, wide):
     """A name stored as the tail of a longer one is found; a static of the
-    same name in another file, or an undefined one, is not obmalloc.c's."""
+    same name in another file, or an undefined one, is not obmalloc.c's;
+    _PyObject_Malloc, hidden, is a local function of any file's group."""
     monkeypatch.setattr(_attach, "_STATICS", (b"arenas", b"maxarenas"))
-    names = b"\0other.c\0Objects/obmalloc.c\0maxarenas\0_PyRuntime\0"
+    names = b"\0other.c\0Objects/obmalloc.c\0maxarenas\0_PyRuntime\0_PyObject_Malloc\0"
     arenas = names.index(b"maxarenas") + 3          # "arenas", the tail of "maxarenas"
     entries = [(names.index(b"other.c"), FILE, 0xFFF1, 0, 0),
                (arenas, LOCAL_OBJECT, 5, 0x100, 8),
@@ -355,12 +399,19 @@ def test_symbols_are_found_by_exact_name_and_statics_only_as_obmalloc_cs_locals(
                (arenas, LOCAL_OBJECT, 5, 0x200, 8),
                (names.index(b"maxarenas"), LOCAL_OBJECT, 5, 0x208, 4),
                (names.index(b"maxarenas"), LOCAL_OBJECT, 0, 0x300, 4),
-               (names.index(b"_PyRuntime"), GLOBAL_OBJECT, 5, 0x400, 1000)]
+               (names.index(b"_PyRuntime"), GLOBAL_OBJECT, 5, 0x400, 1000),
+               (0, FILE, 0xFFF1, 0, 0),
+               (names.index(b"_PyObject_Malloc"), LOCAL_FUNC, 12, 0x500, 100)]
     into, statics = {}, {}
     renamed = _attach._symbols(_symbol_table(entries, wide), names, 24 if wide else 16, wide, into, statics)
     assert not renamed
-    assert into == {b"_PyRuntime": 0x400}
+    assert into == {b"_PyRuntime": 0x400, b"_PyObject_Malloc": 0x500}
     assert statics == {b"arenas": (0x200, 8), b"maxarenas": (0x208, 4)}
+    # Two functions of that name: which is pymalloc's is not known.
+    twice = entries + [(names.index(b"_PyObject_Malloc"), LOCAL_FUNC, 12, 0x600, 100)]
+    into = {}
+    _attach._symbols(_symbol_table(twice, wide), names, 24 if wide else 16, wide, into, {})
+    assert into[b"_PyObject_Malloc"] is None
 
 
 @pytest.mark.parametrize("offset, renamed", [(1, True), (0, False)], ids=["arenas.lto_priv.0", "xarenas.lto_priv.0"])

@@ -712,6 +712,7 @@ typedef struct {
     mp_pymalloc_totals totals;
     uintptr_t arenas;           /* the arena table */
     uintptr_t obj_ctx;          /* the object allocator's context */
+    uintptr_t obj_malloc;       /* and its malloc function */
     uintptr_t debug_obj;        /* the debug layer's object allocator */
 } pymalloc_roots;
 
@@ -769,6 +770,7 @@ read_roots(pid_t pid, uintptr_t runtime, uintptr_t mgmt_at,
     r->debug_obj = at[STATIC__PyMem_Debug] + offsetof(mp_debug_apis, obj);
 #endif
     r->obj_ctx = (uintptr_t)obj.ctx;
+    r->obj_malloc = (uintptr_t)obj.malloc;
     return 0;
 }
 
@@ -803,7 +805,7 @@ read_pymalloc(pid_t pid, const pymalloc_roots *roots,
 #endif
 
 /* _remote_pymalloc(pid, runtime_address, interp_address, statics) ->
- * (state, problem, modules, obj_ctx, debug_obj): state is
+ * (state, problem, modules, obj_ctx, obj_malloc, debug_obj): state is
  * _pymalloc_state(True)'s 3.12+ tuple for the allocator state of the
  * interpreter at interp_address in process pid, or None with problem
  * saying why the copy does not hold together (a running target changed
@@ -811,10 +813,11 @@ read_pymalloc(pid_t pid, const pymalloc_roots *roots,
  * obmalloc.c's variables named OBMALLOC_STATICS are in the target, with
  * their sizes; () from 3.12.  modules is the address of that
  * interpreter's sys.modules dict (to tell whether pymalloc serves its
- * objects, and whether the debug layer pads them); obj_ctx the context
- * pointer of its object allocator (NULL for pymalloc itself) and
- * debug_obj where the debug layer's object allocator sits (the context of
- * that layer): any other context is a hook's, such as tracemalloc's. */
+ * objects, and whether the debug layer pads them); obj_ctx and obj_malloc
+ * the context pointer (NULL for pymalloc itself) and malloc function of
+ * its object allocator, and debug_obj where the debug layer's object
+ * allocator sits (the context of that layer): any other context is a
+ * hook's, such as tracemalloc's. */
 static PyObject *
 remote_pymalloc(PyObject *module, PyObject *args)
 {
@@ -876,9 +879,10 @@ remote_pymalloc(PyObject *module, PyObject *args)
     if (state == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(NzKKK)", state, problem,
+    return Py_BuildValue("(NzKKKK)", state, problem,
                          (unsigned long long)modules,
                          (unsigned long long)roots.obj_ctx,
+                         (unsigned long long)roots.obj_malloc,
                          (unsigned long long)roots.debug_obj);
 #endif
 }
@@ -899,7 +903,7 @@ static PyMethodDef remote_methods[] = {
      "_remote_pymalloc(pid, runtime_address, interp_address, statics, /)"
      "\n--\n\n"
      "(pymalloc state tuple or None, why None, modules address, object "
-     "allocator's ctx, debug layer's address)."},
+     "allocator's ctx and malloc, debug layer's address)."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -38,10 +38,12 @@ DEFAULT_MAX_STEPS = 50_000_000
 
 
 # The symbols attach reads: _PyRuntime and Py_Version, in the dynamic or
-# the full symbol table; before 3.12 also pymalloc's state, the statics of
-# obmalloc.c that _memprobe names (local symbols: in the full table of an
-# unstripped build only).
+# the full symbol table; pymalloc's object allocator function (hidden or
+# static: in a full symbol table only), which a hook's functions are not;
+# before 3.12 also pymalloc's state, the statics of obmalloc.c that
+# _memprobe names (local symbols, also in a full symbol table only).
 _GLOBALS = (b"_PyRuntime", b"Py_Version")
+_OBJECT_MALLOC = b"_PyObject_Malloc"
 _STATICS = tuple(name.encode() for name in _memprobe.OBMALLOC_STATICS)
 
 
@@ -52,6 +54,7 @@ class _Elf(NamedTuple):
     first_load: int             # the lowest PT_LOAD address, page-aligned
     statics: Dict[bytes, Tuple[int, int]]   # obmalloc.c's: (address as linked, size)
     renamed: bool               # statics of those names renamed by LTO (arenas.lto_priv.0)
+    object_malloc: Optional[int]    # _PyObject_Malloc's address as linked, or None
 
 
 def _read_elf(path: str) -> Optional[_Elf]:
@@ -88,7 +91,7 @@ def _read_elf(path: str) -> Optional[_Elf]:
                 loads.append(p_vaddr & ~(max(p_align, 4096) - 1))
             elif p_type == 4 and build_id is None:                   # PT_NOTE
                 build_id = _build_id(chunk(p_offset, p_filesz))
-        symbols: Dict[bytes, int] = {}
+        symbols: Dict[bytes, Optional[int]] = {}
         statics: Dict[bytes, Tuple[int, int]] = {}
         renamed = False
         table = chunk(shoff, shnum * shentsize)
@@ -100,20 +103,21 @@ def _read_elf(path: str) -> Optional[_Elf]:
                 renamed |= _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols,
                                     statics)
     return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics,
-                renamed)
+                renamed, symbols.get(_OBJECT_MALLOC))
 
 
-def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, int],
+def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, Optional[int]],
              statics: Dict[bytes, Tuple[int, int]]) -> bool:
-    """The values of the _GLOBALS one symbol table defines, and the
-    (value, size) of the _STATICS it defines as objects local to
+    """The values of the _GLOBALS one symbol table defines and of the
+    function _OBJECT_MALLOC (None when it defines two of that name), and
+    the (value, size) of the _STATICS it defines as objects local to
     obmalloc.c: a file's local symbols follow its STT_FILE symbol.  True
     when it defines _STATICS renamed by link-time optimisation, which
     loses which file each came from (arenas.lto_priv.0, .1...)."""
     # A symbol names a string by its offset, and a linker may store a name
     # as the tail of a longer one ("arenas" in "maxarenas"): every offset
     # where each name, or a renamed one's start, sits.
-    wanted = {at: name for name in _GLOBALS + _STATICS for at in _offsets(names, name + b"\0")}
+    wanted = {at: name for name in _GLOBALS + (_OBJECT_MALLOC,) + _STATICS for at in _offsets(names, name + b"\0")}
     renamed_at = {at for name in _STATICS for at in _offsets(names, name + b".lto_priv.")}
     renamed = False
     if not (wanted or renamed_at) or entsize == 0:
@@ -133,6 +137,8 @@ def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[by
         symbol = wanted.get(st_name)
         if symbol in _GLOBALS:
             into[symbol] = value
+        elif symbol == _OBJECT_MALLOC and info & 0xF == 2:     # STT_FUNC, in whichever file's group
+            into[symbol] = value if into.get(symbol, value) == value else None
         elif symbol is not None and in_obmalloc and info == 1:     # STB_LOCAL, STT_OBJECT
             statics[symbol] = (value, size)
         renamed |= st_name in renamed_at
@@ -211,8 +217,8 @@ def _find_runtime(pid: int) -> _Runtime:
         if elf is not None and elf.runtime is not None:
             bias = start - elf.first_load
             runtime = bias + elf.runtime
-            if _STATICS and not elf.statics and not elf.renamed:
-                elf = _separate_statics(pid, elf)
+            if (_STATICS and not elf.statics and not elf.renamed) or elf.object_malloc is None:
+                elf = _with_debug_file(pid, elf)
             return _Runtime(runtime, path, elf, bias)
     raise AttachError(f"{_who(pid)} runs no CPython that memprobe can find (no _PyRuntime symbol in "
                       f"{executable or 'its executable'} or a libpython it maps)")
@@ -230,10 +236,10 @@ def _read_file(pid: int, path: str, span: str) -> Optional[_Elf]:
     return None
 
 
-def _separate_statics(pid: int, elf: _Elf) -> _Elf:
-    """A stripped file's facts with obmalloc.c's statics from its debug
-    file: the file of its build id under DEBUG_DIRS (unchanged when there
-    is none)."""
+def _with_debug_file(pid: int, elf: _Elf) -> _Elf:
+    """A stripped file's facts completed from its debug file (the file of
+    its build id under DEBUG_DIRS): the symbols only a full symbol table
+    names.  Unchanged when there is none."""
     if elf.build_id is None:
         return elf
     name = f".build-id/{elf.build_id[:1].hex()}/{elf.build_id[1:].hex()}.debug"
@@ -243,8 +249,8 @@ def _separate_statics(pid: int, elf: _Elf) -> _Elf:
                 debug = _read_elf(path)
             except (OSError, struct.error, IndexError, MemoryError):
                 continue
-            if debug is not None and debug.build_id == elf.build_id and (debug.statics or debug.renamed):
-                return elf._replace(statics=debug.statics, renamed=debug.renamed)
+            if debug is not None and debug.build_id == elf.build_id:
+                return elf._replace(statics=debug.statics, renamed=debug.renamed, object_malloc=debug.object_malloc)
     return elf
 
 
@@ -528,7 +534,8 @@ def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Al
                             f"build)"), False
     statics = tuple((runtime.bias + runtime.elf.statics[name][0], runtime.elf.statics[name][1]) for name in _STATICS)
     try:
-        state, problem, modules, obj_ctx, debug_obj = _memprobe._remote_pymalloc(pid, runtime.address, main, statics)
+        state, problem, modules, obj_ctx, obj_malloc, debug_obj = _memprobe._remote_pymalloc(
+            pid, runtime.address, main, statics)
     except OSError as exc:
         raise _os_error(pid, exc) from None
     except MemprobeError as exc:     # no pymalloc, or this build's pymalloc part failed its check
@@ -546,7 +553,10 @@ def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Al
     # pymalloc's own context is NULL; the debug layer's is its object
     # allocator's slot (in _PyRuntime.allocators; before 3.12 in
     # obmalloc.c's _PyMem_Debug); any other is a hook's (tracemalloc's).
-    hooked = obj_ctx not in (0, debug_obj)
+    # A hook may pass NULL too: its malloc is then not pymalloc's, told
+    # where a full symbol table (the file's or its debug file's) names it.
+    pymalloc_malloc = None if runtime.elf.object_malloc is None else runtime.bias + runtime.elf.object_malloc
+    hooked = obj_ctx not in (0, debug_obj) or (obj_ctx == 0 and pymalloc_malloc not in (None, obj_malloc))
     serving = ("hooked" if hooked else "pymalloc_debug" if debug else "pymalloc", hooked, debug)
     return snapshot_from_state(state, serving), fragmentation_of(arenas), None, False
 
