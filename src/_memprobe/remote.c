@@ -38,18 +38,31 @@
 #define MP_REMOTE_READ_MAX ((Py_ssize_t)64 << 20)
 
 #if MP_REMOTE
-/* size bytes at address in process pid, into buf: 0, or an errno (a short
- * read, part of the range not mapped, is EFAULT). */
+/* n ranges of process pid, remote[k] into local[k] (of the same lengths),
+ * in one process_vm_readv: 0, or an errno (a short read, part of a range
+ * not mapped, is EFAULT). */
+static int
+read_remote_v(pid_t pid, const struct iovec *local,
+              const struct iovec *remote, unsigned long n)
+{
+    size_t size = 0;
+    for (unsigned long k = 0; k < n; k++) {
+        size += local[k].iov_len;
+    }
+    ssize_t got = process_vm_readv(pid, local, n, remote, n, 0);
+    if (got < 0) {
+        return errno;
+    }
+    return (size_t)got == size ? 0 : EFAULT;
+}
+
+/* size bytes at address in process pid, into buf: as read_remote_v. */
 static int
 read_remote(pid_t pid, uintptr_t address, void *buf, size_t size)
 {
     struct iovec local = {buf, size};
     struct iovec remote = {(void *)address, size};
-    ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-    if (got < 0) {
-        return errno;
-    }
-    return (size_t)got == size ? 0 : EFAULT;
+    return read_remote_v(pid, &local, &remote, 1);
 }
 
 /* OSError (PermissionError, ProcessLookupError...) for errno e. */
@@ -700,11 +713,7 @@ read_pools(void *ctx, uintptr_t first, unsigned int n, mp_pool *into)
         remote[k].iov_base = (void *)(first + (uintptr_t)k * MP_POOL_SIZE);
         remote[k].iov_len = sizeof(mp_pool);
     }
-    ssize_t got = process_vm_readv(*(pid_t *)ctx, local, n, remote, n, 0);
-    if (got < 0) {
-        return errno;
-    }
-    return (size_t)got == n * sizeof(mp_pool) ? 0 : EFAULT;
+    return read_remote_v(*(pid_t *)ctx, local, remote, n);
 }
 
 /* What the target keeps beside its arenas, and where they are. */
@@ -747,20 +756,14 @@ read_roots(pid_t pid, uintptr_t runtime, uintptr_t mgmt_at,
     (void)mgmt_at;
     obmalloc_statics s;
     struct iovec local[MP_NSTATICS], remote[MP_NSTATICS];
-    size_t total = 0;
     for (int i = 0; i < MP_NSTATICS; i++) {
         local[i].iov_base = (char *)&s + static_offsets[i];
         local[i].iov_len = remote[i].iov_len = static_sizes[i];
         remote[i].iov_base = (void *)at[i];
-        total += static_sizes[i];
     }
-    ssize_t got = process_vm_readv(pid, local, MP_NSTATICS, remote,
-                                   MP_NSTATICS, 0);
-    if (got < 0) {
-        return errno;
-    }
-    if ((size_t)got != total) {
-        return EFAULT;
+    int e = read_remote_v(pid, local, remote, MP_NSTATICS);
+    if (e != 0) {
+        return e;
     }
     obj = s._PyObject;
     r->totals = (mp_pymalloc_totals){s.maxarenas, s.ntimes_arena_allocated,
