@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Tuple
 
 from . import _memprobe
 from ._gc import gc_state_from
@@ -57,51 +57,69 @@ class _Elf(NamedTuple):
     object_malloc: Optional[int]    # _PyObject_Malloc's address as linked, or None
 
 
+# The facts of the files read lately, by identity (device, inode, size,
+# modification time): every attach, and every --watch refresh, asks again
+# for the same files (the target's, this process's own, their debug files).
+_ELF_CACHE: Dict[Tuple[int, int, int, int], Optional[_Elf]] = {}
+_ELF_CACHE_SIZE = 16
+
+
 def _read_elf(path: str) -> Optional[_Elf]:
-    """The facts attach needs from an ELF file, or None when it is not one.
-    Reads the headers and the symbol tables only (not a mapping: a file
-    truncated meanwhile would be SIGBUS, not an error)."""
+    """The facts attach needs from an ELF file, or None when it is not one;
+    read once per file (see _ELF_CACHE)."""
     with open(path, "rb") as f:
-        length = os.fstat(f.fileno()).st_size
+        st = os.fstat(f.fileno())
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _ELF_CACHE:
+            elf = _parse_elf(f, st.st_size, path)
+            if len(_ELF_CACHE) >= _ELF_CACHE_SIZE:
+                del _ELF_CACHE[next(iter(_ELF_CACHE))]
+            _ELF_CACHE[key] = elf
+        return _ELF_CACHE[key]
 
-        def chunk(offset: int, size: int) -> bytes:
-            if offset + size > length:      # a corrupt header: never read (allocate) past the file
-                raise struct.error(f"{path} ends before byte {offset + size}")
-            f.seek(offset)
-            data = f.read(size)
-            if len(data) != size:
-                raise struct.error(f"{path} ends before byte {offset + size}")
-            return data
 
-        ident = chunk(0, 64)
-        if ident[:4] != b"\x7fELF" or ident[5] != 1:     # little-endian only
-            return None
-        wide = ident[4] == 2
-        header = "<HHIQQQIHHHHHH" if wide else "<HHIIIIIHHHHHH"
-        (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = struct.unpack_from(header, ident, 16)
-        loads: List[int] = []
-        build_id = None
-        programs = chunk(phoff, phnum * phentsize)
-        for i in range(phnum):
-            if wide:
-                p_type, _, p_offset, p_vaddr, _, p_filesz, _, p_align = struct.unpack_from("<IIQQQQQQ", programs, i * phentsize)
-            else:
-                p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = struct.unpack_from("<IIIIIIII", programs, i * phentsize)
-            if p_type == 1:                                          # PT_LOAD
-                loads.append(p_vaddr & ~(max(p_align, 4096) - 1))
-            elif p_type == 4 and build_id is None:                   # PT_NOTE
-                build_id = _build_id(chunk(p_offset, p_filesz))
-        symbols: Dict[bytes, Optional[int]] = {}
-        statics: Dict[bytes, Tuple[int, int]] = {}
-        renamed = False
-        table = chunk(shoff, shnum * shentsize)
-        layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
-        sections = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
-        for sh in sections:
-            if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
-                strings = sections[sh[6]]
-                renamed |= _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols,
-                                    statics)
+def _parse_elf(f: BinaryIO, length: int, path: str) -> Optional[_Elf]:
+    """The facts of the open ELF file f of length bytes.  Reads the headers
+    and the symbol tables only (not a mapping: a file truncated meanwhile
+    would be SIGBUS, not an error)."""
+    def chunk(offset: int, size: int) -> bytes:
+        if offset + size > length:      # a corrupt header: never read (allocate) past the file
+            raise struct.error(f"{path} ends before byte {offset + size}")
+        f.seek(offset)
+        data = f.read(size)
+        if len(data) != size:
+            raise struct.error(f"{path} ends before byte {offset + size}")
+        return data
+
+    ident = chunk(0, 64)
+    if ident[:4] != b"\x7fELF" or ident[5] != 1:     # little-endian only
+        return None
+    wide = ident[4] == 2
+    header = "<HHIQQQIHHHHHH" if wide else "<HHIIIIIHHHHHH"
+    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = struct.unpack_from(header, ident, 16)
+    loads: List[int] = []
+    build_id = None
+    programs = chunk(phoff, phnum * phentsize)
+    for i in range(phnum):
+        if wide:
+            p_type, _, p_offset, p_vaddr, _, p_filesz, _, p_align = struct.unpack_from("<IIQQQQQQ", programs, i * phentsize)
+        else:
+            p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = struct.unpack_from("<IIIIIIII", programs, i * phentsize)
+        if p_type == 1:                                          # PT_LOAD
+            loads.append(p_vaddr & ~(max(p_align, 4096) - 1))
+        elif p_type == 4 and build_id is None:                   # PT_NOTE
+            build_id = _build_id(chunk(p_offset, p_filesz))
+    symbols: Dict[bytes, Optional[int]] = {}
+    statics: Dict[bytes, Tuple[int, int]] = {}
+    renamed = False
+    table = chunk(shoff, shnum * shentsize)
+    layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
+    sections = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
+    for sh in sections:
+        if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
+            strings = sections[sh[6]]
+            renamed |= _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols,
+                                statics)
     return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics,
                 renamed, symbols.get(_OBJECT_MALLOC))
 
