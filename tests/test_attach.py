@@ -7,6 +7,7 @@ functions (before anything else is allocated, so they see the state as it
 was while stopped) and write that view to a file.  The reading must agree
 with the view exactly.
 """
+import contextlib
 import dataclasses
 import gc
 import json
@@ -496,15 +497,22 @@ def test_a_step_cap_is_not_read_again_as_a_change_would_be(monkeypatch):
         return readings[-1]
 
     monkeypatch.setattr(_attach, "_read_gc", counted)
-    with subprocess.Popen([sys.executable, "-c", "import time\nx = [[] for _ in range(1000)]\ntime.sleep(60)"]) \
+    with _running("import time\nx = [[] for _ in range(1000)]\nprint('ready', flush=True)\ntime.sleep(60)") \
             as target:
-        try:
-            time.sleep(0.5)
-            remote = memprobe.attach(target.pid, stop=True, max_steps=100)
-        finally:
-            target.kill()
+        remote = memprobe.attach(target.pid, stop=True, max_steps=100)
     assert "step cap" in remote.partial
     assert len(readings) == 1 and readings[0][2] is False
+
+
+@contextlib.contextmanager
+def _running(code):
+    """A target running code, once it has printed "ready"; killed after."""
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout.readline() == "ready\n"
+            yield process
+        finally:
+            process.kill()
 
 
 # A target that keeps allocating and freeing, to be read while it runs.
@@ -521,10 +529,8 @@ CHURN = textwrap.dedent("""
 
 @pytest.fixture
 def churning():
-    with subprocess.Popen([sys.executable, "-c", CHURN], stdout=subprocess.PIPE, text=True) as process:
-        assert process.stdout.readline() == "ready\n"
+    with _running(CHURN) as process:
         yield process
-        process.kill()
 
 
 @needs_gil
@@ -581,19 +587,15 @@ def test_a_running_targets_arenas_add_up_in_every_reading_or_are_refused():
     copied is checked against its own counts (free pools: those not yet
     carved and the carved empty ones), so every reading given adds up to
     its arenas' bytes exactly; the others say the target changed them."""
-    with subprocess.Popen([sys.executable, "-c", POOL_CHURN], stdout=subprocess.PIPE, text=True) as target:
-        try:
-            assert target.stdout.readline() == "ready\n"
-            for _ in range(150):
-                remote = memprobe.attach(target.pid, lengths=False)
-                if remote.pymalloc is None:
-                    assert "changed them while they were read" in remote.pymalloc_missing
-                    continue
-                p = remote.pymalloc
-                assert p.total_bytes == p.arenas_current * p.arena_size == remote.fragmentation.arenas * p.arena_size
-                assert sum(c.pools for c in p.size_classes) + p.unused_pools <= p.arenas_current * p.arena_size // p.pool_size
-        finally:
-            target.kill()
+    with _running(POOL_CHURN) as target:
+        for _ in range(150):
+            remote = memprobe.attach(target.pid, lengths=False)
+            if remote.pymalloc is None:
+                assert "changed them while they were read" in remote.pymalloc_missing
+                continue
+            p = remote.pymalloc
+            assert p.total_bytes == p.arenas_current * p.arena_size == remote.fragmentation.arenas * p.arena_size
+            assert sum(c.pools for c in p.size_classes) + p.unused_pools <= p.arenas_current * p.arena_size // p.pool_size
 
 
 # A target whose oldest young object is freed and whose newest made, over
@@ -610,18 +612,14 @@ FIFO = textwrap.dedent("""
 
 @needs_gil
 def test_stop_reads_a_target_that_churns_its_young_list_exactly_or_says_why_not():
-    with subprocess.Popen([sys.executable, "-c", FIFO], stdout=subprocess.PIPE, text=True) as target:
-        try:
-            assert target.stdout.readline() == "ready\n"
-            for _ in range(5):
-                remote = memprobe.attach(target.pid, stop=True)
-                if remote.partial is None:
-                    assert sum(g.length for g in remote.gc.generations) >= 200000
-                else:
-                    assert "changed" in remote.partial or "collecting" in remote.partial
-                    assert [g.length for g in remote.gc.generations] == [None, None, None]
-        finally:
-            target.kill()
+    with _running(FIFO) as target:
+        for _ in range(5):
+            remote = memprobe.attach(target.pid, stop=True)
+            if remote.partial is None:
+                assert sum(g.length for g in remote.gc.generations) >= 200000
+            else:
+                assert "changed" in remote.partial or "collecting" in remote.partial
+                assert [g.length for g in remote.gc.generations] == [None, None, None]
 
 
 def test_the_readers_own_threads_are_refused():
