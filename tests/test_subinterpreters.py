@@ -25,8 +25,9 @@ INSIDE = textwrap.dedent(
     census_total = census.total + sum(census.memprobe_objects.values())   # memprobe's own, left out
     old_total = len(gc.get_objects(generation=2))
     refs = (memprobe.refcount(x), sys.getrefcount(x))
+    mains = sum(n for t, n in census.by_type.items() if t.__name__ == "OnlyInMain")
     with open(OUT, "w") as out:
-        out.write(repr((mine[1:], lengths[1:], int(young), census_total, old_total, refs)))
+        out.write(repr((mine[1:], lengths[1:], int(young), census_total, old_total, refs, mains)))
     """
 )
 
@@ -35,17 +36,22 @@ INSIDE = textwrap.dedent(
 def test_gc_probes_in_a_subinterpreter_read_its_own_collector(tmp_path):
     out = tmp_path / "result.txt"
     code = f"OUT = {str(out)!r}\n" + INSIDE
-    main_gen2 = run_code(
-        "import gc, memprobe; gc.collect(); print(len(gc.get_objects(generation=2)))", check=True,
-    ).stdout
-    run_in_subinterpreter(code, main_after="\nimport memprobe\n")
-    gc_lengths, probe_lengths, young, census_total, old_total, refs = eval(out.read_text())
+    # The main interpreter keeps 1,000 objects of a class of its own in its
+    # oldest generation, and counts them again after the subinterpreter ran.
+    main_before = ("import gc\nclass OnlyInMain: pass\nkeep = [OnlyInMain() for _ in range(1000)]\n"
+                   "gc.collect()\n")
+    main_after = ("\nimport memprobe\n"
+                  "print(sum(n for t, n in memprobe.census(2).by_type.items() if t.__name__ == 'OnlyInMain'))\n")
+    main_count = run_in_subinterpreter(code, main_before=main_before, main_after=main_after).stdout
+    gc_lengths, probe_lengths, young, census_total, old_total, refs, mains = eval(out.read_text())
     assert probe_lengths == gc_lengths
     assert young == 0
     assert census_total == old_total
     assert refs[0] == refs[1]
-    # The main interpreter, with memprobe imported, holds its own, different lists.
-    assert int(main_gen2) != old_total
+    # The main interpreter holds its own, different lists: its 1,000
+    # objects are in them, and in none of the subinterpreter's.
+    assert int(main_count.split()[-1]) == 1000
+    assert mains == 0
 
 
 def test_memprobe_draws_and_records_a_timeline_in_a_subinterpreter():
