@@ -2,7 +2,10 @@
 run: the reading from outside (pausing the target, walking its lists, its
 pymalloc) next to the stdlib way inside the target (the lengths of
 gc.get_objects(g) for each generation, timed by the target itself), and
-the reader's peak RSS.
+the reader's peak RSS.  On a free-threaded build: counting the objects on
+every thread's mimalloc heaps and reading all their pages, next to
+len(gc.get_objects()) (which lists every tracked object whatever the
+generation asked).
 
     python benchmarks/attach.py              # heaps of 10^5 and 10^6 lists
 
@@ -21,14 +24,15 @@ import time
 import memprobe
 
 TARGET = """
-import gc, random, sys, time
+import gc, random, sys, sysconfig, time
 n, shuffled = int(sys.argv[1]), sys.argv[2] == "1"
 gc.disable()
 keep = [[] for _ in range(n)]
 if shuffled:
     random.Random(1).shuffle(keep)
 gc.collect()
-best = min((time.perf_counter(), [len(gc.get_objects(g)) for g in range(3)], time.perf_counter())
+generations = [None] if sysconfig.get_config_var("Py_GIL_DISABLED") else range(3)
+best = min((time.perf_counter(), [len(gc.get_objects(g)) for g in generations], time.perf_counter())
            for _ in range(3))
 print((best[2] - best[0]) * 1000, flush=True)
 sys.stdin.read()
@@ -50,7 +54,7 @@ def main() -> None:
                     times.append(time.perf_counter() - start)
                 target.kill()
             outside = min(times) * 1000
-            objects = sum(g.length or 0 for g in remote.gc.generations)
+            objects = remote.tracked_objects or 0
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             heap = f"10^{len(str(n)) - 1} lists, {'shuffled' if shuffled else 'ordered'}"
             print(f"{heap:>20} {objects:>10,} {outside:>8.1f}ms {inside:>8.1f}ms {outside / inside:>5.1f}x "

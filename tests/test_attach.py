@@ -85,9 +85,12 @@ TARGET = textwrap.dedent("""
         frozen = gc.get_freeze_count()
         enabled = gc.isenabled()
         pymalloc = [_Allocators(r).pymalloc for r in (before, after)]
+        mimalloc = [_Allocators(r).mimalloc for r in (before, after)]
         os.write(fd, json.dumps({"lengths": [n0, n1, n2], "counts": [c0, c1, c2], "thresholds": [t0, t1, t2],
                                  "frozen": frozen, "enabled": enabled, "blocks": blocks,
-                                 "pymalloc": [p and dataclasses.asdict(p) for p in pymalloc]}).encode())
+                                 "pymalloc": [p and dataclasses.asdict(p) for p in pymalloc],
+                                 "mimalloc": [m and [list(c) for c in m.size_classes]
+                                              for m in mimalloc]}).encode())
         os.close(fd)
         return keep, more, young
 
@@ -155,6 +158,8 @@ def test_a_stopped_target_is_read_exactly_as_it_sees_itself(tmp_path, freeze, di
     assert gc_state.enabled == seen["enabled"] == (not disable)
     assert not gc_state.collecting
     assert gc_state.regime == memprobe.gc_state().regime
+    assert remote.tracked_objects == sum(seen["lengths"])
+    assert remote.mimalloc is None and "GIL build" in remote.mimalloc_missing
     if freeze:
         assert gc_state.permanent_length >= 3000
     assert sum(seen["lengths"]) + seen["frozen"] >= 3000 + 500 + 123
@@ -533,12 +538,14 @@ def churning():
         yield process
 
 
-@needs_gil
 def test_stop_pauses_a_running_target_and_resumes_it(churning):
+    """Its objects counted at one moment: on free-threaded builds too,
+    whose heaps the target may have stopped in the middle of changing (the
+    reading then lets it run a moment and reads again)."""
     remote = memprobe.attach(churning.pid, stop=True)
     assert remote.stopped and remote.partial is None
-    total = sum(g.length for g in remote.gc.generations)
-    assert total >= 20000
+    assert remote.tracked_objects >= 20000
+    assert (remote.mimalloc is None) != FREE_THREADED
     assert _attach._process_state(churning.pid) not in ("T", None)    # running again
 
 
@@ -763,27 +770,73 @@ def test_bad_arguments_are_refused():
         memprobe.attach(1, stop="yes")
 
 
-@pytest.mark.skipif(not FREE_THREADED, reason="free-threaded builds only")
-@pytest.mark.parametrize("disable", [False, True])
-def test_a_free_threaded_target_is_read_as_it_sees_itself_without_lengths(tmp_path, disable):
-    """Thresholds, counts (generation 0's with every thread's batch of
-    allocations not yet added, as gc.get_count() adds its own) and the
-    enabled flag, exactly; no lengths, census or pymalloc, each with the
-    reason: the collector keeps no lists, and objects live in mimalloc's
-    pages."""
-    process, view = _start(tmp_path, disable=disable)
+needs_free_threading = pytest.mark.skipif(not FREE_THREADED, reason="free-threaded builds only")
+
+# Run before the target's heap is built: a thread that makes objects, kept
+# after it ends, in segments its heaps leave to the abandoned pool.
+THREAD_THAT_ENDED = textwrap.dedent("""
+    import threading
+    class MadeByAThreadThatEnded:
+        pass
+    def make():
+        global made
+        made = [MadeByAThreadThatEnded() for _ in range(777)]
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+""")
+
+
+@needs_free_threading
+@pytest.mark.parametrize("freeze, disable", [(False, False), (True, False), (False, True)],
+                         ids=["tracked", "frozen", "disabled"])
+def test_a_free_threaded_target_is_read_exactly_as_it_sees_itself(tmp_path, freeze, disable):
+    """No lists: objects are counted on every thread's GC heaps and in the
+    abandoned segments of a thread that ended, as its collector finds
+    them.  Exactly what the target's gc module says after it resumed
+    (len(gc.get_objects()), gc.get_freeze_count(), counts with every
+    thread's batch of allocations not yet added, thresholds, enabled),
+    and every size class of mimalloc() as it read them around its stop."""
+    process, view = _start(tmp_path, freeze=freeze, disable=disable, prelude=THREAD_THAT_ENDED)
     try:
         remote = memprobe.attach(process.pid, census=True)
     finally:
         seen = _finish(process, view)
-    assert remote.stopped
+    assert remote.stopped and remote.partial is None
     assert [g.count for g in remote.gc.generations] == seen["counts"]
     assert [g.threshold for g in remote.gc.generations] == seen["thresholds"] == [100000, 7, 9]
     assert remote.gc.enabled == seen["enabled"] == (not disable)
     assert [g.length for g in remote.gc.generations] == [None, None, None]
-    assert "free-threaded" in remote.partial and "inject" in remote.partial
-    assert remote.census is None
+    # A free-threaded gc.get_objects(generation) lists every tracked object.
+    assert remote.tracked_objects == seen["lengths"][0] == seen["lengths"][2]
+    assert remote.gc.permanent_length == seen["frozen"]
+    assert (seen["frozen"] >= 3000) == freeze
+    rows = {r.name: r.objects for r in remote.census}
+    assert rows["Node"] == 3500
+    assert rows["MadeByAThreadThatEnded"] == 777
+    assert sum(r.objects for r in remote.census) == remote.tracked_objects + remote.gc.permanent_length
     assert remote.pymalloc is None and "mimalloc" in remote.pymalloc_missing
+    mi = remote.mimalloc
+    assert remote.mimalloc_missing is None and mi.scope == "all-threads" and mi.abandoned_pool == \
+        memprobe.mimalloc().abandoned_pool
+    assert mi.allocator == memprobe.interpreter().allocator == "mimalloc"
+    classes = [list(c) for c in mi.size_classes]
+    assert classes in seen["mimalloc"]
+    assert any(c.abandoned_pages for c in mi.size_classes) == mi.abandoned_pool
+
+
+@needs_free_threading
+def test_a_running_free_threaded_targets_heaps_are_read_but_its_objects_not_counted():
+    """Every page is checked as it is read; a quiet target's pages hold
+    together, and its thousands of lists show in the gc heap's rows."""
+    quiet = "import time\nkeep = [[] for _ in range(5000)]\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    with _running(quiet) as target:
+        remote = memprobe.attach(target.pid, census=True)
+    assert not remote.stopped
+    assert remote.tracked_objects is None and remote.census is None and remote.gc.permanent_length is None
+    assert "running" in remote.partial
+    assert remote.mimalloc_missing is None
+    assert sum(c.blocks_in_use for c in remote.mimalloc.size_classes if c.heap == "gc") >= 5000
 
 
 def _other_cpython():

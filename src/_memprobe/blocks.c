@@ -639,27 +639,25 @@ walk_pools(block_census *c)
 #endif /* MP_HAVE_OBMALLOC_STATE */
 
 #if MP_HAVE_MIMALLOC
-/* A page's blocks hold at most this many (its capacity is a uint16_t). */
-#define MP_MAX_BLOCKS_PER_PAGE 65536
 #define MEMORY_RAN_OUT 2            /* a visitor's stop, not a broken list */
 
-/* Marks the blocks on one of a page's free lists: how many, or -1 when the
- * list leaves the page's carved blocks, loops, or is too long. */
+/* mp_mi_link_reader for this process, whose other threads are paused. */
+static int
+read_link(void *ctx, uintptr_t block, mi_block_t *into)
+{
+    (void)ctx;
+    memcpy(into, (const void *)block, sizeof(*into));
+    return 0;
+}
+
+/* Marks the blocks on one of a page's free lists (mp_mi_mark_free). */
 static Py_ssize_t
-mark_free(block_census *c, const mi_page_t *page, const mi_block_t *block,
+mark_free(block_census *c, const mi_page_t *page, const mi_block_t *head,
           uintptr_t first, size_t size, size_t capacity)
 {
-    Py_ssize_t n = 0;
-    for (; block != NULL; block = mi_block_nextx(page, block, mp_mi_page_keys(page))) {
-        uintptr_t b = (uintptr_t)block;
-        size_t index = (b - first) / size;
-        if (b < first || index >= capacity || (b - first) % size != 0
-            || c->is_free[index] || (size_t)++n > capacity) {
-            return -1;
-        }
-        c->is_free[index] = 1;
-    }
-    return n;
+    int e;
+    return mp_mi_mark_free(page, (uintptr_t)page, (uintptr_t)head, first, size,
+                           capacity, c->is_free, read_link, NULL, &e);
 }
 
 /* Which objects a page of this heap kind may hold. */
@@ -689,8 +687,8 @@ count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
     block_census *c = arg;
     unsigned int segment = c->walking;
     size_t size = mp_mi_block_size(page), capacity = page->capacity;
-    uintptr_t first = mp_mi_page_start(page), lo, hi;
-    mp_mi_page_bounds(page, &lo, &hi);
+    uintptr_t first = mp_mi_page_start(page, (uintptr_t)page), lo, hi;
+    mp_mi_page_bounds(page, (uintptr_t)page, &lo, &hi);
     if (size == 0 || capacity > c->max_blocks || first < lo
         || capacity > (hi - first) / size) {
         c->unreadable_pools++;

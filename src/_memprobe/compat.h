@@ -781,15 +781,16 @@ mp_allocated_blocks(void)
 #  include "internal/pycore_tstate.h"   /* _PyThreadStateImpl.mimalloc */
 #  include "internal/pycore_pystate.h"  /* _PyEval_StopTheWorld */
 
-/* The first block of a page: the start of its slices, moved on by a few
- * blocks for small sizes (mimalloc's _mi_segment_page_start, unexported
- * before 2.5, which keeps it in the page). */
+/* Where the slices of a page start: the page's header sits at `at` among
+ * its segment's slice headers, in this process or in another one (remote
+ * readers hold a copy of the header, and its address there). */
 static inline uintptr_t
-mp_mi_slices_start(const mi_page_t *page)
+mp_mi_slices_start(uintptr_t at)
 {
-    mi_segment_t *segment = (mi_segment_t *)((uintptr_t)page & ~MI_SEGMENT_MASK);
-    size_t index = (size_t)((const mi_slice_t *)page - segment->slices);
-    return (uintptr_t)segment + index * MI_SEGMENT_SLICE_SIZE;
+    uintptr_t segment = at & ~(uintptr_t)MI_SEGMENT_MASK;
+    size_t index = (at - segment - offsetof(mi_segment_t, slices))
+                   / sizeof(mi_slice_t);
+    return segment + index * MI_SEGMENT_SLICE_SIZE;
 }
 
 #  if MI_MALLOC_VERSION >= 20500
@@ -801,8 +802,9 @@ mp_mi_block_size(const mi_page_t *page)
 }
 
 static inline uintptr_t
-mp_mi_page_start(const mi_page_t *page)
+mp_mi_page_start(const mi_page_t *page, uintptr_t at)
 {
+    (void)at;
     return (uintptr_t)page->page_start;
 }
 #  else
@@ -817,11 +819,13 @@ mp_mi_block_size(const mi_page_t *page)
         ? size : (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
 }
 
-/* mimalloc 2.1 starts blocks of up to 64 bytes three blocks in, and blocks
+/* The first block of the page whose header (page, a copy) sits at `at`:
+ * mimalloc 2.1 starts blocks of up to 64 bytes three blocks in, and blocks
  * of up to 512 bytes one block in, so that pages do not all begin on an OS
- * page boundary. */
+ * page boundary (mimalloc's _mi_segment_page_start, unexported before 2.5,
+ * which keeps the start in the page). */
 static inline uintptr_t
-mp_mi_page_start(const mi_page_t *page)
+mp_mi_page_start(const mi_page_t *page, uintptr_t at)
 {
     size_t size = page->xblock_size, offset = 0;
     if (size >= MI_INTPTR_SIZE && size <= 64) {
@@ -830,7 +834,7 @@ mp_mi_page_start(const mi_page_t *page)
     else if (size >= MI_INTPTR_SIZE && size <= 512) {
         offset = size;
     }
-    return mp_mi_slices_start(page) + offset;
+    return mp_mi_slices_start(at) + offset;
 }
 #  endif
 

@@ -392,7 +392,7 @@ check_mimalloc(mp_state *st)
         const mi_page_t *page = mp_mi_page_of(blocks[i]);
         size_t size = mp_mi_block_size(page);
         uintptr_t lo, hi;
-        mp_mi_page_bounds(page, &lo, &hi);
+        mp_mi_page_bounds(page, (uintptr_t)page, &lo, &hi);
         int own_heap = mp_mi_is_own_heap(mi_page_heap(page));
         if (size < sizes[i] || size > 2 * sizes[i] + 64
             || (uintptr_t)blocks[i] < lo || (uintptr_t)blocks[i] >= hi

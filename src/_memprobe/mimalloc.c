@@ -24,8 +24,6 @@
 #define MP_MI_HEAP_KINDS 5
 #define MP_MI_DEFAULT_HEAP 4
 #define MP_MI_ROWS 1024           /* distinct (heap, block size) pairs */
-/* More pages than this in one walk means a list loops (compat.h). */
-#define MP_MI_PAGE_CAP MP_STEP_CAP
 
 typedef struct {
     int heap;
@@ -39,18 +37,18 @@ typedef struct {
     int threads;
 } heap_table;
 
-/* Counts one page into the table: 0, or 1 when it does not add up. */
+/* Counts one page into the table, with `pending` blocks other threads
+ * freed into it: 0, or 1 when it does not add up. */
 static int
-count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
+count_into(heap_table *t, const mi_page_t *page, int heap, int abandoned,
+           Py_ssize_t pending)
 {
-    heap_table *t = arg;
     if (heap < 0 || heap >= MP_MI_HEAP_KINDS) {
         return 1;
     }
     size_t block_size = mp_mi_block_size(page);
-    Py_ssize_t pending = mp_mi_pending_frees(page);
-    if (pending < 0 || page->used > page->capacity
-        || page->capacity > page->reserved) {
+    if (pending < 0 || pending > (Py_ssize_t)page->used
+        || page->used > page->capacity || page->capacity > page->reserved) {
         return 1;
     }
     heap_row *row = NULL;
@@ -75,6 +73,13 @@ count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
     row->reserved += page->reserved;
     row->abandoned_pages += abandoned;
     return 0;
+}
+
+/* One page of this process (mp_mi_page_visitor). */
+static int
+count_page(const mi_page_t *page, int heap, int abandoned, void *arg)
+{
+    return count_into(arg, page, heap, abandoned, mp_mi_pending_frees(page));
 }
 
 typedef struct {
@@ -252,6 +257,28 @@ struct mp_mimalloc_reading {
     int unused;
 #endif
 };
+
+#if MP_HAVE_MIMALLOC
+mp_mimalloc_reading *
+mp_mimalloc_new(void)
+{
+    return PyMem_RawCalloc(1, sizeof(mp_mimalloc_reading));
+}
+
+int
+mp_mimalloc_count(mp_mimalloc_reading *m, const mi_page_t *page, int heap,
+                  int abandoned, Py_ssize_t pending)
+{
+    return count_into(&m->table, page, heap, abandoned, pending);
+}
+
+void
+mp_mimalloc_walked(mp_mimalloc_reading *m, int threads, int abandoned_walked)
+{
+    m->table.threads = threads;
+    m->abandoned_walked = abandoned_walked;
+}
+#endif
 
 int
 mp_mimalloc_read(mp_state *st, mp_mimalloc_reading **out, mp_refusal *r)

@@ -13,11 +13,13 @@
 
 #if MP_HAVE_MIMALLOC
 
-/* The memory range a page's blocks lie in: its slices of the segment. */
+/* The memory range a page's blocks lie in: its slices of the segment (the
+ * page's header, a copy, sits at `at`: see mp_mi_slices_start). */
 static inline void
-mp_mi_page_bounds(const mi_page_t *page, uintptr_t *lo, uintptr_t *hi)
+mp_mi_page_bounds(const mi_page_t *page, uintptr_t at, uintptr_t *lo,
+                  uintptr_t *hi)
 {
-    *lo = mp_mi_slices_start(page);
+    *lo = mp_mi_slices_start(at);
     *hi = *lo + (size_t)page->slice_count * MI_SEGMENT_SLICE_SIZE;
 }
 
@@ -32,6 +34,47 @@ mp_mi_page_keys(const mi_page_t *page)
 #endif
 }
 
+/* More pages than this in one walk means a list loops (compat.h). */
+#define MP_MI_PAGE_CAP MP_STEP_CAP
+
+/* A page's blocks hold at most this many (its capacity is a uint16_t). */
+#define MP_MAX_BLOCKS_PER_PAGE 65536
+
+/* Copies the link word of the free block at address `block` into *into:
+ * 0, or an errno (a reader of another process's memory). */
+typedef int (*mp_mi_link_reader)(void *ctx, uintptr_t block, mi_block_t *into);
+
+/* Marks in is_free the blocks on one of a page's free lists, from head:
+ * how many, or -1 when the list leaves the page's carved blocks
+ * [first, first + capacity * size), loops, or a link could not be read
+ * (*e: the reader's errno; else 0).  page is the page's header, or a copy
+ * of it whose original sits at `at` (its keys decode the links, which
+ * mimalloc encodes against that address). */
+static inline Py_ssize_t
+mp_mi_mark_free(const mi_page_t *page, uintptr_t at, uintptr_t head,
+                uintptr_t first, size_t size, size_t capacity,
+                unsigned char *is_free, mp_mi_link_reader read, void *ctx,
+                int *e)
+{
+    Py_ssize_t n = 0;
+    *e = 0;
+    for (uintptr_t b = head; b != 0;) {
+        size_t index = (b - first) / size;
+        if (b < first || index >= capacity || (b - first) % size != 0
+            || is_free[index] || (size_t)++n > capacity) {
+            return -1;
+        }
+        is_free[index] = 1;
+        mi_block_t link;
+        if ((*e = read(ctx, b, &link)) != 0) {
+            return -1;
+        }
+        b = (uintptr_t)mi_block_nextx((const void *)at, &link,
+                                      mp_mi_page_keys(page));
+    }
+    return n;
+}
+
 /* Blocks other threads freed into the page that its owner has not taken
  * back yet: mimalloc still counts them in page->used.  Read without
  * collecting them (which would change the page); -1 when the list leaves
@@ -40,7 +83,7 @@ static inline Py_ssize_t
 mp_mi_pending_frees(const mi_page_t *page)
 {
     uintptr_t lo, hi;
-    mp_mi_page_bounds(page, &lo, &hi);
+    mp_mi_page_bounds(page, (uintptr_t)page, &lo, &hi);
     uintptr_t tf = mi_atomic_load_relaxed(&((mi_page_t *)page)->xthread_free);
     const mi_block_t *block = (const mi_block_t *)(tf & ~(uintptr_t)3);
     Py_ssize_t n = 0;

@@ -397,6 +397,16 @@ void mp_mimalloc_release(mp_mimalloc_reading *m);
  * thread exited; nonzero stops the walk. */
 typedef int (*mp_mi_page_visitor)(const mi_page_t *page, int heap,
                                   int abandoned, void *arg);
+/* Counting another process's pages (remote_heaps.c): an empty reading
+ * (NULL when memory ran out); one more page, a copy, with the blocks other
+ * threads freed into it and its owner has not taken back (0, or 1 when it
+ * does not add up); then how many threads were read and whether the
+ * abandoned pool was. */
+mp_mimalloc_reading *mp_mimalloc_new(void);
+int mp_mimalloc_count(mp_mimalloc_reading *m, const mi_page_t *page, int heap,
+                      int abandoned, Py_ssize_t pending);
+void mp_mimalloc_walked(mp_mimalloc_reading *m, int threads,
+                        int abandoned_walked);
 /* Every page of the interpreter's mimalloc heaps (free-threaded: every
  * thread's, and the abandoned pool on mimalloc 2.1; default builds: the
  * calling thread's), with other threads paused by the caller: 0, the

@@ -24,15 +24,7 @@
  * copies as it walks this process's.  Beside them, the interpreter's
  * sys.modules (PyInterpreterState.imports.modules; .modules before 3.12).
  */
-#include "parts.h"
-
-#if defined(__linux__)
-#  include <errno.h>
-#  include <sys/uio.h>
-#  define MP_REMOTE 1
-#else
-#  define MP_REMOTE 0
-#endif
+#include "remote.h"
 
 /* The most one _remote_read() returns. */
 #define MP_REMOTE_READ_MAX ((Py_ssize_t)64 << 20)
@@ -41,8 +33,8 @@
 /* n ranges of process pid, remote[k] into local[k] (of the same lengths),
  * in one process_vm_readv: 0, or an errno (a short read, part of a range
  * not mapped, is EFAULT). */
-static int
-read_remote_v(pid_t pid, const struct iovec *local,
+int
+mp_read_remote_v(pid_t pid, const struct iovec *local,
               const struct iovec *remote, unsigned long n)
 {
     size_t size = 0;
@@ -57,17 +49,17 @@ read_remote_v(pid_t pid, const struct iovec *local,
 }
 
 /* size bytes at address in process pid, into buf: as read_remote_v. */
-static int
-read_remote(pid_t pid, uintptr_t address, void *buf, size_t size)
+int
+mp_read_remote(pid_t pid, uintptr_t address, void *buf, size_t size)
 {
     struct iovec local = {buf, size};
     struct iovec remote = {(void *)address, size};
-    return read_remote_v(pid, &local, &remote, 1);
+    return mp_read_remote_v(pid, &local, &remote, 1);
 }
 
 /* OSError (PermissionError, ProcessLookupError...) for errno e. */
-static PyObject *
-raise_errno(int e)
+PyObject *
+mp_raise_errno(int e)
 {
     errno = e;
     return PyErr_SetFromErrno(PyExc_OSError);
@@ -155,8 +147,8 @@ remote_read(PyObject *module, PyObject *args)
     if (buf == NULL) {
         return PyErr_NoMemory();
     }
-    int e = size ? read_remote((pid_t)pid, (uintptr_t)address, buf, (size_t)size) : 0;
-    PyObject *result = e ? raise_errno(e) : PyBytes_FromStringAndSize(buf, size);
+    int e = size ? mp_read_remote((pid_t)pid, (uintptr_t)address, buf, (size_t)size) : 0;
+    PyObject *result = e ? mp_raise_errno(e) : PyBytes_FromStringAndSize(buf, size);
     PyMem_RawFree(buf);
     return result;
 #else
@@ -176,13 +168,13 @@ read_interp(mp_state *st, long pid, uintptr_t runtime, uintptr_t address)
         PyErr_NoMemory();
         return NULL;
     }
-    int e = read_remote((pid_t)pid, address, copy, sizeof(*copy));
+    int e = mp_read_remote((pid_t)pid, address, copy, sizeof(*copy));
     if (e == 0 && (uintptr_t)copy->runtime == runtime) {
         return copy;
     }
     PyMem_RawFree(copy);
     if (e != 0) {
-        raise_errno(e);
+        mp_raise_errno(e);
     }
     else {
         PyErr_Format(st->error, "the main interpreter's state in process %ld "
@@ -193,7 +185,7 @@ read_interp(mp_state *st, long pid, uintptr_t runtime, uintptr_t address)
 }
 #endif
 
-#if MP_REMOTE && !MP_FREE_THREADED
+#if MP_REMOTE
 /* The target's memory a page at a time: one read per page met, not per
  * node (objects made together sit together, so a list's neighbours share
  * pages).  A direct-mapped cache, emptied for each reading.  It starts at
@@ -210,17 +202,9 @@ read_interp(mp_state *st, long pid, uintptr_t runtime, uintptr_t address)
 /* Lookups between two looks at the miss rate. */
 #define MP_CACHE_WINDOW 4096
 
-typedef struct {
-    pid_t pid;
-    size_t slots;               /* a power of two */
-    uintptr_t *page;            /* per slot, the page it holds; 0: none */
-    char *data;                 /* slots pages */
-    size_t lookups, misses;     /* since the last look */
-} page_cache;
-
 /* c holding slots empty pages: 0, or -1 (out of memory, c unchanged). */
 static int
-cache_resize(page_cache *c, size_t slots)
+cache_resize(mp_page_cache *c, size_t slots)
 {
     uintptr_t *page = PyMem_RawCalloc(slots, sizeof(uintptr_t));
     char *data = page ? PyMem_RawMalloc(slots * MP_PAGE) : NULL;
@@ -237,8 +221,8 @@ cache_resize(page_cache *c, size_t slots)
 }
 
 /* 0, or -1 with MemoryError. */
-static int
-cache_open(page_cache *c, pid_t pid)
+int
+mp_cache_open(mp_page_cache *c, pid_t pid)
 {
     memset(c, 0, sizeof(*c));
     c->pid = pid;
@@ -249,8 +233,8 @@ cache_open(page_cache *c, pid_t pid)
     return 0;
 }
 
-static void
-cache_close(page_cache *c)
+void
+mp_cache_close(mp_page_cache *c)
 {
     PyMem_RawFree(c->page);
     PyMem_RawFree(c->data);
@@ -258,8 +242,8 @@ cache_close(page_cache *c)
 
 /* size bytes at address through the cache, page by page: 0, or an
  * errno. */
-static int
-read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
+int
+mp_read_cached(mp_page_cache *c, uintptr_t address, void *into, size_t size)
 {
     char *out = into;
     if (++c->lookups == MP_CACHE_WINDOW) {
@@ -277,7 +261,7 @@ read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
         if (c->page[slot] != page) {
             c->page[slot] = 0;
             c->misses++;
-            int e = read_remote(c->pid, page, data, MP_PAGE);
+            int e = mp_read_remote(c->pid, page, data, MP_PAGE);
             if (e != 0) {
                 return e;
             }
@@ -293,18 +277,9 @@ read_cached(page_cache *c, uintptr_t address, void *into, size_t size)
     return 0;
 }
 
-/* Why the walk of a list stopped short (why NULL: it came back), and
- * whether that is the target changing its lists under the reading, so
- * that a reading a moment later may succeed. */
-typedef struct {
-    const char *why;
-    int changed;
-} walk_problem;
+#endif
 
-/* Nodes walked between two looks at this process's signals (with the GIL
- * taken back): a Ctrl-C ends a long walk within a few milliseconds. */
-#define MP_STEPS_PER_SLICE ((Py_ssize_t)1 << 16)
-
+#if MP_REMOTE && !MP_FREE_THREADED
 /* The length of one remote list into *length, or why it is not known
  * into *problem: its head sits at remote_head, and head is the head as
  * read.  Every node's _gc_prev must name the node before it (no
@@ -316,24 +291,24 @@ typedef struct {
  * run signal handlers.  0, or -1 with an error set (theirs, or OSError
  * when the target cannot be read). */
 static int
-walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
+walk_remote(mp_page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
             int list, Py_ssize_t max_steps, mp_census *types,
-            Py_ssize_t *length, walk_problem *problem)
+            Py_ssize_t *length, mp_walk_problem *problem)
 {
     Py_ssize_t n = 0;
     uintptr_t before = remote_head;
     uintptr_t node = head->_gc_next & ~(uintptr_t)3;
     int e = 0;
-    *problem = (walk_problem){NULL, 0};
+    *problem = (mp_walk_problem){NULL, 0};
     PyThreadState *saved = PyEval_SaveThread();
     while (node != remote_head) {
         if (node == 0) {
-            *problem = (walk_problem){"a list led to a null pointer (the "
+            *problem = (mp_walk_problem){"a list led to a null pointer (the "
                                       "target changed it while it was read)", 1};
             break;
         }
         if (++n > max_steps) {
-            *problem = (walk_problem){"a list is longer than the step cap "
+            *problem = (mp_walk_problem){"a list is longer than the step cap "
                                       "(max_steps)", 0};
             break;
         }
@@ -345,9 +320,9 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
             saved = PyEval_SaveThread();
         }
         PyGC_Head g;
-        e = read_cached(c, node, &g, sizeof(g));
+        e = mp_read_cached(c, node, &g, sizeof(g));
         if (e == EFAULT) {
-            *problem = (walk_problem){"a list led outside the target's memory "
+            *problem = (mp_walk_problem){"a list led outside the target's memory "
                                       "(the target changed it while it was "
                                       "read)", 1};
             break;
@@ -356,18 +331,18 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
             break;
         }
         if ((g._gc_prev & _PyGC_PREV_MASK) != before) {
-            *problem = (walk_problem){"a list's links disagreed (the target "
+            *problem = (mp_walk_problem){"a list's links disagreed (the target "
                                       "changed it while it was read)", 1};
             break;
         }
         if (types != NULL) {
             PyObject ob;
-            e = read_cached(c, node + sizeof(PyGC_Head), &ob, sizeof(ob));
+            e = mp_read_cached(c, node + sizeof(PyGC_Head), &ob, sizeof(ob));
             if (e == 0 && ob.ob_type == NULL) {
                 e = EFAULT;
             }
             if (e == EFAULT) {
-                *problem = (walk_problem){"an object's header led outside the "
+                *problem = (mp_walk_problem){"an object's header led outside the "
                                           "target's memory (the target changed "
                                           "it while it was read)", 1};
                 break;
@@ -388,11 +363,11 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
         return -1;
     }
     if (e != 0 && e != EFAULT) {
-        raise_errno(e);
+        mp_raise_errno(e);
         return -1;
     }
     if (problem->why == NULL && (head->_gc_prev & _PyGC_PREV_MASK) != before) {
-        *problem = (walk_problem){"a list's head does not lead back to its "
+        *problem = (mp_walk_problem){"a list's head does not lead back to its "
                                   "last object (the target changed it while "
                                   "it was read)", 1};
     }
@@ -400,17 +375,16 @@ walk_remote(page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
     return 0;
 }
 
+#endif
+
+#if MP_REMOTE
 /* Longest type name read (longer ones are cut here). */
 #define MP_TYPE_NAME 256
 /* Slots a remote census starts with (the table doubles as it fills). */
 #define MP_REMOTE_TYPES 256
 
-/* The census as plain data: a tuple of (type address, tp_name as bytes or
- * None when it cannot be read, objects over every list), names read
- * through the cache before any object is built; NULL with an error set.
- * t's types are the target's addresses. */
-static PyObject *
-census_rows(page_cache *c, const mp_census *t)
+PyObject *
+mp_census_rows(mp_page_cache *c, const mp_census *t)
 {
     char *names = PyMem_RawMalloc(t->used ? t->used * MP_TYPE_NAME : 1);
     if (names == NULL) {
@@ -425,12 +399,12 @@ census_rows(page_cache *c, const mp_census *t)
         /* A byte saying whether the name is known, then the name. */
         char *entry = names + n++ * MP_TYPE_NAME;
         uintptr_t at = 0;
-        entry[0] = read_cached(c, type + offsetof(PyTypeObject, tp_name), &at,
+        entry[0] = mp_read_cached(c, type + offsetof(PyTypeObject, tp_name), &at,
                                sizeof(at)) == 0 && at != 0;
         entry[1] = '\0';
         for (size_t k = 1; entry[0] && k < MP_TYPE_NAME - 1; k++) {
             entry[k + 1] = '\0';
-            if (read_cached(c, at + k - 1, &entry[k], 1) != 0) {
+            if (mp_read_cached(c, at + k - 1, &entry[k], 1) != 0) {
                 entry[0] = 0;
             }
             else if (entry[k] == '\0') {
@@ -490,12 +464,12 @@ thread_batches(pid_t pid, const PyInterpreterState *copy, uintptr_t address,
     for (int n = 0; t != 0; n++) {
         PyThreadState ts;
         Py_ssize_t batch;
-        int e = n < MP_MAX_THREADS ? read_remote(pid, t, &ts, sizeof(ts)) : EFAULT;
+        int e = n < MP_MAX_THREADS ? mp_read_remote(pid, t, &ts, sizeof(ts)) : EFAULT;
         if (e == 0 && (uintptr_t)ts.interp != address) {
             e = EFAULT;         /* not a thread of this interpreter */
         }
         if (e == 0) {
-            e = read_remote(pid, t + MP_GC_BATCH_OFFSET, &batch, sizeof(batch));
+            e = mp_read_remote(pid, t + MP_GC_BATCH_OFFSET, &batch, sizeof(batch));
         }
         if (e != 0) {
             return e;
@@ -519,7 +493,7 @@ thread_batches(pid_t pid, const PyInterpreterState *copy, uintptr_t address,
  * None, or why the lengths are missing, and changed whether that is the
  * target collecting or changing a list while it was read (a reading a
  * moment later may succeed).  census: with census true and the lists
- * walked, census_rows() over every list; else None.  The copy must point
+ * walked, mp_census_rows() over every list; else None.  The copy must point
  * back to runtime_address (else MemprobeError); OSError when the target
  * cannot be read. */
 static PyObject *
@@ -557,7 +531,7 @@ remote_gc(PyObject *module, PyObject *args)
     int e = thread_batches((pid_t)pid, copy, (uintptr_t)address, &batches);
     PyMem_RawFree(copy);
     if (e != 0) {
-        return raise_errno(e);
+        return mp_raise_errno(e);
     }
     r.count[0] += (int)batches;
     PyObject *gc = mp_gc_build(&r);
@@ -572,8 +546,8 @@ remote_gc(PyObject *module, PyObject *args)
     if (copy == NULL) {
         return NULL;
     }
-    page_cache pages, *cache = &pages;
-    if (cache_open(cache, (pid_t)pid) < 0) {
+    mp_page_cache pages, *cache = &pages;
+    if (mp_cache_open(cache, (pid_t)pid) < 0) {
         PyMem_RawFree(copy);
         return NULL;
     }
@@ -582,14 +556,14 @@ remote_gc(PyObject *module, PyObject *args)
     mp_census types = {0};
     mp_census *counting = census && max_steps > 0 ? &types : NULL;
     if (counting != NULL && mp_census_init(counting, MP_REMOTE_TYPES) < 0) {
-        cache_close(cache);
+        mp_cache_close(cache);
         PyMem_RawFree(copy);
         return PyErr_NoMemory();
     }
-    walk_problem problem = {NULL, 0};
+    mp_walk_problem problem = {NULL, 0};
     int failed = 0;
     if (max_steps > 0 && r.collecting) {
-        problem = (walk_problem){"the target was collecting: its lists were "
+        problem = (mp_walk_problem){"the target was collecting: its lists were "
                                  "not walked", 1};
     }
     for (int list = 0; max_steps > 0 && problem.why == NULL && list < MP_NUM_LISTS;
@@ -606,11 +580,11 @@ remote_gc(PyObject *module, PyObject *args)
     PyMem_RawFree(copy);
     PyObject *rows = NULL;
     if (!failed && counting != NULL && problem.why == NULL) {
-        rows = census_rows(cache, counting);
+        rows = mp_census_rows(cache, counting);
         failed = rows == NULL;
     }
     mp_census_release(&types);
-    cache_close(cache);
+    mp_cache_close(cache);
     if (failed) {
         return NULL;
     }
@@ -628,6 +602,119 @@ remote_gc(PyObject *module, PyObject *args)
     return Py_BuildValue("(NzNN)", gc, problem.why,
                          PyBool_FromLong(problem.changed),
                          rows ? rows : Py_NewRef(Py_None));
+#endif
+}
+
+/* ---- mimalloc (free-threaded builds) ------------------------------------ */
+
+/* _remote_heaps(pid, runtime_address, interp_address, objects, census) ->
+ * (mimalloc, tracked, frozen, problem, changed, census, obj_ctx,
+ * obj_malloc, debug_obj) of the free-threaded interpreter at
+ * interp_address in process pid: mimalloc is _mimalloc()'s tuple for its
+ * heaps, or None with problem saying why the walk did not complete, and
+ * changed whether that is the target changing its heaps while they were
+ * read (a reading a moment later may succeed).  With objects, tracked is
+ * how many tracked, unfrozen objects its GC heaps hold (gc.get_objects())
+ * and frozen how many frozen ones (gc.get_freeze_count()); with census
+ * too, census is mp_census_rows() over both; each is None when not
+ * counted (problem then says why).  obj_ctx, obj_malloc and debug_obj as
+ * _remote_pymalloc gives them. */
+static PyObject *
+remote_heaps(PyObject *module, PyObject *args)
+{
+    long pid;
+    unsigned long long runtime, address;
+    int objects, census;
+    if (!PyArg_ParseTuple(args, "lKKpp", &pid, &runtime, &address, &objects,
+                          &census)
+        || check_pid(pid) < 0) {
+        return NULL;
+    }
+    mp_state *st = mp_probe_state(module, MP_PART_MIMALLOC);
+    if (st == NULL) {
+        return NULL;
+    }
+#if !MP_REMOTE
+    return not_here(st);
+#elif !(MP_FREE_THREADED && MP_HAVE_MIMALLOC)
+    (void)objects;
+    (void)census;
+    PyErr_SetString(st->unsupported, "only free-threaded builds keep every "
+                    "object in mimalloc's heaps (attach reads this build's "
+                    "collector lists and pymalloc instead)");
+    return NULL;
+#else
+    PyInterpreterState *copy = read_interp(st, pid, (uintptr_t)runtime,
+                                           (uintptr_t)address);
+    if (copy == NULL) {
+        return NULL;
+    }
+    PyMemAllocatorEx obj;
+    int e = mp_read_remote((pid_t)pid, (uintptr_t)runtime
+                           + offsetof(_PyRuntimeState, allocators.standard.obj),
+                           &obj, sizeof(obj));
+    if (e != 0) {
+        PyMem_RawFree(copy);
+        return mp_raise_errno(e);
+    }
+    mp_gc_reading gc;
+    mp_gc_read_of(copy, &gc);
+    const char *uncounted = NULL;
+    if (objects && gc.collecting) {
+        uncounted = "the target was collecting: its objects were not counted";
+        objects = 0;
+    }
+    mp_page_cache pages, *cache = &pages;
+    mp_mimalloc_reading *rows = mp_mimalloc_new();
+    mp_census types = {0};
+    mp_census *counting = objects && census ? &types : NULL;
+    if (rows == NULL || (counting != NULL
+                         && mp_census_init(counting, MP_REMOTE_TYPES) < 0)) {
+        mp_mimalloc_release(rows);
+        PyMem_RawFree(copy);
+        return PyErr_NoMemory();
+    }
+    if (mp_cache_open(cache, (pid_t)pid) < 0) {
+        mp_census_release(&types);
+        mp_mimalloc_release(rows);
+        PyMem_RawFree(copy);
+        return NULL;
+    }
+    Py_ssize_t tracked = 0, frozen = 0;
+    mp_walk_problem problem = {NULL, 0};
+    const char *missing = NULL;
+    int rc = mp_remote_heaps(cache, copy, (uintptr_t)address, rows, objects,
+                             counting, &tracked, &frozen, &missing, &problem);
+    PyMem_RawFree(copy);
+    uncounted = uncounted ? uncounted : missing;
+    PyObject *names = NULL;
+    if (rc == 0 && counting != NULL && problem.why == NULL && uncounted == NULL) {
+        names = mp_census_rows(cache, counting);
+        rc = names == NULL ? -1 : 0;
+    }
+    mp_census_release(&types);
+    mp_cache_close(cache);
+    /* Everything is read: only now are Python objects built. */
+    PyObject *heaps = NULL;
+    if (rc == 0) {
+        heaps = problem.why ? Py_NewRef(Py_None) : mp_mimalloc_build(rows);
+    }
+    mp_mimalloc_release(rows);
+    if (heaps == NULL) {
+        Py_XDECREF(names);
+        return NULL;
+    }
+    int counted = objects && problem.why == NULL && uncounted == NULL;
+    return Py_BuildValue(
+        "(NNNzNNKKK)", heaps,
+        counted ? PyLong_FromSsize_t(tracked) : Py_NewRef(Py_None),
+        counted ? PyLong_FromSsize_t(frozen) : Py_NewRef(Py_None),
+        problem.why ? problem.why : uncounted, PyBool_FromLong(problem.changed),
+        names ? names : Py_NewRef(Py_None),
+        (unsigned long long)(uintptr_t)obj.ctx,
+        (unsigned long long)(uintptr_t)obj.malloc,
+        (unsigned long long)(runtime + offsetof(_PyRuntimeState,
+                                                allocators.debug.obj)));
 #endif
 }
 
@@ -650,7 +737,9 @@ enum { MP_OBMALLOC_STATICS(MP_INDEX) MP_NSTATICS };
 #define MP_OFFSET(name, type) offsetof(obmalloc_statics, name),
 static const char *const static_names[] = {MP_OBMALLOC_STATICS(MP_NAME) NULL};
 static const size_t static_sizes[] = {MP_OBMALLOC_STATICS(MP_SIZE) 0};
+#if !MP_HAVE_OBMALLOC_STATE
 static const size_t static_offsets[] = {MP_OBMALLOC_STATICS(MP_OFFSET) 0};
+#endif
 #undef MP_INDEX
 #undef MP_NAME
 #undef MP_SIZE
@@ -713,7 +802,7 @@ read_pools(void *ctx, uintptr_t first, unsigned int n, mp_pool *into)
         remote[k].iov_base = (void *)(first + (uintptr_t)k * MP_POOL_SIZE);
         remote[k].iov_len = sizeof(mp_pool);
     }
-    return read_remote_v(*(pid_t *)ctx, local, remote, n);
+    return mp_read_remote_v(*(pid_t *)ctx, local, remote, n);
 }
 
 /* What the target keeps beside its arenas, and where they are. */
@@ -736,9 +825,9 @@ read_roots(pid_t pid, uintptr_t runtime, uintptr_t mgmt_at,
 #if MP_HAVE_OBMALLOC_STATE
     (void)at;
     struct _obmalloc_mgmt mgmt;
-    int e = read_remote(pid, mgmt_at, &mgmt, sizeof(mgmt));
+    int e = mp_read_remote(pid, mgmt_at, &mgmt, sizeof(mgmt));
     if (e == 0) {
-        e = read_remote(pid, runtime + offsetof(_PyRuntimeState,
+        e = mp_read_remote(pid, runtime + offsetof(_PyRuntimeState,
                                                 allocators.standard.obj),
                         &obj, sizeof(obj));
     }
@@ -761,7 +850,7 @@ read_roots(pid_t pid, uintptr_t runtime, uintptr_t mgmt_at,
         local[i].iov_len = remote[i].iov_len = static_sizes[i];
         remote[i].iov_base = (void *)at[i];
     }
-    int e = read_remote_v(pid, local, remote, MP_NSTATICS);
+    int e = mp_read_remote_v(pid, local, remote, MP_NSTATICS);
     if (e != 0) {
         return e;
     }
@@ -797,7 +886,7 @@ read_pymalloc(pid_t pid, const pymalloc_roots *roots,
         PyErr_NoMemory();
         return -1;
     }
-    int e = size ? read_remote(pid, roots->arenas, arenas, size) : 0;
+    int e = size ? mp_read_remote(pid, roots->arenas, arenas, size) : 0;
     mp_pool_source src = {read_pools, &pid};
     if (e == 0) {
         e = mp_pymalloc_read_from(&roots->totals, arenas, &src, out, problem);
@@ -874,7 +963,7 @@ remote_pymalloc(PyObject *module, PyObject *args)
         problem = "pymalloc's state led outside the target's memory";
     }
     else if (e != 0) {
-        return e > 0 ? raise_errno(e) : NULL;
+        return e > 0 ? mp_raise_errno(e) : NULL;
     }
     /* Everything is read: only now are Python objects built. */
     PyObject *state = reading ? mp_pymalloc_build(reading) : Py_NewRef(Py_None);
@@ -902,6 +991,13 @@ static PyMethodDef remote_methods[] = {
      "\n--\n\n(gc state tuple, why the lengths are missing or None, "
      "whether the target changed them under the reading, "
      "census rows or None)."},
+    {"_remote_heaps", remote_heaps, METH_VARARGS,
+     "_remote_heaps(pid, runtime_address, interp_address, objects, census, /)"
+     "\n--\n\n"
+     "(mimalloc heaps tuple or None, tracked and frozen objects or None, why "
+     "any is "
+     "None, whether the target changed them under the reading, census rows "
+     "or None, object allocator's ctx and malloc, debug layer's address)."},
     {"_remote_pymalloc", remote_pymalloc, METH_VARARGS,
      "_remote_pymalloc(pid, runtime_address, interp_address, statics, /)"
      "\n--\n\n"

@@ -24,7 +24,9 @@ from ._gc import gc_state_from
 from ._interpreter import FREE_THREADED, block_size, required_constants
 from ._memprobe import MemprobeError, UnsupportedInterpreter
 from ._pymalloc import arena_map_from_state, fragmentation_of, snapshot_from_state
-from ._types import ArenaMap, AttachError, Fragmentation, PymallocSnapshot, RemoteSnapshot, RemoteTypeCount
+from ._mimalloc import snapshot_from_reading as mimalloc_from_reading
+from ._types import (ArenaMap, AttachError, Fragmentation, MimallocSnapshot, PymallocSnapshot, RemoteSnapshot,
+                     RemoteTypeCount)
 
 # Where distributions install the symbol tables they strip from their
 # builds (Debian's -dbgsym packages, Fedora's -debuginfo), each file's as
@@ -488,15 +490,29 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
                 _pause(pid)
             walk = lengths and (paused or was_stopped)
             main = _main_interpreter(pid, runtime, main_offset)
-            raw, partial, changed, rows = _read_gc(pid, runtime, main, max_steps if walk else 0, census)
-            pymalloc, fragmentation, missing, unsettled = _read_pymalloc(pid, runtime, main, paused or was_stopped)
+            raw, partial, changed, rows = _read_gc(pid, runtime, main, 0 if FREE_THREADED or not walk else max_steps,
+                                                   census)
+            if FREE_THREADED:
+                heaps = _read_heaps(pid, runtime, main, walk, census, paused or was_stopped)
+                raw = raw[:4] + ((*raw[4][:3], heaps.frozen),) + raw[5:]     # the frozen objects, counted
+                partial, changed, rows, tracked = heaps.partial, heaps.changed, heaps.census, heaps.tracked
+                pymalloc, fragmentation, unsettled = None, None, False
+                missing: Optional[str] = "free-threaded builds allocate objects with mimalloc, not pymalloc (see mimalloc)"
+            else:
+                heaps = _Heaps(None, None, None, None, False, None, "a GIL build: its objects are in pymalloc's "
+                               "arenas (see pymalloc)")
+                tracked = None if not walk or partial is not None else sum(raw[4][:3])
+                pymalloc, fragmentation, missing, unsettled = _read_pymalloc(pid, runtime, main, paused or was_stopped)
             if not changed and not unsettled:
                 break
-    if lengths and not (paused or was_stopped) and not FREE_THREADED:
-        partial = ("the lists were not walked: the target was running, and its lists change under a walk "
-                   "(stop=True, or --stop, pauses it for them)")
+    if lengths and not (paused or was_stopped):
+        partial = (("the objects were not counted: the target was running, and its heaps change under a count"
+                    if FREE_THREADED else
+                    "the lists were not walked: the target was running, and its lists change under a walk")
+                   + " (stop=True, or --stop, pauses it for them)")
     return RemoteSnapshot(pid, _version_text(version), runtime.file, was_stopped or paused, gc_state_from(raw),
-                          partial, _census_of(rows), pymalloc, fragmentation, missing)
+                          partial, _census_of(rows), tracked, pymalloc, fragmentation, missing, heaps.mimalloc,
+                          heaps.missing)
 
 
 def _main_interpreter(pid: int, runtime: _Runtime, main_offset: int) -> int:
@@ -528,6 +544,39 @@ def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], int], ...]]) -> 
     typed = [RemoteTypeCount(None if name is None else name.decode("utf-8", "replace"), address, n)
              for address, name, n in rows]
     return tuple(sorted(typed, key=lambda r: (-r.objects, r.name or "", r.type_address)))
+
+
+class _Heaps(NamedTuple):
+    """A free-threaded target's mimalloc heaps and the objects on them."""
+    tracked: Optional[int]
+    frozen: Optional[int]
+    census: Any                 # census rows, or None
+    partial: Optional[str]      # why tracked (and frozen, census) are None
+    changed: bool               # the heaps changed under the reading: read again
+    mimalloc: Optional[MimallocSnapshot]
+    missing: Optional[str]      # why mimalloc is None
+
+
+def _read_heaps(pid: int, runtime: _Runtime, main: int, walk: bool, census: bool, stopped: bool) -> _Heaps:
+    """A free-threaded target's heaps, every page checked, and, when walk,
+    its objects counted (and by type, with census)."""
+    try:
+        heaps, tracked, frozen, problem, changed, rows, obj_ctx, _, debug_obj = _memprobe._remote_heaps(
+            pid, runtime.address, main, walk, census)
+    except OSError as exc:
+        raise _os_error(pid, exc) from None
+    except MemprobeError as exc:     # this build's mimalloc part failed its check
+        return _Heaps(None, None, None, str(exc), False, None, str(exc))
+    if heaps is None:
+        why = ("although the target was stopped: it stopped in the middle of changing them, or its allocator's "
+               "memory is damaged" if stopped else
+               "the target changed them while they were read; stop=True, or --stop, reads them at one moment")
+        missing = f"mimalloc's heaps do not hold together ({problem}): {why}"
+        return _Heaps(None, None, None, missing, changed, None, missing)
+    # mimalloc itself has no context; the debug layer's is its object
+    # allocator's slot in _PyRuntime.allocators; any other is a hook's.
+    name = "mimalloc" if obj_ctx == 0 else "mimalloc_debug" if obj_ctx == debug_obj else "hooked"
+    return _Heaps(tracked, frozen, rows, problem, changed, mimalloc_from_reading(heaps, name), None)
 
 
 _Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str], bool]

@@ -3,7 +3,7 @@ from the plain rows the extension reads (free-threaded builds, and
 PYTHONMALLOC=mimalloc on 3.13+)."""
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from . import _memprobe
 from ._interpreter import FREE_THREADED, allocator
@@ -23,8 +23,9 @@ def mimalloc() -> MimallocSnapshot:
     return snapshot_from_reading(_memprobe._mimalloc())
 
 
-def snapshot_from_reading(raw: Tuple[Any, ...]) -> MimallocSnapshot:
-    """The snapshot of what _mimalloc() read."""
+def snapshot_from_reading(raw: Tuple[Any, ...], name: Optional[str] = None) -> MimallocSnapshot:
+    """The snapshot of what _mimalloc() read (in another process, whose
+    allocator is ``name``: attach)."""
     threads, abandoned_pool, small_max, medium_max, large_max, rows = raw
     # Rows sorted as tuples (heap index, block size, ...), without key=
     # (see _gc._most_common).
@@ -36,7 +37,7 @@ def snapshot_from_reading(raw: Tuple[Any, ...]) -> MimallocSnapshot:
             abandoned_pages=abandoned)
         for heap, size, pages, used, pending, capacity, reserved, abandoned in sorted(rows)]
     return MimallocSnapshot(
-        allocator=allocator().name,
+        allocator=allocator().name if name is None else name,
         scope="all-threads" if FREE_THREADED else "current-thread",
         threads=threads,
         abandoned_pool=abandoned_pool,

@@ -549,6 +549,14 @@ def remote_snapshot_text(r: RemoteSnapshot) -> str:
                   for c in r.census[:CENSUS_ROWS]]
         if len(r.census) > CENSUS_ROWS:
             lines.append(f"    ({len(r.census) - CENSUS_ROWS:,} more types)")
+    if r.tracked_objects is not None:
+        lines.append(f"  tracked objects (gc.get_objects()): {r.tracked_objects:,}")
+    if r.mimalloc is not None:
+        lines += _mimalloc_lines(r.mimalloc, Style(False))
+        return _joined(lines)
+    if r.gc.regime == "free-threaded":      # objects in mimalloc's heaps, never in pymalloc's arenas
+        lines.append(f"  mimalloc not read: {r.mimalloc_missing}")
+        return _joined(lines)
     p, f = r.pymalloc, r.fragmentation
     if p is None or f is None:
         lines.append(f"  pymalloc not read: {r.pymalloc_missing}")

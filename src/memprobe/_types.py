@@ -1291,9 +1291,21 @@ class RemoteSnapshot(_Document):
 
     ``census`` (``census=True``) counts the objects of every list by type,
     most first, in the same walk as the lengths: ``None`` where they are.
-    A free-threaded target keeps no lists: lengths and census are ``None``,
-    and generation 0's count includes every thread's allocations not yet
-    added to it.
+    ``tracked_objects`` is how many objects ``gc.get_objects()`` would list
+    there (tracked, not frozen): the three generations' lengths added up,
+    ``None`` where they are.
+
+    A free-threaded target keeps no lists: its objects are found where
+    CPython's collector finds them, on every thread's two GC heaps of
+    mimalloc and (mimalloc 2.1: 3.13, 3.14.0-3.14.7) in the abandoned
+    segments of threads that ended, each used block's tracked object
+    counted (while ``stopped``): ``tracked_objects`` those not frozen,
+    ``gc.permanent_length`` those ``gc.freeze()`` froze, and ``census``
+    both.  The generations' lengths stay ``None`` (there are none), and
+    generation 0's count includes every thread's allocations not yet added
+    to it.  ``mimalloc`` is its heaps as ``mimalloc()`` gives them inside,
+    every page read and checked, stopped or not (``None`` on GIL builds, or
+    with ``mimalloc_missing`` saying why).
 
     ``pymalloc`` is its main interpreter's pymalloc as ``pymalloc()`` gives
     it inside, and ``fragmentation`` its arenas as ``fragmentation()``
@@ -1315,9 +1327,12 @@ class RemoteSnapshot(_Document):
     gc: GCState
     partial: Optional[str]
     census: Optional[Tuple[RemoteTypeCount, ...]]
+    tracked_objects: Optional[int]
     pymalloc: Optional[PymallocSnapshot]
     fragmentation: Optional[Fragmentation]
     pymalloc_missing: Optional[str]
+    mimalloc: Optional[MimallocSnapshot]
+    mimalloc_missing: Optional[str]
 
     def __str__(self) -> str:
         from ._render import remote_snapshot_text
