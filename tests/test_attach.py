@@ -439,11 +439,26 @@ def test_remote_pymalloc_refuses_statics_that_are_not_address_size_pairs():
             memprobe._memprobe._remote_pymalloc(1, 0, 0, statics)
 
 
+# Run before the target's heap is built: another class named Node, of
+# another module, and a C type with a dotted name.
+ELSEWHERE = textwrap.dedent("""
+    import collections, types
+    elsewhere = types.ModuleType("elsewhere.deep")
+    exec("class Node:\\n    pass\\nkept = [Node() for _ in range(321)]", elsewhere.__dict__)
+    queues = [collections.deque() for _ in range(55)]
+""")
+
+
+def _census_by_name(rows):
+    return {r.qualified: r for r in rows}
+
+
 @needs_gil
-def test_a_census_counts_the_walked_objects_by_type_name(tmp_path):
-    """The target's 3,500 Node objects, exactly, under their tp_name; every
-    walked object in some row; most first."""
-    process, view = _start(tmp_path, freeze=True)
+def test_a_census_counts_the_walked_objects_by_type_name_and_module(tmp_path):
+    """The target's 3,500 Node objects, exactly, under their tp_name and
+    module, apart from another module's 321 of a class of the same name;
+    every walked object in some row; most first."""
+    process, view = _start(tmp_path, freeze=True, prelude=ELSEWHERE)
     try:
         remote = memprobe.attach(process.pid, census=True)
     finally:
@@ -451,12 +466,16 @@ def test_a_census_counts_the_walked_objects_by_type_name(tmp_path):
     assert remote.partial is None
     rows = remote.census
     assert all(isinstance(r, memprobe.RemoteTypeCount) for r in rows)
-    (node,) = [r for r in rows if r.name == "Node"]
-    assert node.objects == 3500
+    by_name = _census_by_name(rows)
+    assert by_name["__main__.Node"].objects == 3500 and by_name["__main__.Node"].module == "__main__"
+    assert by_name["elsewhere.deep.Node"].objects == 321 and by_name["elsewhere.deep.Node"].name == "Node"
+    assert by_name["collections.deque"].objects >= 55 and by_name["collections.deque"].module == "collections"
+    assert by_name["dict"].module == "builtins"
     assert sum(r.objects for r in rows) == sum(seen["lengths"]) + seen["frozen"]
     assert [r.objects for r in rows] == sorted((r.objects for r in rows), reverse=True)
     assert {"dict", "tuple", "function", "type"} <= {r.name for r in rows}
     assert len({r.type_address for r in rows}) == len(rows)
+    assert all(r.module is not None for r in rows)
 
 
 def test_a_census_needs_the_lists_walked():
@@ -797,7 +816,7 @@ def test_a_free_threaded_target_is_read_exactly_as_it_sees_itself(tmp_path, free
     (len(gc.get_objects()), gc.get_freeze_count(), counts with every
     thread's batch of allocations not yet added, thresholds, enabled),
     and every size class of mimalloc() as it read them around its stop."""
-    process, view = _start(tmp_path, freeze=freeze, disable=disable, prelude=THREAD_THAT_ENDED)
+    process, view = _start(tmp_path, freeze=freeze, disable=disable, prelude=THREAD_THAT_ENDED + ELSEWHERE)
     try:
         remote = memprobe.attach(process.pid, census=True)
     finally:
@@ -811,9 +830,10 @@ def test_a_free_threaded_target_is_read_exactly_as_it_sees_itself(tmp_path, free
     assert remote.tracked_objects == seen["lengths"][0] == seen["lengths"][2]
     assert remote.gc.permanent_length == seen["frozen"]
     assert (seen["frozen"] >= 3000) == freeze
-    rows = {r.name: r.objects for r in remote.census}
-    assert rows["Node"] == 3500
-    assert rows["MadeByAThreadThatEnded"] == 777
+    rows = {r.qualified: r.objects for r in remote.census}
+    assert rows["__main__.Node"] == 3500 and rows["elsewhere.deep.Node"] == 321
+    assert rows["collections.deque"] >= 55
+    assert rows["__main__.MadeByAThreadThatEnded"] == 777
     assert sum(r.objects for r in remote.census) == remote.tracked_objects + remote.gc.permanent_length
     assert remote.pymalloc is None and "mimalloc" in remote.pymalloc_missing
     mi = remote.mimalloc
@@ -943,7 +963,7 @@ def test_the_command_line_prints_the_reading_and_json(tmp_path):
         seen = _finish(process, view)
     assert text.returncode == 0, text.stderr
     assert f"process {process.pid}" in text.stdout and "stopped" in text.stdout
-    assert "3,500  Node" in text.stdout
+    assert "3,500  __main__.Node" in text.stdout
     assert ("pymalloc not read" in text.stdout) == (remote.pymalloc is None)
     document = json.loads(as_json.stdout)
     VALIDATE(document)

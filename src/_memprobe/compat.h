@@ -768,6 +768,74 @@ mp_allocated_blocks(void)
 #endif
 }
 
+/* ---- A type's dict in another process (remote.c's census) --------------- */
+
+/* A dict's keys table, then its index table, then dk_nentries entries;
+ * a heap type's dict holds its __module__.  3.11+ declare the table in
+ * internal/pycore_dict.h, its entries (key, value) in a table of str keys
+ * only and (hash, key, value) otherwise; 3.9-3.10 keep it in
+ * Objects/dict-common.h, which is not installed, so its layout is
+ * declared here (entries always (hash, key, value), index entries as wide
+ * as the table's size needs). */
+#if PY_VERSION_HEX >= 0x030B0000
+#  include "internal/pycore_dict.h"
+typedef PyDictKeysObject mp_dict_keys;
+
+static inline size_t
+mp_dict_index_bytes(const mp_dict_keys *k)
+{
+    return k->dk_log2_index_bytes < 8 * sizeof(size_t)
+        ? (size_t)1 << k->dk_log2_index_bytes : SIZE_MAX;
+}
+
+static inline int
+mp_dict_general(const mp_dict_keys *k)
+{
+    return k->dk_kind == DICT_KEYS_GENERAL;
+}
+#  define MP_DICT_ENTRY(general) \
+    ((general) ? sizeof(PyDictKeyEntry) : sizeof(PyDictUnicodeEntry))
+#  define MP_DICT_KEY_AT(general) ((general) \
+    ? offsetof(PyDictKeyEntry, me_key) : offsetof(PyDictUnicodeEntry, me_key))
+#  define MP_DICT_VALUE_AT(general) ((general) \
+    ? offsetof(PyDictKeyEntry, me_value) : offsetof(PyDictUnicodeEntry, me_value))
+#else
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    Py_ssize_t dk_size;
+    void *dk_lookup;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} mp_dict_keys;
+
+typedef struct {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} mp_dict_entry;
+
+static inline size_t
+mp_dict_index_bytes(const mp_dict_keys *k)
+{
+    size_t n = (size_t)k->dk_size;
+    size_t width = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffffu ? 4 : 8;
+    return n <= SIZE_MAX / 8 ? n * width : SIZE_MAX;
+}
+
+static inline int
+mp_dict_general(const mp_dict_keys *k)
+{
+    (void)k;
+    return 1;
+}
+#  define MP_DICT_ENTRY(general) ((void)(general), sizeof(mp_dict_entry))
+#  define MP_DICT_KEY_AT(general) \
+    ((void)(general), offsetof(mp_dict_entry, me_key))
+#  define MP_DICT_VALUE_AT(general) \
+    ((void)(general), offsetof(mp_dict_entry, me_value))
+#endif
+
 /* ---- mimalloc heaps (3.13+) ---------------------------------------------- */
 
 /* mimalloc serves every allocation on free-threaded builds and, on request

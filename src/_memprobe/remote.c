@@ -378,38 +378,127 @@ walk_remote(mp_page_cache *c, uintptr_t remote_head, const PyGC_Head *head,
 #endif
 
 #if MP_REMOTE
-/* Longest type name read (longer ones are cut here). */
+/* Longest type or module name read (longer ones are cut, or not read). */
 #define MP_TYPE_NAME 256
 /* Slots a remote census starts with (the table doubles as it fills). */
 #define MP_REMOTE_TYPES 256
+/* Entries of a type's dict looked through for its __module__. */
+#define MP_DICT_ENTRIES_MAX 4096
+
+/* The C string at address, into out (size bytes, cut there): 1, or 0 when
+ * it cannot be read. */
+static int
+read_c_string(mp_page_cache *c, uintptr_t address, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t k = 0; address != 0 && k < size - 1; k++) {
+        out[k + 1] = '\0';
+        if (mp_read_cached(c, address + k, &out[k], 1) != 0) {
+            return 0;
+        }
+        if (out[k] == '\0') {
+            break;
+        }
+    }
+    return address != 0;
+}
+
+/* The compact ASCII str object at address, into out (size bytes): 1, or 0
+ * when it is not one, is longer, or cannot be read. */
+static int
+read_ascii(mp_page_cache *c, uintptr_t address, char *out, size_t size)
+{
+    PyASCIIObject str;
+    if (address == 0 || mp_read_cached(c, address, &str, sizeof(str)) != 0
+        || !str.state.compact || !str.state.ascii || str.length < 0
+        || (size_t)str.length >= size
+        || mp_read_cached(c, address + sizeof(str), out, (size_t)str.length) != 0) {
+        return 0;
+    }
+    out[str.length] = '\0';
+    return strlen(out) == (size_t)str.length;
+}
+
+/* The str that the dict at address maps `key` to (both ASCII), into out:
+ * 1, or 0 when it is not found or cannot be read.  The dict's keys table
+ * and entries are read as compat.h lays them out. */
+static int
+read_dict_str(mp_page_cache *c, uintptr_t address, const char *key, char *out,
+              size_t size)
+{
+    PyDictObject dict;
+    mp_dict_keys keys;
+    if (address == 0 || mp_read_cached(c, address, &dict, sizeof(dict)) != 0
+        || dict.ma_values != NULL || dict.ma_keys == NULL
+        || mp_read_cached(c, (uintptr_t)dict.ma_keys, &keys, sizeof(keys)) != 0
+        || keys.dk_nentries < 0 || keys.dk_nentries > MP_DICT_ENTRIES_MAX
+        || mp_dict_index_bytes(&keys) > (size_t)1 << 30) {
+        return 0;
+    }
+    int general = mp_dict_general(&keys);
+    uintptr_t entries = (uintptr_t)dict.ma_keys
+                        + offsetof(mp_dict_keys, dk_indices)
+                        + mp_dict_index_bytes(&keys);
+    for (Py_ssize_t i = 0; i < keys.dk_nentries; i++) {
+        uintptr_t entry = entries + (size_t)i * MP_DICT_ENTRY(general);
+        uintptr_t name = 0, value = 0;
+        char seen[32];
+        if (mp_read_cached(c, entry + MP_DICT_KEY_AT(general), &name,
+                           sizeof(name)) != 0
+            || mp_read_cached(c, entry + MP_DICT_VALUE_AT(general), &value,
+                              sizeof(value)) != 0) {
+            return 0;
+        }
+        if (read_ascii(c, name, seen, sizeof(seen)) && strcmp(seen, key) == 0) {
+            return read_ascii(c, value, out, size);
+        }
+    }
+    return 0;
+}
+
+/* What a census row says of its type, read before any object is built. */
+typedef struct {
+    char name[MP_TYPE_NAME];    /* tp_name */
+    char module[MP_TYPE_NAME];  /* a heap type's __module__ */
+    char named, heap, moduled;  /* name read; a heap type; module read */
+} type_facts;
+
+/* The type at address: its tp_name, and whether it is a heap type (whose
+ * tp_name is its bare name), then its dict's __module__. */
+static void
+read_type(mp_page_cache *c, uintptr_t address, type_facts *f)
+{
+    PyTypeObject type;
+    memset(f, 0, sizeof(*f));
+    if (mp_read_cached(c, address, &type, sizeof(type)) != 0) {
+        return;
+    }
+    f->named = read_c_string(c, (uintptr_t)type.tp_name, f->name,
+                             sizeof(f->name));
+    f->heap = (type.tp_flags & Py_TPFLAGS_HEAPTYPE) != 0;
+    f->moduled = f->heap && read_dict_str(c, (uintptr_t)type.tp_dict,
+                                          "__module__", f->module,
+                                          sizeof(f->module));
+}
+
+/* A value for Py_BuildValue's "N": the text, or None. */
+static PyObject *
+bytes_or_none(int known, const char *text)
+{
+    return known ? PyBytes_FromString(text) : Py_NewRef(Py_None);
+}
 
 PyObject *
 mp_census_rows(mp_page_cache *c, const mp_census *t)
 {
-    char *names = PyMem_RawMalloc(t->used ? t->used * MP_TYPE_NAME : 1);
-    if (names == NULL) {
+    type_facts *facts = PyMem_RawMalloc(t->used ? t->used * sizeof(*facts) : 1);
+    if (facts == NULL) {
         return PyErr_NoMemory();
     }
     size_t n = 0;
     for (size_t i = 0; i <= t->mask; i++) {
-        uintptr_t type = (uintptr_t)t->slots[i].type;
-        if (type == 0) {
-            continue;
-        }
-        /* A byte saying whether the name is known, then the name. */
-        char *entry = names + n++ * MP_TYPE_NAME;
-        uintptr_t at = 0;
-        entry[0] = mp_read_cached(c, type + offsetof(PyTypeObject, tp_name), &at,
-                               sizeof(at)) == 0 && at != 0;
-        entry[1] = '\0';
-        for (size_t k = 1; entry[0] && k < MP_TYPE_NAME - 1; k++) {
-            entry[k + 1] = '\0';
-            if (mp_read_cached(c, at + k - 1, &entry[k], 1) != 0) {
-                entry[0] = 0;
-            }
-            else if (entry[k] == '\0') {
-                break;
-            }
+        if (t->slots[i].type != NULL) {
+            read_type(c, (uintptr_t)t->slots[i].type, &facts[n++]);
         }
     }
     PyObject *rows = PyTuple_New((Py_ssize_t)t->used);
@@ -423,19 +512,18 @@ mp_census_rows(mp_page_cache *c, const mp_census *t)
         for (int list = 0; list < MP_NUM_LISTS; list++) {
             objects += slot->count[list];
         }
-        const char *entry = names + n * MP_TYPE_NAME;
-        PyObject *row = entry[0]
-            ? Py_BuildValue("(Ky#n)", (unsigned long long)(uintptr_t)slot->type,
-                            entry + 1, (Py_ssize_t)strlen(entry + 1), objects)
-            : Py_BuildValue("(KOn)", (unsigned long long)(uintptr_t)slot->type,
-                            Py_None, objects);
+        const type_facts *f = &facts[n];
+        PyObject *row = Py_BuildValue(
+            "(KNONn)", (unsigned long long)(uintptr_t)slot->type,
+            bytes_or_none(f->named, f->name), f->heap ? Py_True : Py_False,
+            bytes_or_none(f->moduled, f->module), objects);
         if (row == NULL) {
             Py_CLEAR(rows);
             break;
         }
         PyTuple_SET_ITEM(rows, (Py_ssize_t)n++, row);
     }
-    PyMem_RawFree(names);
+    PyMem_RawFree(facts);
     return rows;
 }
 #endif

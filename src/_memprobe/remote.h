@@ -57,9 +57,11 @@ typedef struct {
 #define MP_STEPS_PER_SLICE ((Py_ssize_t)1 << 16)
 
 /* The census as plain data: a tuple of (type address, tp_name as bytes or
- * None when it cannot be read, objects over every list), the names read
- * through the cache before any object is built; NULL with an error set.
- * t's types are the target's addresses, never dereferenced here. */
+ * None when it cannot be read, whether it is a heap type, a heap type's
+ * __module__ as bytes or None when it cannot be read, objects over every
+ * list), the names read through the cache before any object is built;
+ * NULL with an error set.  t's types are the target's addresses, never
+ * dereferenced here. */
 PyObject *mp_census_rows(mp_page_cache *c, const mp_census *t);
 
 #  if MP_FREE_THREADED && MP_HAVE_MIMALLOC

@@ -537,13 +537,23 @@ def _read_gc(pid: int, runtime: _Runtime, main: int, max_steps: int,
         raise AttachError(str(exc)) from None    # the state read does not point back to the runtime
 
 
-def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], int], ...]]) -> Optional[Tuple[RemoteTypeCount, ...]]:
+def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], bool, Optional[bytes], int], ...]]
+               ) -> Optional[Tuple[RemoteTypeCount, ...]]:
     """The census rows as typed, most objects first (then by name)."""
     if rows is None:
         return None
-    typed = [RemoteTypeCount(None if name is None else name.decode("utf-8", "replace"), address, n)
-             for address, name, n in rows]
+    typed = []
+    for address, raw_name, heap, raw_module, n in rows:
+        name = None if raw_name is None else raw_name.decode("utf-8", "replace")
+        if heap:
+            module = None if raw_module is None else raw_module.decode("ascii")
+        else:       # as type.__module__ has it for a static type
+            module = None if name is None else name.rpartition(".")[0] or "builtins"
+        typed.append(RemoteTypeCount(name, address, n, module))
     return tuple(sorted(typed, key=lambda r: (-r.objects, r.name or "", r.type_address)))
+
+
+_Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str], bool]
 
 
 class _Heaps(NamedTuple):
@@ -577,9 +587,6 @@ def _read_heaps(pid: int, runtime: _Runtime, main: int, walk: bool, census: bool
     # allocator's slot in _PyRuntime.allocators; any other is a hook's.
     name = "mimalloc" if obj_ctx == 0 else "mimalloc_debug" if obj_ctx == debug_obj else "hooked"
     return _Heaps(tracked, frozen, rows, problem, changed, mimalloc_from_reading(heaps, name), None)
-
-
-_Allocator = Tuple[Optional[PymallocSnapshot], Optional[Fragmentation], Optional[str], bool]
 
 
 def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Allocator:

@@ -545,7 +545,7 @@ def remote_snapshot_text(r: RemoteSnapshot) -> str:
     if r.census is not None:
         lines.append(f"  tracked objects by type ({len(r.census):,} types):")
         lines += [f"    {c.objects:>10,}  "
-                  + (printable(c.name) if c.name is not None else f"? (type at 0x{c.type_address:x})")
+                  + (printable(c.qualified) if c.qualified is not None else f"? (type at 0x{c.type_address:x})")
                   for c in r.census[:CENSUS_ROWS]]
         if len(r.census) > CENSUS_ROWS:
             lines.append(f"    ({len(r.census) - CENSUS_ROWS:,} more types)")

@@ -1267,13 +1267,27 @@ class Timeline(_Printed):
 
 class RemoteTypeCount(NamedTuple):
     """One type of another process's census: its ``tp_name`` as the
-    target's type object holds it (``None`` when it could not be read;
-    types of the same name in different modules are separate rows, told
-    apart by ``type_address``) and how many tracked objects it has."""
+    target's type object holds it (``None`` when it could not be read; a
+    class's bare name, a C type's dotted one), its ``module`` as
+    ``type.__module__`` gives it there (a class's ``__module__`` read from
+    its dict; a C type's from its dotted name, else ``"builtins"``; ``None``
+    when it could not be read), where the type object is, and how many
+    tracked objects it has."""
 
     name: Optional[str]
     type_address: int
     objects: int
+    module: Optional[str]
+
+    @property
+    def qualified(self) -> Optional[str]:
+        """``module.name`` as a traceback would name the class (a builtin's
+        bare name), or ``None`` when the name is not known."""
+        if self.name is None:
+            return None
+        if self.module in (None, "builtins") or self.name.startswith(f"{self.module}."):
+            return self.name
+        return f"{self.module}.{self.name}"
 
 
 @_result(frozen=True)
