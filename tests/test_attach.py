@@ -859,6 +859,72 @@ def test_a_running_free_threaded_targets_heaps_are_read_but_its_objects_not_coun
     assert sum(c.blocks_in_use for c in remote.mimalloc.size_classes if c.heap == "gc") >= 5000
 
 
+# Threads that make objects, hand them over and end, again and again: a
+# Batch is made only once every Mine of its batch exists, so at every
+# moment there are at least MINE_PER_BATCH Mine per Batch.
+HANDOVERS = textwrap.dedent("""
+    import queue, threading, time
+    MINE_PER_BATCH = 30000
+    class Mine:
+        pass
+    class Batch:
+        __slots__ = ("items",)
+        def __init__(self, items):
+            self.items = items
+    handed = queue.Queue()
+    def worker():
+        handed.put([Mine() for _ in range(MINE_PER_BATCH)])
+    def driver():
+        held = []
+        while True:
+            thread = threading.Thread(target=worker)
+            thread.start()
+            held.append(Batch(handed.get()))
+            del held[:-6]
+            thread.join()
+    threading.Thread(target=driver, daemon=True).start()
+    print("ready", flush=True)
+    time.sleep(120)
+""")
+
+
+@needs_free_threading
+def test_threads_stopped_inside_the_allocator_make_a_reading_partial_never_wrong():
+    """SIGSTOP stops threads anywhere: one taking an abandoned segment back
+    (or moving a page between queues) holds pages in no list, and a review
+    found readings that called 180,000 objects 0, exactly.  A reading is
+    exact only when every thread running Python stopped outside the
+    allocator's code; otherwise it is read again, or partial."""
+    exact = 0
+    deadline = time.monotonic() + 4
+    with _running(HANDOVERS) as target:
+        while time.monotonic() < deadline:
+            remote = memprobe.attach(target.pid, stop=True, census=True)
+            if remote.partial is not None:
+                assert "not counted" in remote.partial
+                continue
+            exact += 1
+            rows = {r.qualified: r.objects for r in remote.census}
+            assert rows.get("__main__.Mine", 0) >= 30000 * rows.get("__main__.Batch", 0)
+    assert exact > 0
+
+
+@needs_free_threading
+def test_a_running_targets_changing_page_queues_end_every_reading():
+    """Read without stopping it, page queues change under the reading:
+    each page's prev link is checked, so a queue that changed is refused
+    at once instead of being walked round a loop (which once took three
+    minutes)."""
+    readings = 0
+    deadline = time.monotonic() + 3
+    with _running(HANDOVERS) as target:
+        while time.monotonic() < deadline:
+            remote = memprobe.attach(target.pid)
+            readings += 1
+            assert remote.mimalloc is not None or "changed" in remote.mimalloc_missing
+    assert readings > 10
+
+
 def _other_cpython():
     """A CPython of another minor version on this machine that starts, or
     None (pyenv's shims name versions they cannot run)."""

@@ -697,7 +697,7 @@ remote_gc(PyObject *module, PyObject *args)
 
 /* _remote_heaps(pid, runtime_address, interp_address, objects, census) ->
  * (mimalloc, tracked, frozen, problem, changed, census, obj_ctx,
- * obj_malloc, debug_obj) of the free-threaded interpreter at
+ * obj_malloc, debug_obj, attached) of the free-threaded interpreter at
  * interp_address in process pid: mimalloc is _mimalloc()'s tuple for its
  * heaps, or None with problem saying why the walk did not complete, and
  * changed whether that is the target changing its heaps while they were
@@ -706,7 +706,9 @@ remote_gc(PyObject *module, PyObject *args)
  * and frozen how many frozen ones (gc.get_freeze_count()); with census
  * too, census is mp_census_rows() over both; each is None when not
  * counted (problem then says why).  obj_ctx, obj_malloc and debug_obj as
- * _remote_pymalloc gives them. */
+ * _remote_pymalloc gives them; attached, the native ids of the threads
+ * whose states were attached (running Python: see remote_heaps.c), a 0
+ * last when there were too many to name. */
 static PyObject *
 remote_heaps(PyObject *module, PyObject *args)
 {
@@ -747,8 +749,11 @@ remote_heaps(PyObject *module, PyObject *args)
     }
     mp_gc_reading gc;
     mp_gc_read_of(copy, &gc);
+    /* A collection under way reuses ob_tid and moves objects' bits: the
+     * objects are counted a moment later (a reading again may succeed). */
     const char *uncounted = NULL;
-    if (objects && gc.collecting) {
+    int collecting = objects && gc.collecting;
+    if (collecting) {
         uncounted = "the target was collecting: its objects were not counted";
         objects = 0;
     }
@@ -771,8 +776,10 @@ remote_heaps(PyObject *module, PyObject *args)
     Py_ssize_t tracked = 0, frozen = 0;
     mp_walk_problem problem = {NULL, 0};
     const char *missing = NULL;
+    PyObject *attached = NULL;
     int rc = mp_remote_heaps(cache, copy, (uintptr_t)address, rows, objects,
-                             counting, &tracked, &frozen, &missing, &problem);
+                             counting, &tracked, &frozen, &missing, &problem,
+                             &attached);
     PyMem_RawFree(copy);
     uncounted = uncounted ? uncounted : missing;
     PyObject *names = NULL;
@@ -790,19 +797,22 @@ remote_heaps(PyObject *module, PyObject *args)
     mp_mimalloc_release(rows);
     if (heaps == NULL) {
         Py_XDECREF(names);
+        Py_XDECREF(attached);
         return NULL;
     }
     int counted = objects && problem.why == NULL && uncounted == NULL;
     return Py_BuildValue(
-        "(NNNzNNKKK)", heaps,
+        "(NNNzNNKKKN)", heaps,
         counted ? PyLong_FromSsize_t(tracked) : Py_NewRef(Py_None),
         counted ? PyLong_FromSsize_t(frozen) : Py_NewRef(Py_None),
-        problem.why ? problem.why : uncounted, PyBool_FromLong(problem.changed),
+        problem.why ? problem.why : uncounted,
+        PyBool_FromLong(problem.changed || collecting),
         names ? names : Py_NewRef(Py_None),
         (unsigned long long)(uintptr_t)obj.ctx,
         (unsigned long long)(uintptr_t)obj.malloc,
         (unsigned long long)(runtime + offsetof(_PyRuntimeState,
-                                                allocators.debug.obj)));
+                                                allocators.debug.obj)),
+        attached);
 #endif
 }
 
@@ -1085,7 +1095,8 @@ static PyMethodDef remote_methods[] = {
      "(mimalloc heaps tuple or None, tracked and frozen objects or None, why "
      "any is "
      "None, whether the target changed them under the reading, census rows "
-     "or None, object allocator's ctx and malloc, debug layer's address)."},
+     "or None, object allocator's ctx and malloc, debug layer's address, "
+     "native ids of the threads running Python)."},
     {"_remote_pymalloc", remote_pymalloc, METH_VARARGS,
      "_remote_pymalloc(pid, runtime_address, interp_address, statics, /)"
      "\n--\n\n"

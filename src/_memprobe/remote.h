@@ -73,12 +73,16 @@ PyObject *mp_census_rows(mp_page_cache *c, const mp_census *t);
  * for those gc.freeze() froze, and by type into types when it is not
  * NULL; unless
  * *uncounted says why some cannot be found.  Why the walk did not
- * complete goes into *problem (then rows and *tracked mean nothing).  0,
- * or -1 with an error set (OSError when the target cannot be read). */
+ * complete goes into *problem (then rows and *tracked mean nothing), and
+ * a new tuple of the native ids of the threads whose states were attached
+ * (running Python) into *attached (a 0 last when there were too many to
+ * name).  0, or -1 with an error set (OSError when the target cannot be
+ * read). */
 int mp_remote_heaps(mp_page_cache *c, const PyInterpreterState *copy,
                     uintptr_t address, mp_mimalloc_reading *rows, int objects,
                     mp_census *types, Py_ssize_t *tracked, Py_ssize_t *frozen,
-                    const char **uncounted, mp_walk_problem *problem);
+                    const char **uncounted, mp_walk_problem *problem,
+                    PyObject **attached);
 #  endif
 #endif
 

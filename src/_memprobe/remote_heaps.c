@@ -20,6 +20,13 @@
  * tracked, as gc.get_objects() lists it (op_from_block) unless frozen,
  * and gc.get_freeze_count() if frozen.
  *
+ * Beside them, the native id of each thread state found attached
+ * (PyThreadState.state, .native_thread_id): a thread stopped in the middle
+ * of changing its heaps can hold a page or a whole segment in no list
+ * (mimalloc moving a page between queues, or taking an abandoned segment
+ * back), which no check of the copies can see; attach asks the kernel
+ * where each of those threads stopped.
+ *
  * mimalloc 2.5 (later 3.14 releases, 3.15) keeps abandoned segments in its
  * own arenas, out of reach: there the objects are counted only while
  * every thread state the interpreter made is alive (no thread has left
@@ -33,9 +40,13 @@
 /* The largest page copied whole (a medium page is 512 KiB); the blocks of
  * larger pages, few and large, are read one header at a time. */
 #define MP_SPAN_MAX ((size_t)1 << 20)
-/* The most thread states followed, and segments in the abandoned pool. */
+/* The most thread states followed, and segments in the abandoned pool
+ * (16,384 segments of 32 MiB: 512 GiB): a longer list is taken for a loop
+ * made by a target changing it. */
 #define MP_HEAP_THREADS_MAX 100000
-#define MP_SEGMENTS_MAX 100000
+#define MP_SEGMENTS_MAX 16384
+/* Threads running Python named at the most (more: a 0 after them). */
+#define MP_ATTACHED_MAX 1024
 
 typedef struct {
     mp_page_cache *cache;
@@ -54,6 +65,8 @@ typedef struct {
     mp_walk_problem problem;
     int e;                      /* an errno other than EFAULT, or ENOMEM */
     int interrupted;            /* a signal handler raised */
+    unsigned long *attached;    /* native ids of threads running Python */
+    size_t nattached;
 } heaps_walk;
 
 /* Stops the walk: the target changed what was read under the reading. */
@@ -217,9 +230,12 @@ visit_page(heaps_walk *w, const mi_page_t *page, uintptr_t at, int heap,
     }
     int gc = heap == _Py_MIMALLOC_HEAP_GC || heap == _Py_MIMALLOC_HEAP_GC_PRE;
     int blocks = w->objects && gc && page->used > 0;
+    uintptr_t tf = mi_atomic_load_relaxed(&((mi_page_t *)page)->xthread_free);
+    /* The blocks are copied for their objects, and for the links of
+     * blocks other threads freed: one read for the page, not one a link. */
     w->span_at = first;
     w->span_len = 0;
-    if (blocks && capacity * size <= MP_SPAN_MAX) {
+    if ((blocks || (tf & ~(uintptr_t)3) != 0) && capacity * size <= MP_SPAN_MAX) {
         int e = mp_read_remote(w->pid, first, w->span, capacity * size);
         if (e != 0) {
             return failed(w, e, "a mimalloc page's blocks are not in the "
@@ -228,7 +244,6 @@ visit_page(heaps_walk *w, const mi_page_t *page, uintptr_t at, int heap,
         w->span_len = capacity * size;
     }
     memset(w->is_free, 0, capacity);
-    uintptr_t tf = mi_atomic_load_relaxed(&((mi_page_t *)page)->xthread_free);
     int e = 0;
     Py_ssize_t nthread = mp_mi_mark_free(page, at, tf & ~(uintptr_t)3, first,
                                          size, capacity, w->is_free,
@@ -261,25 +276,39 @@ visit_page(heaps_walk *w, const mi_page_t *page, uintptr_t at, int heap,
     return blocks ? count_objects(w, heap, first, size, capacity) : step(w, 1);
 }
 
-/* Every page of one heap, the copy of the one at `at`: each size's queue,
- * and the queue of full pages. */
+/* Every page of one heap (a copy): each size's queue, and the queue of
+ * full pages.  Each page's prev must name the page before it, and the
+ * queue's last the final one: a queue the target changed while it was
+ * read fails that check, and since each header is read once per reading
+ * (through the cache), a walk that passes it cannot go round a loop (a
+ * page met twice would have two pages before it). */
 static int
 visit_heap(heaps_walk *w, const mi_heap_t *heap, int kind)
 {
     for (size_t q = 0; q <= MI_BIN_FULL; q++) {
-        uintptr_t at = (uintptr_t)heap->pages[q].first;
+        uintptr_t before = 0, at = (uintptr_t)heap->pages[q].first;
         while (at != 0) {
             mi_page_t page;
             int e = mp_read_cached(w->cache, at, &page, sizeof(page));
             if (e != 0) {
-                return failed(w, e, "a mimalloc page list led outside the "
+                return failed(w, e, "a mimalloc page queue led outside the "
                               "target's memory (the target changed it while "
                               "it was read)");
+            }
+            if ((uintptr_t)page.prev != before) {
+                return changed(w, "a mimalloc page queue's links disagree "
+                               "(the target changed it while it was read)");
             }
             if (visit_page(w, &page, at, kind, 0) < 0) {
                 return -1;
             }
+            before = at;
             at = (uintptr_t)page.next;
+        }
+        if (before != (uintptr_t)heap->pages[q].last) {
+            return changed(w, "a mimalloc page queue does not end where its "
+                           "head says (the target changed it while it was "
+                           "read)");
         }
     }
     return 0;
@@ -322,6 +351,13 @@ visit_threads(heaps_walk *w, const PyInterpreterState *copy, uintptr_t address,
             rc = failed(w, e, "a thread state led outside the target's "
                         "memory (the target changed it while it was read)");
             break;
+        }
+        if (ts.state == _Py_THREAD_ATTACHED
+            && w->nattached < MP_ATTACHED_MAX) {
+            w->attached[w->nattached++] = ts.native_thread_id;
+        }
+        else if (ts.state == _Py_THREAD_ATTACHED) {
+            w->attached[MP_ATTACHED_MAX] = 1;   /* too many to name */
         }
         if (m->initialized) {
             (*read)++;
@@ -401,14 +437,17 @@ int
 mp_remote_heaps(mp_page_cache *c, const PyInterpreterState *copy,
                 uintptr_t address, mp_mimalloc_reading *rows, int objects,
                 mp_census *types, Py_ssize_t *tracked, Py_ssize_t *frozen,
-                const char **uncounted, mp_walk_problem *problem)
+                const char **uncounted, mp_walk_problem *problem,
+                PyObject **attached)
 {
     heaps_walk w = {c, c->pid, rows, objects, types, 0};
     w.span = PyMem_RawMalloc(MP_SPAN_MAX);
     w.is_free = PyMem_RawMalloc(MP_MAX_BLOCKS_PER_PAGE);
-    if (w.span == NULL || w.is_free == NULL) {
+    w.attached = PyMem_RawCalloc(MP_ATTACHED_MAX + 1, sizeof(unsigned long));
+    if (w.span == NULL || w.is_free == NULL || w.attached == NULL) {
         PyMem_RawFree(w.span);
         PyMem_RawFree(w.is_free);
+        PyMem_RawFree(w.attached);
         PyErr_NoMemory();
         return -1;
     }
@@ -425,10 +464,24 @@ mp_remote_heaps(mp_page_cache *c, const PyInterpreterState *copy,
     PyEval_RestoreThread(w.saved);
     PyMem_RawFree(w.span);
     PyMem_RawFree(w.is_free);
-    if (w.interrupted) {
+    /* Everything is read: the thread ids as a tuple of ints, a 0 last
+     * when there were more than MP_ATTACHED_MAX. */
+    size_t named = w.nattached + (w.attached[MP_ATTACHED_MAX] != 0);
+    *attached = w.interrupted ? NULL : PyTuple_New((Py_ssize_t)named);
+    for (size_t i = 0; *attached != NULL && i < named; i++) {
+        PyObject *tid = PyLong_FromUnsignedLong(i < w.nattached ? w.attached[i] : 0);
+        if (tid == NULL) {
+            Py_CLEAR(*attached);
+            break;
+        }
+        PyTuple_SET_ITEM(*attached, (Py_ssize_t)i, tid);
+    }
+    PyMem_RawFree(w.attached);
+    if (w.interrupted || *attached == NULL) {
         return -1;
     }
     if (w.e != 0) {
+        Py_CLEAR(*attached);
         if (w.e == ENOMEM) {
             PyErr_NoMemory();
         }

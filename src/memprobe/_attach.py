@@ -10,6 +10,7 @@ for what keeps a process from being read.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import signal
 import struct
@@ -47,6 +48,13 @@ DEFAULT_MAX_STEPS = 50_000_000
 _GLOBALS = (b"_PyRuntime", b"Py_Version")
 _OBJECT_MALLOC = b"_PyObject_Malloc"
 _STATICS = tuple(name.encode() for name in _memprobe.OBMALLOC_STATICS)
+# Free-threaded builds: where the code that changes mimalloc's heaps can
+# run.  mimalloc is compiled into Objects/obmalloc.c, so without link-time
+# optimisation none of it is inlined elsewhere: obmalloc.c's functions, and
+# these by name (hidden functions lose their file in a linked symbol
+# table, and the allocator's entry points are global).
+_ALLOCATOR_FUNCTIONS = (b"mi_", b"_mi_", b"_PyMem_", b"PyMem_", b"_PyObject_Mi", b"PyObject_Malloc",
+                        b"PyObject_Calloc", b"PyObject_Realloc", b"PyObject_Free", b"_PyObject_Free")
 
 
 class _Elf(NamedTuple):
@@ -57,6 +65,8 @@ class _Elf(NamedTuple):
     statics: Dict[bytes, Tuple[int, int]]   # obmalloc.c's: (address as linked, size)
     renamed: bool               # statics of those names renamed by LTO (arenas.lto_priv.0)
     object_malloc: Optional[int]    # _PyObject_Malloc's address as linked, or None
+    allocator_code: Tuple[Tuple[int, int], ...]     # free-threaded: (start, end) of the allocator's functions
+    text: Tuple[Tuple[int, int], ...]               # (start, end) of each executable segment, as linked
 
 
 # The facts of the files read lately, by identity (device, inode, size,
@@ -100,19 +110,25 @@ def _parse_elf(f: BinaryIO, length: int, path: str) -> Optional[_Elf]:
     header = "<HHIQQQIHHHHHH" if wide else "<HHIIIIIHHHHHH"
     (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = struct.unpack_from(header, ident, 16)
     loads: List[int] = []
+    text: List[Tuple[int, int]] = []
     build_id = None
     programs = chunk(phoff, phnum * phentsize)
     for i in range(phnum):
         if wide:
-            p_type, _, p_offset, p_vaddr, _, p_filesz, _, p_align = struct.unpack_from("<IIQQQQQQ", programs, i * phentsize)
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, p_align = struct.unpack_from(
+                "<IIQQQQQQ", programs, i * phentsize)
         else:
-            p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = struct.unpack_from("<IIIIIIII", programs, i * phentsize)
+            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, p_align = struct.unpack_from(
+                "<IIIIIIII", programs, i * phentsize)
         if p_type == 1:                                          # PT_LOAD
             loads.append(p_vaddr & ~(max(p_align, 4096) - 1))
+            if p_flags & 1:                                      # PF_X
+                text.append((p_vaddr, p_vaddr + p_memsz))
         elif p_type == 4 and build_id is None:                   # PT_NOTE
             build_id = _build_id(chunk(p_offset, p_filesz))
     symbols: Dict[bytes, Optional[int]] = {}
     statics: Dict[bytes, Tuple[int, int]] = {}
+    code: List[Tuple[int, int]] = []
     renamed = False
     table = chunk(shoff, shnum * shentsize)
     layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
@@ -121,26 +137,40 @@ def _parse_elf(f: BinaryIO, length: int, path: str) -> Optional[_Elf]:
         if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
             strings = sections[sh[6]]
             renamed |= _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols,
-                                statics)
+                                statics, code if FREE_THREADED else None)
     return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics,
-                renamed, symbols.get(_OBJECT_MALLOC))
+                renamed, symbols.get(_OBJECT_MALLOC), _merged(code), _merged(text))
+
+
+def _merged(ranges: List[Tuple[int, int]]) -> Tuple[Tuple[int, int], ...]:
+    """(start, end) ranges sorted, those that overlap or touch made one."""
+    merged: List[Tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
 
 
 def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[bytes, Optional[int]],
-             statics: Dict[bytes, Tuple[int, int]]) -> bool:
+             statics: Dict[bytes, Tuple[int, int]], code: Optional[List[Tuple[int, int]]] = None) -> bool:
     """The values of the _GLOBALS one symbol table defines and of the
     function _OBJECT_MALLOC (None when it defines two of that name), and
     the (value, size) of the _STATICS it defines as objects local to
-    obmalloc.c: a file's local symbols follow its STT_FILE symbol.  True
-    when it defines _STATICS renamed by link-time optimisation, which
-    loses which file each came from (arenas.lto_priv.0, .1...)."""
+    obmalloc.c: a file's local symbols follow its STT_FILE symbol.  With
+    code, the (start, end) of every function of the allocator into it:
+    obmalloc.c's own (mimalloc is compiled into it), and those named as
+    _ALLOCATOR_FUNCTIONS are (hidden ones lose their file).  True when it
+    defines _STATICS renamed by link-time optimisation, which loses which
+    file each came from (arenas.lto_priv.0, .1...)."""
     # A symbol names a string by its offset, and a linker may store a name
     # as the tail of a longer one ("arenas" in "maxarenas"): every offset
     # where each name, or a renamed one's start, sits.
     wanted = {at: name for name in _GLOBALS + (_OBJECT_MALLOC,) + _STATICS for at in _offsets(names, name + b"\0")}
     renamed_at = {at for name in _STATICS for at in _offsets(names, name + b".lto_priv.")}
     renamed = False
-    if not (wanted or renamed_at) or entsize == 0:
+    if not (wanted or renamed_at or code is not None) or entsize == 0:
         return False
     in_obmalloc = False
     for i in range(0, len(table) - entsize + 1, entsize):
@@ -154,6 +184,9 @@ def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[by
             continue
         if shndx == 0:
             continue
+        if code is not None and info & 0xF == 2 and size > 0 and (
+                in_obmalloc or names[st_name:names.find(b"\0", st_name)].startswith(_ALLOCATOR_FUNCTIONS)):
+            code.append((value, value + size))
         symbol = wanted.get(st_name)
         if symbol in _GLOBALS:
             into[symbol] = value
@@ -270,7 +303,8 @@ def _with_debug_file(pid: int, elf: _Elf) -> _Elf:
             except (OSError, struct.error, IndexError, MemoryError):
                 continue
             if debug is not None and debug.build_id == elf.build_id:
-                return elf._replace(statics=debug.statics, renamed=debug.renamed, object_malloc=debug.object_malloc)
+                return elf._replace(statics=debug.statics, renamed=debug.renamed, object_malloc=debug.object_malloc,
+                                    allocator_code=debug.allocator_code)
     return elf
 
 
@@ -408,6 +442,24 @@ def _stopped(pid: int) -> bool:
     return _process_state(pid) in ("T", "t")
 
 
+def _every_thread_stopped(pid: int) -> bool:
+    """Every thread of the process stopped (or ended): a SIGSTOP reaches
+    them one after another, and a tracer stops each on its own."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue            # it ended meanwhile
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
 def status(pid: int) -> Dict[str, List[str]]:
     """/proc/PID/status as {field: its words} ({"Tgid": ["123"], "Uid":
     [real, effective, saved, filesystem], ...}); empty when gone."""
@@ -427,8 +479,10 @@ def _thread_group(pid: int) -> Optional[int]:
 # The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit builds).
 PID_MAX = 1 << 22
 # How many times stop=True reads again when it stopped the target in the
-# middle of changing a list.
-STOP_ATTEMPTS = 3
+# middle of changing a list; free-threaded targets, also when a thread
+# stopped inside the allocator (about one stop in six of a loop that does
+# nothing but allocate).
+STOP_ATTEMPTS = 10 if FREE_THREADED else 3
 
 
 def check_pid(pid: int) -> None:
@@ -479,7 +533,9 @@ def attach(pid: int, lengths: bool = True, stop: bool = False, max_steps: int = 
         raise ValueError("census=True walks the lists: it needs lengths=True")
     main_offset, debug_offsets = _memprobe._remote_layout()
     runtime, version = target(pid, debug_offsets)
-    was_stopped = _stopped(pid)
+    # A free-threaded target's threads change its heaps without a lock to
+    # wait for: it is read as stopped only when every thread is.
+    was_stopped = _stopped(pid) and (not FREE_THREADED or _every_thread_stopped(pid))
     paused = stop and not was_stopped
     with _resumed_on_exit(pid, paused):
         for attempt in range(STOP_ATTEMPTS if paused else 1):
@@ -567,11 +623,80 @@ class _Heaps(NamedTuple):
     missing: Optional[str]      # why mimalloc is None
 
 
+# The memory system calls mimalloc makes, by machine (mmap, mprotect,
+# munmap, mremap, madvise, and sched_yield while it waits for readers of
+# its abandoned pool): a thread stopped in one may hold pages in no list.
+_ALLOCATOR_CALLS = {"x86_64": {9, 10, 11, 25, 28, 24}, "aarch64": {222, 226, 215, 216, 233, 124}}
+# How much of a stopped thread's stack, from its stack pointer up, is
+# looked through for the return into the file from another library.
+_STACK_LOOKED_AT = 4096
+
+
+def _within(ranges: Tuple[Tuple[int, int], ...], at: int) -> bool:
+    """at lies in one of the sorted (start, end) ranges."""
+    k = bisect.bisect_right(ranges, (at, 1 << 64)) - 1
+    return k >= 0 and at < ranges[k][1]
+
+
+def _in_allocator(pid: int, tids: Tuple[int, ...], runtime: _Runtime) -> Optional[str]:
+    """Why a stopped free-threaded target's objects cannot be counted
+    exactly, or None.  A thread stopped in the middle of changing its
+    mimalloc heaps (moving a page between queues, taking back an abandoned
+    segment) can hold pages in no list, which no check of what is read can
+    see.  Only threads running Python (tids: their states were attached)
+    change the heaps.  The kernel says where each stopped
+    (/proc/PID/task/TID/syscall: the system call, or none, then its stack
+    pointer and instruction).  In the file holding _PyRuntime, that must be
+    outside the allocator's functions (_Elf.allocator_code), whose code is
+    all in Objects/obmalloc.c.  In another library (memset, a system
+    call's wrapper), the first word of its live frames that returns into
+    the file must be outside them too; in a system call, not one of the
+    memory calls mimalloc makes."""
+    calls = _ALLOCATOR_CALLS.get(os.uname().machine)
+    code, text = runtime.elf.allocator_code, runtime.elf.text
+    word = struct.calcsize("P")
+    for tid in tids:
+        if tid == 0:
+            return "more threads were running Python than memprobe looks at"
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                fields = f.read().split()
+        except OSError:
+            return f"where thread {tid} stopped cannot be read"
+        if len(fields) < 3 or fields[0] == "running":
+            return f"thread {tid} had not stopped"
+        call, sp, pc = int(fields[0]), int(fields[-2], 16), int(fields[-1], 16)
+        if call >= 0:
+            if calls is None or call in calls:
+                return f"thread {tid} stopped in a system call the allocator makes ({call})"
+            continue
+        if not code:
+            return (f"thread {tid} was running Python, and no symbol table of {runtime.file} says where the "
+                    f"allocator's code is (a stripped build without its debug file)")
+        if not _within(text, pc - runtime.bias):
+            try:
+                stack = _memprobe._remote_read(pid, sp, _STACK_LOOKED_AT)
+            except OSError:
+                try:       # the stack ends sooner: up to the end of the page
+                    stack = _memprobe._remote_read(pid, sp, 4096 - sp % 4096)
+                except OSError:
+                    return f"thread {tid}'s stack cannot be read"
+            words = [v - runtime.bias for (v,) in struct.iter_unpack("P", stack[:len(stack) // word * word])]
+            pc = next((v + runtime.bias for v in words if _within(text, v)), 0)
+            if pc == 0:
+                return f"where thread {tid} was called from cannot be told"
+        if _within(code, pc - runtime.bias):
+            return f"thread {tid} stopped inside the allocator"
+    return None
+
+
 def _read_heaps(pid: int, runtime: _Runtime, main: int, walk: bool, census: bool, stopped: bool) -> _Heaps:
     """A free-threaded target's heaps, every page checked, and, when walk,
-    its objects counted (and by type, with census)."""
+    its objects counted (and by type, with census); counted exactly only
+    when no thread running Python stopped inside the allocator (read again
+    otherwise)."""
     try:
-        heaps, tracked, frozen, problem, changed, rows, obj_ctx, _, debug_obj = _memprobe._remote_heaps(
+        heaps, tracked, frozen, problem, changed, rows, obj_ctx, _, debug_obj, tids = _memprobe._remote_heaps(
             pid, runtime.address, main, walk, census)
     except OSError as exc:
         raise _os_error(pid, exc) from None
@@ -586,7 +711,12 @@ def _read_heaps(pid: int, runtime: _Runtime, main: int, walk: bool, census: bool
     # mimalloc itself has no context; the debug layer's is its object
     # allocator's slot in _PyRuntime.allocators; any other is a hook's.
     name = "mimalloc" if obj_ctx == 0 else "mimalloc_debug" if obj_ctx == debug_obj else "hooked"
-    return _Heaps(tracked, frozen, rows, problem, changed, mimalloc_from_reading(heaps, name), None)
+    mimalloc = mimalloc_from_reading(heaps, name)
+    busy = _in_allocator(pid, tids, runtime) if tracked is not None else None
+    if busy is not None:
+        return _Heaps(None, None, None, f"the objects were not counted: {busy}, where pages can be in no list",
+                      True, mimalloc, None)
+    return _Heaps(tracked, frozen, rows, problem, changed, mimalloc, None)
 
 
 def _read_pymalloc(pid: int, runtime: _Runtime, main: int, stopped: bool) -> _Allocator:
@@ -723,7 +853,7 @@ def _pause(pid: int) -> None:
         raise AttachError(f"may not stop process {pid}: sending it SIGSTOP needs its user or CAP_KILL "
                           "(reading it needs CAP_SYS_PTRACE or its user); read it without --stop") from None
     deadline = time.monotonic() + 5
-    while not _stopped(pid):
+    while not (_stopped(pid) and _every_thread_stopped(pid)):
         if gone(pid):
             raise AttachError(f"process {pid} exited while it was being stopped")
         if time.monotonic() > deadline:
