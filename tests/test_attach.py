@@ -10,6 +10,7 @@ with the view exactly.
 import contextlib
 import dataclasses
 import gc
+import io
 import json
 import os
 import platform
@@ -923,6 +924,61 @@ def test_a_running_targets_changing_page_queues_end_every_reading():
             readings += 1
             assert remote.mimalloc is not None or "changed" in remote.mimalloc_missing
     assert readings > 10
+
+
+# Where a thread stopped, as /proc/PID/task/TID/syscall says it on x86_64:
+# the system call and its six arguments, then the stack pointer and the
+# instruction; -1 and those two outside a system call.
+_LIBPYTHON = ((0x1000, 0x9000),)             # its code, as linked
+_ALLOCATOR = ((0x2000, 0x3000),)             # the allocator's functions in it
+_BIAS = 0x7F0000000000
+
+
+def _where(call, pc, sp=0x7FFC0000):
+    args = " 0x0" * 6 if call >= 0 else ""
+    return f"{call}{args} {sp:#x} {pc:#x}\n"
+
+
+def _stack(*words):
+    return struct.pack(f"{len(words)}P", *words) + bytes(4096 - 8 * len(words))
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
+@pytest.mark.parametrize("where, stack, busy", [
+    (_where(-1, _BIAS + 0x2500), _stack(), "inside the allocator"),
+    (_where(-1, _BIAS + 0x5000), _stack(_BIAS + 0x2500), None),        # in libpython: stale words never read
+    (_where(-1, 0x7F1000000000), _stack(0x7F1000000100, _BIAS + 0x2100), "inside the allocator"),   # memset
+    (_where(-1, 0x7F1000000000), _stack(_BIAS + 0x6000, _BIAS + 0x2100), None),   # called from elsewhere
+    (_where(-1, 0x7F1000000000), _stack(0x7F1000000100), "cannot be told"),
+    (_where(28, 0x7F1000000000), _stack(), "system call the allocator makes (28)"),    # madvise
+    (_where(62, 0x7F1000000000), _stack(), None),                                     # kill
+    ("running\n", _stack(), "had not stopped"),
+], ids=["allocator", "libpython", "libc-from-allocator", "libc-from-elsewhere", "libc-untold", "madvise", "kill",
+        "running"])
+def test_where_each_thread_running_python_stopped_decides_whether_objects_are_counted(monkeypatch, where, stack,
+                                                                                        busy):
+    """A free-threaded target's objects are counted only when no thread
+    running Python stopped inside the allocator: its functions, another
+    library's called from them (the first return into libpython in the
+    live frames), or a memory system call."""
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if str(path).endswith("/task/7/syscall"):
+            return io.StringIO(where)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_attach, "open", fake_open, raising=False)
+    monkeypatch.setattr(_attach._memprobe, "_remote_read", lambda pid, at, size: stack[:size])
+    elf = _attach._find_runtime(0).elf._replace(allocator_code=_ALLOCATOR, text=_LIBPYTHON, lto=False)
+    runtime = _attach._Runtime(0, "libpython", elf, _BIAS)
+    said = _attach._in_allocator(1, (7,), runtime)
+    assert (said is None) if busy is None else (busy in said and "thread 7" in said)
+    assert _attach._in_allocator(1, (), runtime) is None            # no thread running Python
+    assert "more threads" in _attach._in_allocator(1, (0,), runtime)
+    if where.startswith("-1"):     # outside a system call, where the allocator's code must be known
+        assert "stripped" in _attach._in_allocator(1, (7,), runtime._replace(elf=elf._replace(allocator_code=())))
+        assert "link-time" in _attach._in_allocator(1, (7,), runtime._replace(elf=elf._replace(lto=True)))
 
 
 def _other_cpython():

@@ -50,11 +50,15 @@ _OBJECT_MALLOC = b"_PyObject_Malloc"
 _STATICS = tuple(name.encode() for name in _memprobe.OBMALLOC_STATICS)
 # Free-threaded builds: where the code that changes mimalloc's heaps can
 # run.  mimalloc is compiled into Objects/obmalloc.c, so without link-time
-# optimisation none of it is inlined elsewhere: obmalloc.c's functions, and
-# these by name (hidden functions lose their file in a linked symbol
-# table, and the allocator's entry points are global).
+# optimisation none of it is inlined elsewhere: obmalloc.c's functions,
+# those of Python/qsbr.c (which decides, in the middle of mimalloc's
+# changes, whether a page may be freed), and these by name (hidden
+# functions lose their file in a linked symbol table, and the allocator's
+# entry points are global).
+_ALLOCATOR_FILES = (b"obmalloc.c", b"qsbr.c")
 _ALLOCATOR_FUNCTIONS = (b"mi_", b"_mi_", b"_PyMem_", b"PyMem_", b"_PyObject_Mi", b"PyObject_Malloc",
-                        b"PyObject_Calloc", b"PyObject_Realloc", b"PyObject_Free", b"_PyObject_Free")
+                        b"PyObject_Calloc", b"PyObject_Realloc", b"PyObject_Free", b"_PyObject_Free",
+                        b"_Py_qsbr")
 
 
 class _Elf(NamedTuple):
@@ -67,6 +71,7 @@ class _Elf(NamedTuple):
     object_malloc: Optional[int]    # _PyObject_Malloc's address as linked, or None
     allocator_code: Tuple[Tuple[int, int], ...]     # free-threaded: (start, end) of the allocator's functions
     text: Tuple[Tuple[int, int], ...]               # (start, end) of each executable segment, as linked
+    lto: bool                   # its symbols were renamed by link-time optimisation (name.lto_priv.0)
 
 
 # The facts of the files read lately, by identity (device, inode, size,
@@ -129,17 +134,19 @@ def _parse_elf(f: BinaryIO, length: int, path: str) -> Optional[_Elf]:
     symbols: Dict[bytes, Optional[int]] = {}
     statics: Dict[bytes, Tuple[int, int]] = {}
     code: List[Tuple[int, int]] = []
-    renamed = False
+    renamed = lto = False
     table = chunk(shoff, shnum * shentsize)
     layout = "<IIQQQQIIQQ" if wide else "<IIIIIIIIII"
     sections = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
     for sh in sections:
         if sh[1] in (2, 11):                                     # SHT_SYMTAB, SHT_DYNSYM
             strings = sections[sh[6]]
-            renamed |= _symbols(chunk(sh[4], sh[5]), chunk(strings[4], strings[5]), sh[9], wide, symbols,
-                                statics, code if FREE_THREADED else None)
+            names = chunk(strings[4], strings[5])
+            lto |= b".lto_priv." in names
+            renamed |= _symbols(chunk(sh[4], sh[5]), names, sh[9], wide, symbols, statics,
+                                code if FREE_THREADED else None)
     return _Elf(symbols.get(b"_PyRuntime"), symbols.get(b"Py_Version"), build_id, min(loads, default=0), statics,
-                renamed, symbols.get(_OBJECT_MALLOC), _merged(code), _merged(text))
+                renamed, symbols.get(_OBJECT_MALLOC), _merged(code), _merged(text), lto)
 
 
 def _merged(ranges: List[Tuple[int, int]]) -> Tuple[Tuple[int, int], ...]:
@@ -172,7 +179,7 @@ def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[by
     renamed = False
     if not (wanted or renamed_at or code is not None) or entsize == 0:
         return False
-    in_obmalloc = False
+    in_obmalloc = in_allocator = False
     for i in range(0, len(table) - entsize + 1, entsize):
         if wide:
             st_name, info, _, shndx, value, size = struct.unpack_from("<IBBHQQ", table, i)
@@ -181,11 +188,12 @@ def _symbols(table: bytes, names: bytes, entsize: int, wide: bool, into: Dict[by
         if info & 0xF == 4:                                 # STT_FILE
             end = names.find(b"\0", st_name)
             in_obmalloc = os.path.basename(names[st_name:end]) == b"obmalloc.c"
+            in_allocator = in_obmalloc or os.path.basename(names[st_name:end]) in _ALLOCATOR_FILES
             continue
         if shndx == 0:
             continue
         if code is not None and info & 0xF == 2 and size > 0 and (
-                in_obmalloc or names[st_name:names.find(b"\0", st_name)].startswith(_ALLOCATOR_FUNCTIONS)):
+                in_allocator or names[st_name:names.find(b"\0", st_name)].startswith(_ALLOCATOR_FUNCTIONS)):
             code.append((value, value + size))
         symbol = wanted.get(st_name)
         if symbol in _GLOBALS:
@@ -304,7 +312,7 @@ def _with_debug_file(pid: int, elf: _Elf) -> _Elf:
                 continue
             if debug is not None and debug.build_id == elf.build_id:
                 return elf._replace(statics=debug.statics, renamed=debug.renamed, object_malloc=debug.object_malloc,
-                                    allocator_code=debug.allocator_code)
+                                    allocator_code=debug.allocator_code, lto=elf.lto or debug.lto)
     return elf
 
 
@@ -673,6 +681,9 @@ def _in_allocator(pid: int, tids: Tuple[int, ...], runtime: _Runtime) -> Optiona
         if not code:
             return (f"thread {tid} was running Python, and no symbol table of {runtime.file} says where the "
                     f"allocator's code is (a stripped build without its debug file)")
+        if runtime.elf.lto:
+            return (f"thread {tid} was running Python, and {runtime.file} was linked with link-time "
+                    f"optimisation, which may have put the allocator's code inside any function")
         if not _within(text, pc - runtime.bias):
             try:
                 stack = _memprobe._remote_read(pid, sp, _STACK_LOOKED_AT)
