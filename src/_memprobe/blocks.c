@@ -424,14 +424,21 @@ object_in(block_census *c, uintptr_t block, size_t size)
         if (slot->type == NULL) {
             continue;               /* not a known type: not looked at */
         }
-        if ((size_t)mp_preheader_size(type) == preheader
-            && at + smallest_instance(type) <= size
+        if ((size_t)mp_preheader_size(type) != preheader) {
+            continue;
+        }
+        /* A known type where its own pre-header puts its header: this
+         * block's object, live or not.  A dead one (on a freelist: count
+         * 0, fields kept) is not looked into further, where a field and a
+         * dangling pointer would read as an object of another type. */
+        if (at + smallest_instance(type) <= size
             && mp_refcnt_plausible(op) && fits(op, type, size - at)
             && (!PyType_IS_GC(type) || gc_head_plausible(c, op))) {
             c->last_type = type;
             c->last_slot = slot;
             return op;
         }
+        return NULL;
     }
     return NULL;
 }
