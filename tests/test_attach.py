@@ -447,6 +447,10 @@ ELSEWHERE = textwrap.dedent("""
     elsewhere = types.ModuleType("elsewhere.deep")
     exec("class Node:\\n    pass\\nkept = [Node() for _ in range(321)]", elsewhere.__dict__)
     queues = [collections.deque() for _ in range(55)]
+    class NotAString:
+        pass
+    NotAString.__module__ = None        # read only from an object whose type is str
+    odd = [NotAString() for _ in range(7)]
 """)
 
 
@@ -476,7 +480,8 @@ def test_a_census_counts_the_walked_objects_by_type_name_and_module(tmp_path):
     assert [r.objects for r in rows] == sorted((r.objects for r in rows), reverse=True)
     assert {"dict", "tuple", "function", "type"} <= {r.name for r in rows}
     assert len({r.type_address for r in rows}) == len(rows)
-    assert all(r.module is not None for r in rows)
+    assert by_name["NotAString"].objects == 7 and by_name["NotAString"].module is None
+    assert all(r.module is not None for r in rows if r.name != "NotAString")
 
 
 def test_a_census_needs_the_lists_walked():
@@ -834,6 +839,7 @@ def test_a_free_threaded_target_is_read_exactly_as_it_sees_itself(tmp_path, free
     rows = {r.qualified: r.objects for r in remote.census}
     assert rows["__main__.Node"] == 3500 and rows["elsewhere.deep.Node"] == 321
     assert rows["collections.deque"] >= 55
+    assert rows["NotAString"] == 7
     assert rows["__main__.MadeByAThreadThatEnded"] == 777
     assert sum(r.objects for r in remote.census) == remote.tracked_objects + remote.gc.permanent_length
     assert remote.pymalloc is None and "mimalloc" in remote.pymalloc_missing
@@ -940,32 +946,39 @@ def _where(call, pc, sp=0x7FFC0000):
 
 
 def _stack(*words):
-    return struct.pack(f"{len(words)}P", *words) + bytes(4096 - 8 * len(words))
+    return struct.pack(f"{len(words)}P", *words) + bytes(65536 - 8 * len(words))
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
-@pytest.mark.parametrize("where, stack, busy", [
-    (_where(-1, _BIAS + 0x2500), _stack(), "inside the allocator"),
-    (_where(-1, _BIAS + 0x5000), _stack(_BIAS + 0x2500), None),        # in libpython: stale words never read
-    (_where(-1, 0x7F1000000000), _stack(0x7F1000000100, _BIAS + 0x2100), "inside the allocator"),   # memset
-    (_where(-1, 0x7F1000000000), _stack(_BIAS + 0x6000, _BIAS + 0x2100), None),   # called from elsewhere
-    (_where(-1, 0x7F1000000000), _stack(0x7F1000000100), "cannot be told"),
-    (_where(28, 0x7F1000000000), _stack(), "system call the allocator makes (28)"),    # madvise
-    (_where(62, 0x7F1000000000), _stack(), None),                                     # kill
-    ("running\n", _stack(), "had not stopped"),
+@pytest.mark.parametrize("where, stack, blocked, busy", [
+    (_where(-1, _BIAS + 0x2500), _stack(), 0, "inside the allocator"),
+    (_where(-1, _BIAS + 0x5000), _stack(_BIAS + 0x2500), 0, None),     # in libpython: stale words not read
+    (_where(-1, 0x7F1000000000), _stack(0x7F1000000100, _BIAS + 0x2100), 0, "inside the allocator"),  # memset
+    (_where(-1, 0x7F1000000000), _stack(_BIAS + 0x6000, _BIAS + 0x2100), 0, None),   # called from elsewhere
+    (_where(-1, 0x7F1000000000), _stack(0x7F1000000100), 0, "cannot be told"),
+    (_where(28, 0x7F1000000000), _stack(), 0, "system call the allocator makes (28)"),    # madvise
+    (_where(62, 0x7F1000000000), _stack(_BIAS + 0x6000), 0, None),                        # kill, from posixmodule
+    (_where(202, 0x7F1000000000), _stack(_BIAS + 0x2100), 0, "inside the allocator"),     # futex, from it
+    (_where(-1, _BIAS + 0x5000), _stack(_BIAS + 0x7000, 0, _BIAS + 0x2500), 1 << 9, "signal handler"),
+    (_where(-1, _BIAS + 0x5000), _stack(_BIAS + 0x7000), 1 << 9, None),
+    ("running\n", _stack(), 0, "had not stopped"),
 ], ids=["allocator", "libpython", "libc-from-allocator", "libc-from-elsewhere", "libc-untold", "madvise", "kill",
-        "running"])
+        "futex-from-allocator", "handler-over-allocator", "handler-elsewhere", "running"])
 def test_where_each_thread_running_python_stopped_decides_whether_objects_are_counted(monkeypatch, where, stack,
-                                                                                        busy):
+                                                                                        blocked, busy):
     """A free-threaded target's objects are counted only when no thread
     running Python stopped inside the allocator: its functions, another
     library's called from them (the first return into libpython in the
-    live frames), or a memory system call."""
+    live frames), a memory system call, or a signal handler that
+    interrupted it (signals blocked, and the interrupted instruction saved
+    in the live frames)."""
     real_open = open
 
     def fake_open(path, *args, **kwargs):
         if str(path).endswith("/task/7/syscall"):
             return io.StringIO(where)
+        if str(path).endswith("/task/7/status"):
+            return io.StringIO(f"Name:\tpython\nSigBlk:\t{blocked:016x}\n")
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(_attach, "open", fake_open, raising=False)

@@ -403,28 +403,37 @@ read_c_string(mp_page_cache *c, uintptr_t address, char *out, size_t size)
     return address != 0;
 }
 
-/* The compact ASCII str object at address, into out (size bytes): 1, or 0
- * when it is not one, is longer, or cannot be read. */
+/* The compact ASCII str object at address (its type the target's str,
+ * at str_type), into out (size bytes): 1, or 0 when it is not one, is
+ * longer, or cannot be read. */
 static int
-read_ascii(mp_page_cache *c, uintptr_t address, char *out, size_t size)
+read_ascii(mp_page_cache *c, uintptr_t str_type, uintptr_t address, char *out,
+           size_t size)
 {
     PyASCIIObject str;
     if (address == 0 || mp_read_cached(c, address, &str, sizeof(str)) != 0
+        || (uintptr_t)Py_TYPE((PyObject *)&str) != str_type
         || !str.state.compact || !str.state.ascii || str.length < 0
         || (size_t)str.length >= size
         || mp_read_cached(c, address + sizeof(str), out, (size_t)str.length) != 0) {
         return 0;
     }
     out[str.length] = '\0';
-    return strlen(out) == (size_t)str.length;
+    for (Py_ssize_t i = 0; i < str.length; i++) {
+        unsigned char ch = (unsigned char)out[i];
+        if (ch == 0 || ch >= 0x80) {
+            return 0;               /* a NUL, or not ASCII */
+        }
+    }
+    return 1;
 }
 
 /* The str that the dict at address maps `key` to (both ASCII), into out:
  * 1, or 0 when it is not found or cannot be read.  The dict's keys table
  * and entries are read as compat.h lays them out. */
 static int
-read_dict_str(mp_page_cache *c, uintptr_t address, const char *key, char *out,
-              size_t size)
+read_dict_str(mp_page_cache *c, uintptr_t str_type, uintptr_t address,
+              const char *key, char *out, size_t size)
 {
     PyDictObject dict;
     mp_dict_keys keys;
@@ -449,8 +458,9 @@ read_dict_str(mp_page_cache *c, uintptr_t address, const char *key, char *out,
                               sizeof(value)) != 0) {
             return 0;
         }
-        if (read_ascii(c, name, seen, sizeof(seen)) && strcmp(seen, key) == 0) {
-            return read_ascii(c, value, out, size);
+        if (read_ascii(c, str_type, name, seen, sizeof(seen))
+            && strcmp(seen, key) == 0) {
+            return read_ascii(c, str_type, value, out, size);
         }
     }
     return 0;
@@ -464,9 +474,11 @@ typedef struct {
 } type_facts;
 
 /* The type at address: its tp_name, and whether it is a heap type (whose
- * tp_name is its bare name), then its dict's __module__. */
+ * tp_name is its bare name), then its dict's __module__ (str_type: where
+ * the target's str type is, 0 when not known). */
 static void
-read_type(mp_page_cache *c, uintptr_t address, type_facts *f)
+read_type(mp_page_cache *c, uintptr_t str_type, uintptr_t address,
+          type_facts *f)
 {
     PyTypeObject type;
     memset(f, 0, sizeof(*f));
@@ -476,9 +488,9 @@ read_type(mp_page_cache *c, uintptr_t address, type_facts *f)
     f->named = read_c_string(c, (uintptr_t)type.tp_name, f->name,
                              sizeof(f->name));
     f->heap = (type.tp_flags & Py_TPFLAGS_HEAPTYPE) != 0;
-    f->moduled = f->heap && read_dict_str(c, (uintptr_t)type.tp_dict,
-                                          "__module__", f->module,
-                                          sizeof(f->module));
+    f->moduled = f->heap && str_type != 0
+                 && read_dict_str(c, str_type, (uintptr_t)type.tp_dict,
+                                  "__module__", f->module, sizeof(f->module));
 }
 
 /* A value for Py_BuildValue's "N": the text, or None. */
@@ -488,17 +500,35 @@ bytes_or_none(int known, const char *text)
     return known ? PyBytes_FromString(text) : Py_NewRef(Py_None);
 }
 
+/* Where the target's str type is: as far from its _PyRuntime as this
+ * process's is from ours (the same build), checked by reading its
+ * tp_name there; 0 when it does not read as str. */
+static uintptr_t
+str_type_of(mp_page_cache *c, uintptr_t runtime)
+{
+    uintptr_t at = runtime + ((uintptr_t)&PyUnicode_Type - (uintptr_t)&_PyRuntime);
+    uintptr_t name = 0;
+    char text[8];
+    if (mp_read_cached(c, at + offsetof(PyTypeObject, tp_name), &name,
+                       sizeof(name)) != 0
+        || !read_c_string(c, name, text, sizeof(text)) || strcmp(text, "str") != 0) {
+        return 0;
+    }
+    return at;
+}
+
 PyObject *
-mp_census_rows(mp_page_cache *c, const mp_census *t)
+mp_census_rows(mp_page_cache *c, uintptr_t runtime, const mp_census *t)
 {
     type_facts *facts = PyMem_RawMalloc(t->used ? t->used * sizeof(*facts) : 1);
     if (facts == NULL) {
         return PyErr_NoMemory();
     }
+    uintptr_t str_type = str_type_of(c, runtime);
     size_t n = 0;
     for (size_t i = 0; i <= t->mask; i++) {
         if (t->slots[i].type != NULL) {
-            read_type(c, (uintptr_t)t->slots[i].type, &facts[n++]);
+            read_type(c, str_type, (uintptr_t)t->slots[i].type, &facts[n++]);
         }
     }
     PyObject *rows = PyTuple_New((Py_ssize_t)t->used);
@@ -668,7 +698,7 @@ remote_gc(PyObject *module, PyObject *args)
     PyMem_RawFree(copy);
     PyObject *rows = NULL;
     if (!failed && counting != NULL && problem.why == NULL) {
-        rows = mp_census_rows(cache, counting);
+        rows = mp_census_rows(cache, (uintptr_t)runtime, counting);
         failed = rows == NULL;
     }
     mp_census_release(&types);
@@ -784,7 +814,7 @@ remote_heaps(PyObject *module, PyObject *args)
     uncounted = uncounted ? uncounted : missing;
     PyObject *names = NULL;
     if (rc == 0 && counting != NULL && problem.why == NULL && uncounted == NULL) {
-        names = mp_census_rows(cache, counting);
+        names = mp_census_rows(cache, (uintptr_t)runtime, counting);
         rc = names == NULL ? -1 : 0;
     }
     mp_census_release(&types);

@@ -61,8 +61,10 @@ typedef struct {
  * __module__ as bytes or None when it cannot be read, objects over every
  * list), the names read through the cache before any object is built;
  * NULL with an error set.  t's types are the target's addresses, never
- * dereferenced here. */
-PyObject *mp_census_rows(mp_page_cache *c, const mp_census *t);
+ * dereferenced here; runtime is where its _PyRuntime is (a str is read
+ * only from an object whose type is the target's str). */
+PyObject *mp_census_rows(mp_page_cache *c, uintptr_t runtime,
+                         const mp_census *t);
 
 #  if MP_FREE_THREADED && MP_HAVE_MIMALLOC
 /* A free-threaded target's heaps, walked (remote_heaps.c).  copy is its

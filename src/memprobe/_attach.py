@@ -610,7 +610,7 @@ def _census_of(rows: Optional[Tuple[Tuple[int, Optional[bytes], bool, Optional[b
     for address, raw_name, heap, raw_module, n in rows:
         name = None if raw_name is None else raw_name.decode("utf-8", "replace")
         if heap:
-            module = None if raw_module is None else raw_module.decode("ascii")
+            module = None if raw_module is None else raw_module.decode("ascii", "replace")
         else:       # as type.__module__ has it for a static type
             module = None if name is None else name.rpartition(".")[0] or "builtins"
         typed.append(RemoteTypeCount(name, address, n, module))
@@ -656,13 +656,16 @@ def _in_allocator(pid: int, tids: Tuple[int, ...], runtime: _Runtime) -> Optiona
     (/proc/PID/task/TID/syscall: the system call, or none, then its stack
     pointer and instruction).  In the file holding _PyRuntime, that must be
     outside the allocator's functions (_Elf.allocator_code), whose code is
-    all in Objects/obmalloc.c.  In another library (memset, a system
-    call's wrapper), the first word of its live frames that returns into
-    the file must be outside them too; in a system call, not one of the
-    memory calls mimalloc makes."""
+    all in Objects/obmalloc.c and Python/qsbr.c.  In another library
+    (memset, a system call's wrapper), the first word of its live frames
+    that returns into the file must be outside them too; a memory system
+    call mimalloc makes is inside.  A thread with signals blocked may be
+    running a handler that interrupted the allocator: then no word of its
+    live frames, where the interrupted instruction was saved, may lie in
+    the allocator's code (a stale word that only looks like one makes a
+    reading fail that could have been exact, never the reverse)."""
     calls = _ALLOCATOR_CALLS.get(os.uname().machine)
     code, text = runtime.elf.allocator_code, runtime.elf.text
-    word = struct.calcsize("P")
     for tid in tids:
         if tid == 0:
             return "more threads were running Python than memprobe looks at"
@@ -674,31 +677,64 @@ def _in_allocator(pid: int, tids: Tuple[int, ...], runtime: _Runtime) -> Optiona
         if len(fields) < 3 or fields[0] == "running":
             return f"thread {tid} had not stopped"
         call, sp, pc = int(fields[0]), int(fields[-2], 16), int(fields[-1], 16)
-        if call >= 0:
-            if calls is None or call in calls:
-                return f"thread {tid} stopped in a system call the allocator makes ({call})"
-            continue
+        if call >= 0 and (calls is None or call in calls):
+            return f"thread {tid} stopped in a system call the allocator makes ({call})"
         if not code:
+            if call >= 0:
+                continue
             return (f"thread {tid} was running Python, and no symbol table of {runtime.file} says where the "
                     f"allocator's code is (a stripped build without its debug file)")
         if runtime.elf.lto:
             return (f"thread {tid} was running Python, and {runtime.file} was linked with link-time "
                     f"optimisation, which may have put the allocator's code inside any function")
+        words = _stack_words(pid, sp, _STACK_LOOKED_AT)
+        if words is None:
+            return f"thread {tid}'s stack cannot be read"
         if not _within(text, pc - runtime.bias):
-            try:
-                stack = _memprobe._remote_read(pid, sp, _STACK_LOOKED_AT)
-            except OSError:
-                try:       # the stack ends sooner: up to the end of the page
-                    stack = _memprobe._remote_read(pid, sp, 4096 - sp % 4096)
-                except OSError:
-                    return f"thread {tid}'s stack cannot be read"
-            words = [v - runtime.bias for (v,) in struct.iter_unpack("P", stack[:len(stack) // word * word])]
-            pc = next((v + runtime.bias for v in words if _within(text, v)), 0)
+            pc = next((v for v in words if _within(text, v - runtime.bias)), 0)
             if pc == 0:
                 return f"where thread {tid} was called from cannot be told"
         if _within(code, pc - runtime.bias):
             return f"thread {tid} stopped inside the allocator"
+        if _signals_blocked(pid, tid):
+            deeper = _stack_words(pid, sp, _HANDLER_STACK_LOOKED_AT) or words
+            if any(_within(code, v - runtime.bias) for v in deeper):
+                return f"thread {tid} may be running a signal handler that interrupted the allocator"
     return None
+
+
+# How much of a thread's stack is looked through for the instruction a
+# signal handler interrupted (saved with the registers, and the floating
+# point state of up to a few KiB, in the handler's frame).
+_HANDLER_STACK_LOOKED_AT = 65536
+
+
+def _stack_words(pid: int, sp: int, size: int) -> Optional[List[int]]:
+    """The words of a thread's stack from sp on, as many as can be read up
+    to size bytes (a stack ends at its top), or None."""
+    for n in (size, _STACK_LOOKED_AT, 4096 - sp % 4096):
+        if n > size:
+            continue
+        try:
+            data = _memprobe._remote_read(pid, sp, n)
+        except OSError:
+            continue
+        word = struct.calcsize("P")
+        return [v for (v,) in struct.iter_unpack("P", data[:len(data) // word * word])]
+    return None
+
+
+def _signals_blocked(pid: int, tid: int) -> bool:
+    """Whether the thread blocks any signal (SigBlk in its status): as it
+    does while a handler runs.  True when that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return int(line.split()[1], 16) != 0
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
 
 
 def _read_heaps(pid: int, runtime: _Runtime, main: int, walk: bool, census: bool, stopped: bool) -> _Heaps:
