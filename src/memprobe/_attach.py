@@ -656,10 +656,12 @@ def _in_allocator(pid: int, tids: Tuple[int, ...], runtime: _Runtime) -> Optiona
     (/proc/PID/task/TID/syscall: the system call, or none, then its stack
     pointer and instruction).  In the file holding _PyRuntime, that must be
     outside the allocator's functions (_Elf.allocator_code), whose code is
-    all in Objects/obmalloc.c and Python/qsbr.c.  In another library
-    (memset, a system call's wrapper), the first word of its live frames
-    that returns into the file must be outside them too; a memory system
-    call mimalloc makes is inside.  A thread with signals blocked may be
+    all in Objects/obmalloc.c and Python/qsbr.c.  In a system call's
+    wrapper in another library, the first word of the live frames that
+    returns into the file must be outside them; in another function of
+    another library (memset, a sanitizer's interceptor), every such word
+    near the stack pointer; a memory system call mimalloc makes is
+    inside.  A thread with signals blocked may be
     running a handler that interrupted the allocator: then no word of its
     live frames, where the interrupted instruction was saved, may lie in
     the allocator's code (a stale word that only looks like one makes a
@@ -690,12 +692,19 @@ def _in_allocator(pid: int, tids: Tuple[int, ...], runtime: _Runtime) -> Optiona
         words = _stack_words(pid, sp, _STACK_LOOKED_AT)
         if words is None:
             return f"thread {tid}'s stack cannot be read"
-        if not _within(text, pc - runtime.bias):
-            pc = next((v for v in words if _within(text, v - runtime.bias)), 0)
-            if pc == 0:
-                return f"where thread {tid} was called from cannot be told"
         if _within(code, pc - runtime.bias):
             return f"thread {tid} stopped inside the allocator"
+        if not _within(text, pc - runtime.bias):
+            # In another library, called by the allocator or by other code.
+            returns = [v for v in words if _within(text, v - runtime.bias)]
+            if not returns:
+                return f"where thread {tid} was called from cannot be told"
+            # A system call's wrapper keeps no frame of its own: the first
+            # return is its caller's.  Other functions may run through
+            # frames of their own (a sanitizer's interceptor, stale words
+            # and all): any return into the allocator counts.
+            if any(_within(code, v - runtime.bias) for v in (returns[:1] if call >= 0 else returns)):
+                return f"thread {tid} stopped in a function the allocator may have called"
         if _signals_blocked(pid, tid):
             deeper = _stack_words(pid, sp, _HANDLER_STACK_LOOKED_AT) or words
             if any(_within(code, v - runtime.bias) for v in deeper):
