@@ -382,21 +382,14 @@ gc_head_plausible(block_census *c, PyObject *op)
 static PyObject *
 object_in(block_census *c, uintptr_t block, size_t size)
 {
-    /* The debug layer's front words: a size_t, then the API id ('o' for
-     * objects) and PYMEM_FORBIDDENBYTE padding.  Read from each block (under
-     * hooks the allocator's name no longer says whether the layer is
-     * there); where an object starts, that word is its type or its GC
-     * head's _gc_prev, never this pattern. */
+    /* The debug layer's front words, read from each block (under hooks
+     * the allocator's name no longer says whether the layer is there). */
     size_t front = 0;
-    const unsigned char *id = (const unsigned char *)block + sizeof(size_t);
-    int padded = size >= (size_t)MP_DEBUG_FRONT_BYTES && (id[0] == 'o' || id[0] == 'm');
-    for (size_t i = 1; padded && i < sizeof(size_t); i++) {
-        padded = id[i] == PYMEM_FORBIDDENBYTE;
+    int api = mp_debug_api_id((const unsigned char *)block, size);
+    if (api == 'm') {
+        return NULL;                /* PyMem_Malloc's block */
     }
-    if (padded) {
-        if (id[0] != 'o') {
-            return NULL;            /* PyMem_Malloc's block */
-        }
+    if (api == 'o') {
         front = (size_t)MP_DEBUG_FRONT_BYTES;
     }
     /* In increasing order: the lowest offset that holds an object wins,

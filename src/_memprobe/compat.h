@@ -755,6 +755,31 @@ mp_preheader_size(PyTypeObject *tp)
  * before the pointer callers see (size and API id words). */
 #define MP_DEBUG_FRONT_BYTES (2 * (Py_ssize_t)sizeof(size_t))
 
+#ifdef PYMEM_FORBIDDENBYTE      /* declared where memprobe reads blocks (3.11+) */
+/* The API id ('o' for objects, 'm' for PyMem) when the size bytes at
+ * block begin with the debug layer's front words (a size_t, then the id
+ * and PYMEM_FORBIDDENBYTE padding), else 0.  Where an object starts, those
+ * bytes never read so (a type or a GC link, or on free-threaded builds
+ * flags, lock, gc bits and a local count of 0xFDFDFDFD). */
+static inline int
+mp_debug_api_id(const unsigned char *block, size_t size)
+{
+    if (size < (size_t)MP_DEBUG_FRONT_BYTES) {
+        return 0;
+    }
+    const unsigned char *id = block + sizeof(size_t);
+    if (id[0] != 'o' && id[0] != 'm') {
+        return 0;
+    }
+    for (size_t i = 1; i < sizeof(size_t); i++) {
+        if (id[i] != PYMEM_FORBIDDENBYTE) {
+            return 0;
+        }
+    }
+    return id[0];
+}
+#endif
+
 /* The count behind sys.getallocatedblocks(), where an extension can call
  * it (before 3.12); -1 from 3.12, where only sys.getallocatedblocks()
  * reaches it. */

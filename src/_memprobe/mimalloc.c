@@ -306,7 +306,7 @@ mp_mimalloc_read(mp_state *st, mp_mimalloc_reading **out, mp_refusal *r)
                          "other threads, so their heaps cannot be read safely",
                          mp_version_text(st));
     }
-    mp_mimalloc_reading *m = PyMem_RawCalloc(1, sizeof(*m));
+    mp_mimalloc_reading *m = mp_mimalloc_new();
     if (m == NULL) {
         PyErr_NoMemory();
         return -1;

@@ -51,28 +51,14 @@ block_at(uintptr_t address, mp_block_location *where)
     return 0;
 }
 
-/* Whether the debug layer's front words sit at the start of a block. */
-static int
-debug_front_at(uintptr_t block)
-{
-    const unsigned char *p = (const unsigned char *)block + sizeof(size_t);
-    if (p[0] != 'o' && p[0] != 'm') {
-        return 0;
-    }
-    for (size_t i = 1; i < sizeof(size_t); i++) {
-        if (p[i] != PYMEM_FORBIDDENBYTE) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 int
 mp_pymalloc_block_of(PyObject *op, mp_block_location *where)
 {
     uintptr_t start = (uintptr_t)op - (uintptr_t)mp_preheader_size(Py_TYPE(op));
     uintptr_t debug_start = start - MP_DEBUG_FRONT_BYTES;
-    if (block_at(debug_start, where) && debug_front_at(debug_start)) {
+    if (block_at(debug_start, where)
+        && mp_debug_api_id((const unsigned char *)debug_start,
+                           (size_t)MP_DEBUG_FRONT_BYTES)) {
         where->debug_padding = MP_DEBUG_FRONT_BYTES;
         return 1;
     }

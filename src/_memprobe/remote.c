@@ -562,8 +562,7 @@ mp_census_rows(mp_page_cache *c, uintptr_t runtime, const mp_census *t)
 /* Why a free-threaded target's lengths are not read. */
 #define FREE_THREADED_LISTS \
     "the lists were not walked: a free-threaded collector keeps no lists " \
-    "(its objects are found through mimalloc's pages, which attach does " \
-    "not read yet; inject(pid) counts them inside)"
+    "(its objects are counted on mimalloc's heaps: _remote_heaps)"
 
 /* The most thread states followed in one interpreter's list. */
 #define MP_MAX_THREADS 100000
@@ -1058,8 +1057,8 @@ remote_pymalloc(PyObject *module, PyObject *args)
 #elif !MP_HAVE_POOL_LAYOUT
     if (MP_FREE_THREADED) {
         PyErr_SetString(st->unsupported, "free-threaded builds allocate "
-                        "objects with mimalloc, whose pages attach does not "
-                        "read yet (inject(pid) reads them inside)");
+                        "objects with mimalloc, whose heaps _remote_heaps "
+                        "reads");
     }
     else {
         PyErr_SetString(st->unsupported, "the target's objects come from "

@@ -67,6 +67,7 @@ typedef struct {
     int interrupted;            /* a signal handler raised */
     unsigned long *attached;    /* native ids of threads running Python */
     size_t nattached;
+    int too_many_attached;      /* more than MP_ATTACHED_MAX of them */
 } heaps_walk;
 
 /* Stops the walk: the target changed what was read under the reading. */
@@ -89,17 +90,23 @@ failed(heaps_walk *w, int e, const char *why)
     return -1;
 }
 
-/* mp_mi_link_reader through the copy of the page's blocks, else the
- * target. */
+/* n bytes at address: from the copy of the page's blocks when they lie
+ * in it, else from the target.  0, or an errno. */
+static int
+read_blocks(heaps_walk *w, uintptr_t address, void *into, size_t n)
+{
+    if (address >= w->span_at && address - w->span_at + n <= w->span_len) {
+        memcpy(into, w->span + (address - w->span_at), n);
+        return 0;
+    }
+    return mp_read_remote(w->pid, address, into, n);
+}
+
+/* mp_mi_link_reader of the page being read. */
 static int
 read_link(void *ctx, uintptr_t block, mi_block_t *into)
 {
-    heaps_walk *w = ctx;
-    if (block >= w->span_at && block - w->span_at + sizeof(*into) <= w->span_len) {
-        memcpy(into, w->span + (block - w->span_at), sizeof(*into));
-        return 0;
-    }
-    return mp_read_remote(w->pid, block, into, sizeof(*into));
+    return read_blocks(ctx, block, into, sizeof(*into));
 }
 
 /* Every MP_STEPS_PER_SLICE steps, this process's signal handlers run. */
@@ -134,19 +141,11 @@ typedef union {
 static const PyObject *
 object_of(const block_head *head, size_t n, int heap, PyObject *into)
 {
-    /* The debug layer's front words: the size, then the API id ('o' for
-     * objects) and PYMEM_FORBIDDENBYTE padding.  Read from each block, as
-     * blocks.c does: at an object's start those bytes are its flags, lock,
-     * gc bits and local count, which never read so (the count would be
-     * 0xFDFDFDFD). */
+    /* The debug layer's front words, read from each block, as blocks.c
+     * does. */
     size_t offset = 0;
-    const unsigned char *id = head->bytes + sizeof(size_t);
-    int padded = n >= 2 * sizeof(size_t) && id[0] == 'o';
-    for (size_t i = 1; padded && i < sizeof(size_t); i++) {
-        padded = id[i] == PYMEM_FORBIDDENBYTE;
-    }
-    if (padded) {
-        offset = 2 * sizeof(size_t);
+    if (mp_debug_api_id(head->bytes, n) == 'o') {
+        offset = (size_t)MP_DEBUG_FRONT_BYTES;
     }
     if (heap == _Py_MIMALLOC_HEAP_GC_PRE) {
         offset += 2 * sizeof(PyObject *);
@@ -171,16 +170,10 @@ count_objects(heaps_walk *w, int heap, uintptr_t first, size_t size,
         }
         uintptr_t at = first + i * size;
         block_head head;
-        if (at >= w->span_at && at - w->span_at + n <= w->span_len) {
-            memcpy(&head, w->span + (at - w->span_at), n);
-        }
-        else {
-            int e = mp_read_remote(w->pid, at, &head, n);
-            if (e != 0) {
-                return failed(w, e, "an object led outside the target's "
-                              "memory (the target changed it while it was "
-                              "read)");
-            }
+        int e = read_blocks(w, at, &head, n);
+        if (e != 0) {
+            return failed(w, e, "an object led outside the target's memory "
+                          "(the target changed it while it was read)");
         }
         PyObject ob;
         if (object_of(&head, n, heap, &ob) == NULL) {
@@ -357,7 +350,7 @@ visit_threads(heaps_walk *w, const PyInterpreterState *copy, uintptr_t address,
             w->attached[w->nattached++] = ts.native_thread_id;
         }
         else if (ts.state == _Py_THREAD_ATTACHED) {
-            w->attached[MP_ATTACHED_MAX] = 1;   /* too many to name */
+            w->too_many_attached = 1;
         }
         if (m->initialized) {
             (*read)++;
@@ -443,7 +436,7 @@ mp_remote_heaps(mp_page_cache *c, const PyInterpreterState *copy,
     heaps_walk w = {c, c->pid, rows, objects, types, 0};
     w.span = PyMem_RawMalloc(MP_SPAN_MAX);
     w.is_free = PyMem_RawMalloc(MP_MAX_BLOCKS_PER_PAGE);
-    w.attached = PyMem_RawCalloc(MP_ATTACHED_MAX + 1, sizeof(unsigned long));
+    w.attached = PyMem_RawMalloc(MP_ATTACHED_MAX * sizeof(unsigned long));
     if (w.span == NULL || w.is_free == NULL || w.attached == NULL) {
         PyMem_RawFree(w.span);
         PyMem_RawFree(w.is_free);
@@ -466,7 +459,7 @@ mp_remote_heaps(mp_page_cache *c, const PyInterpreterState *copy,
     PyMem_RawFree(w.is_free);
     /* Everything is read: the thread ids as a tuple of ints, a 0 last
      * when there were more than MP_ATTACHED_MAX. */
-    size_t named = w.nattached + (w.attached[MP_ATTACHED_MAX] != 0);
+    size_t named = w.nattached + (size_t)w.too_many_attached;
     *attached = w.interrupted ? NULL : PyTuple_New((Py_ssize_t)named);
     for (size_t i = 0; *attached != NULL && i < named; i++) {
         PyObject *tid = PyLong_FromUnsignedLong(i < w.nattached ? w.attached[i] : 0);
